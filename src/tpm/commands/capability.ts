@@ -1,0 +1,317 @@
+/**
+ * Part 3 §30.2 TPM2_GetCapability. Every list is derived from what is implemented (the command
+ * table, IMPLEMENTED_ALGS, the PCR attributes), so a new command or algorithm shows up here
+ * without being listed twice.
+ */
+import { command } from '../command.js';
+import { CONTEXT_INTEGRITY_HASH_ALG, IMPLEMENTED_ALGS, MAX_DIGEST_SIZE } from '../algorithms.js';
+import {
+  PT_FIXED,
+  PT_VAR,
+  TPM_ALG,
+  TPM_CAP,
+  TPM_CC,
+  TPM_HT,
+  TPM_PT,
+  TPM_PT_PCR,
+  TPM_RC,
+  TPM_RH,
+  TPMA_PERMANENT,
+  TPMA_STARTUP_CLEAR,
+} from '../constants.js';
+import { TpmError } from '../errors.js';
+import { BOOL, UINT32, oneOf } from '../marshal/codec.js';
+import {
+  MAX_CAP_ALGS,
+  MAX_CAP_BUFFER,
+  MAX_CAP_CC,
+  MAX_CAP_HANDLES,
+  MAX_PCR_PROPERTIES,
+  MAX_TAGGED_POLICIES,
+  MAX_TPM_PROPERTIES,
+  TPMS_CAPABILITY_DATA,
+} from '../marshal/capability.js';
+import { MAX_DIGEST_BUFFER } from '../marshal/structures.js';
+import { MAX_LOADED_OBJECTS } from '../state/objects.js';
+import { PCR_ATTRIBUTES, PCR_COUNT, PCR_SELECT_MAX, PCR_SELECT_MIN } from '../state/pcr.js';
+import type { CommandDef } from '../command.js';
+import type { Tpm } from '../tpm.js';
+import { VENDOR } from '../vendor.js';
+
+/** libtpms' session and NV sizes, as clients see them. */
+const MAX_LOADED_SESSIONS = 3;
+const MAX_ACTIVE_SESSIONS = 64;
+const MAX_NV_INDEX_SIZE = 2048;
+const MAX_NV_BUFFER_SIZE = 1024;
+/** 2^NV_CLOCK_UPDATE_INTERVAL ms between Clock writes to NV (libtpms: 12). */
+const CLOCK_UPDATE_MS = 1 << 12;
+const CONTEXT_SLOT_MAX = 0xffff;
+/** TPMA_MEMORY: sharedRAM | sharedNV | objectCopiedToRam? libtpms reports sharedNV | objectCopiedToRam. */
+const TPMA_MEMORY = 0x6;
+const CONTEXT_SYM_KEY_BITS = 256;
+const SPLIT_MAX = 128;
+const ORDERLY_COUNT = 255;
+const MAX_OBJECT_CONTEXT = 2692;
+const MAX_SESSION_CONTEXT = 404;
+/** Persistent handles and counters this TPM's NV budget has room for (libtpms' figures). */
+const HR_PERSISTENT_AVAIL = 65;
+const NV_COUNTERS_AVAIL = 25;
+const MAX_AUTH_FAIL = 3;
+const LOCKOUT_INTERVAL = 1000;
+const LOCKOUT_RECOVERY = 1000;
+
+/** The permanent handles that exist on this TPM (TPM_CAP_HANDLES, TPM_HT_PERMANENT). */
+const PERMANENT_HANDLES = [
+  TPM_RH.OWNER,
+  TPM_RH.NULL,
+  TPM_RH.PW,
+  TPM_RH.LOCKOUT,
+  TPM_RH.ENDORSEMENT,
+  TPM_RH.PLATFORM,
+  TPM_RH.PLATFORM_NV,
+];
+
+/** The PCR property tags reported, in order (Part 2 §6.14). */
+const PCR_PROPERTY_TAGS = [
+  TPM_PT_PCR.SAVE,
+  TPM_PT_PCR.EXTEND_L0,
+  TPM_PT_PCR.RESET_L0,
+  TPM_PT_PCR.EXTEND_L1,
+  TPM_PT_PCR.RESET_L1,
+  TPM_PT_PCR.EXTEND_L2,
+  TPM_PT_PCR.RESET_L2,
+  TPM_PT_PCR.EXTEND_L3,
+  TPM_PT_PCR.RESET_L3,
+  TPM_PT_PCR.EXTEND_L4,
+  TPM_PT_PCR.RESET_L4,
+  TPM_PT_PCR.NO_INCREMENT,
+  TPM_PT_PCR.DRTM_RESET,
+  TPM_PT_PCR.POLICY,
+  TPM_PT_PCR.AUTH,
+];
+
+/** Which PCRs carry a PCR property tag. */
+function pcrsWith(tag: number): Uint8Array {
+  const select = new Uint8Array(PCR_SELECT_MAX);
+  for (let pcr = 0; pcr < PCR_COUNT; pcr++) {
+    const a = PCR_ATTRIBUTES[pcr]!;
+    let has = false;
+    if (tag === TPM_PT_PCR.SAVE) has = a.stateSave;
+    else if (tag === TPM_PT_PCR.NO_INCREMENT) has = a.noIncrement;
+    else if (tag === TPM_PT_PCR.DRTM_RESET) has = (a.resetLocality & 0x10) !== 0;
+    else if (tag === TPM_PT_PCR.POLICY || tag === TPM_PT_PCR.AUTH) has = a.authGroup;
+    else if (tag >= TPM_PT_PCR.EXTEND_L0 && tag <= TPM_PT_PCR.RESET_L4) {
+      const locality = (tag - 1) >> 1;
+      const mask = tag & 1 ? a.extendLocality : a.resetLocality;
+      has = (mask & (1 << locality)) !== 0;
+    }
+    if (has) select[pcr >> 3]! |= 1 << (pcr & 7);
+  }
+  return select;
+}
+
+/** Every TPM_PT property in ascending order with its current value. */
+function properties(tpm: Tpm, commands: readonly CommandDef[]): [number, number][] {
+  const p = tpm.persistent;
+  let permanent = TPMA_PERMANENT.tpmGeneratedEPS;
+  if (p.ownerAuth.length) permanent |= TPMA_PERMANENT.ownerAuthSet;
+  if (p.endorsementAuth.length) permanent |= TPMA_PERMANENT.endorsementAuthSet;
+  if (p.lockoutAuth.length) permanent |= TPMA_PERMANENT.lockoutAuthSet;
+  let startupClear =
+    TPMA_STARTUP_CLEAR.phEnable | TPMA_STARTUP_CLEAR.shEnable | TPMA_STARTUP_CLEAR.ehEnable | TPMA_STARTUP_CLEAR.phEnableNV;
+  if (tpm.startedOrderly) startupClear |= TPMA_STARTUP_CLEAR.orderly;
+  const loaded = tpm.objects.count;
+  return [
+    [TPM_PT.FAMILY_INDICATOR, VENDOR.familyIndicator],
+    [TPM_PT.LEVEL, VENDOR.specLevel],
+    [TPM_PT.REVISION, VENDOR.specRevision],
+    [TPM_PT.DAY_OF_YEAR, VENDOR.specDayOfYear],
+    [TPM_PT.YEAR, VENDOR.specYear],
+    [TPM_PT.MANUFACTURER, VENDOR.manufacturer],
+    [TPM_PT.VENDOR_STRING_1, VENDOR.vendorString1],
+    [TPM_PT.VENDOR_STRING_2, VENDOR.vendorString2],
+    [TPM_PT.VENDOR_STRING_3, VENDOR.vendorString3],
+    [TPM_PT.VENDOR_STRING_4, VENDOR.vendorString4],
+    [TPM_PT.VENDOR_TPM_TYPE, VENDOR.tpmType],
+    [TPM_PT.FIRMWARE_VERSION_1, VENDOR.firmwareVersion1],
+    [TPM_PT.FIRMWARE_VERSION_2, VENDOR.firmwareVersion2],
+    [TPM_PT.INPUT_BUFFER, MAX_DIGEST_BUFFER],
+    [TPM_PT.HR_TRANSIENT_MIN, MAX_LOADED_OBJECTS],
+    [TPM_PT.HR_PERSISTENT_MIN, 7],
+    [TPM_PT.HR_LOADED_MIN, MAX_LOADED_SESSIONS],
+    [TPM_PT.ACTIVE_SESSIONS_MAX, MAX_ACTIVE_SESSIONS],
+    [TPM_PT.PCR_COUNT, PCR_COUNT],
+    [TPM_PT.PCR_SELECT_MIN, PCR_SELECT_MIN],
+    [TPM_PT.CONTEXT_GAP_MAX, CONTEXT_SLOT_MAX],
+    [TPM_PT.NV_COUNTERS_MAX, 0],
+    [TPM_PT.NV_INDEX_MAX, MAX_NV_INDEX_SIZE],
+    [TPM_PT.MEMORY, TPMA_MEMORY],
+    [TPM_PT.CLOCK_UPDATE, CLOCK_UPDATE_MS],
+    [TPM_PT.CONTEXT_HASH, CONTEXT_INTEGRITY_HASH_ALG],
+    [TPM_PT.CONTEXT_SYM, TPM_ALG.AES],
+    [TPM_PT.CONTEXT_SYM_SIZE, CONTEXT_SYM_KEY_BITS],
+    [TPM_PT.ORDERLY_COUNT, ORDERLY_COUNT],
+    [TPM_PT.MAX_COMMAND_SIZE, tpm.bufferSize],
+    [TPM_PT.MAX_RESPONSE_SIZE, tpm.bufferSize],
+    [TPM_PT.MAX_DIGEST, MAX_DIGEST_SIZE],
+    [TPM_PT.MAX_OBJECT_CONTEXT, MAX_OBJECT_CONTEXT],
+    [TPM_PT.MAX_SESSION_CONTEXT, MAX_SESSION_CONTEXT],
+    // libtpms reports the library specification's version for the platform specification too.
+    [TPM_PT.PS_FAMILY_INDICATOR, VENDOR.familyIndicator],
+    [TPM_PT.PS_LEVEL, VENDOR.specLevel],
+    [TPM_PT.PS_REVISION, VENDOR.specRevision],
+    [TPM_PT.PS_DAY_OF_YEAR, VENDOR.specDayOfYear],
+    [TPM_PT.PS_YEAR, VENDOR.specYear],
+    [TPM_PT.SPLIT_MAX, SPLIT_MAX],
+    [TPM_PT.TOTAL_COMMANDS, commands.length],
+    [TPM_PT.LIBRARY_COMMANDS, commands.length],
+    [TPM_PT.VENDOR_COMMANDS, 0],
+    [TPM_PT.NV_BUFFER_MAX, MAX_NV_BUFFER_SIZE],
+    [TPM_PT.MODES, 0],
+    [TPM_PT.MAX_CAP_BUFFER, MAX_CAP_BUFFER],
+    [TPM_PT.PERMANENT, permanent],
+    [TPM_PT.STARTUP_CLEAR, startupClear >>> 0],
+    [TPM_PT.HR_NV_INDEX, 0],
+    [TPM_PT.HR_LOADED, 0],
+    [TPM_PT.HR_LOADED_AVAIL, MAX_LOADED_SESSIONS],
+    [TPM_PT.HR_ACTIVE, 0],
+    [TPM_PT.HR_ACTIVE_AVAIL, MAX_ACTIVE_SESSIONS],
+    [TPM_PT.HR_TRANSIENT_AVAIL, MAX_LOADED_OBJECTS - loaded],
+    [TPM_PT.HR_PERSISTENT, 0],
+    [TPM_PT.HR_PERSISTENT_AVAIL, HR_PERSISTENT_AVAIL],
+    [TPM_PT.NV_COUNTERS, 0],
+    [TPM_PT.NV_COUNTERS_AVAIL, NV_COUNTERS_AVAIL],
+    [TPM_PT.ALGORITHM_SET, 0],
+    [TPM_PT.LOADED_CURVES, 0],
+    [TPM_PT.LOCKOUT_COUNTER, 0],
+    [TPM_PT.MAX_AUTH_FAIL, MAX_AUTH_FAIL],
+    [TPM_PT.LOCKOUT_INTERVAL, LOCKOUT_INTERVAL],
+    [TPM_PT.LOCKOUT_RECOVERY, LOCKOUT_RECOVERY],
+    [TPM_PT.NV_WRITE_RECOVERY, 0],
+    [TPM_PT.AUDIT_COUNTER_0, 0],
+    [TPM_PT.AUDIT_COUNTER_1, 0],
+  ];
+}
+
+/** The first `count` items at or after `start`, and whether more remain (the TPM's moreData). */
+function page<T>(items: readonly T[], key: (t: T) => number, start: number, count: number, max: number): [T[], boolean] {
+  const from = items.filter((t) => key(t) >>> 0 >= start >>> 0);
+  const n = Math.min(count, max);
+  return [from.slice(0, n), from.length > n];
+}
+
+/** Values a capability selector may take; anything else is TPM_RC_VALUE+P1. */
+const TPM_CAP_CODEC = oneOf(
+  UINT32,
+  [
+    TPM_CAP.ALGS,
+    TPM_CAP.HANDLES,
+    TPM_CAP.COMMANDS,
+    TPM_CAP.PP_COMMANDS,
+    TPM_CAP.AUDIT_COMMANDS,
+    TPM_CAP.PCRS,
+    TPM_CAP.TPM_PROPERTIES,
+    TPM_CAP.PCR_PROPERTIES,
+    TPM_CAP.ECC_CURVES,
+    TPM_CAP.AUTH_POLICIES,
+    TPM_CAP.ACT,
+  ],
+  TPM_RC.VALUE,
+);
+
+/**
+ * Part 3 §30.2 TPM2_GetCapability. RCs: TPM_RC_VALUE+P1 (unknown capability), TPM_RC_HANDLE+P2
+ * (a handle type that has no list), TPM_RC_VALUE+P2 (PCRS with a property, AUTH_POLICIES
+ * outside the permanent range).
+ */
+export const GetCapability = command({
+  code: TPM_CC.GetCapability,
+  handles: [],
+  params: { capability: TPM_CAP_CODEC, property: UINT32, propertyCount: UINT32 },
+  response: { moreData: BOOL, capabilityData: TPMS_CAPABILITY_DATA },
+  run(tpm, _h, { capability, property, propertyCount: count }) {
+    const reply = (moreData: boolean, data: TPMS_CAPABILITY_DATA['data']) => ({
+      moreData,
+      capabilityData: { capability, data },
+    });
+    switch (capability) {
+      case TPM_CAP.ALGS: {
+        const [algs, more] = page(IMPLEMENTED_ALGS, (a) => a.alg, property, count, MAX_CAP_ALGS);
+        return reply(more, algs.map((a) => ({ alg: a.alg, algProperties: a.attributes })));
+      }
+      case TPM_CAP.HANDLES: {
+        const handles = handlesOfType(tpm, property >>> 24);
+        const [list, more] = page(handles, (h) => h, property, count, MAX_CAP_HANDLES);
+        return reply(more, list);
+      }
+      case TPM_CAP.COMMANDS: {
+        const cmds = tpm.commands;
+        const [list, more] = page(cmds, (c) => c.code, property, count, MAX_CAP_CC);
+        return reply(more, list.map((c) => c.attributes));
+      }
+      case TPM_CAP.PP_COMMANDS:
+      case TPM_CAP.AUDIT_COMMANDS:
+        // No command requires physical presence or is audited yet.
+        return reply(false, []);
+      case TPM_CAP.PCRS: {
+        if (property !== 0) throw new TpmError(TPM_RC.VALUE, { param: 2 });
+        if (count === 0) return reply(true, []);
+        const banks = [...tpm.persistent.pcrAllocation].map(([hash, pcrSelect]) => ({
+          hash,
+          sizeofSelect: pcrSelect.length,
+          pcrSelect,
+        }));
+        return reply(false, banks);
+      }
+      case TPM_CAP.TPM_PROPERTIES: {
+        // A request walks one group only, fixed or variable, as the reference does.
+        const group = property >>> 0 >= PT_VAR ? PT_VAR : PT_FIXED;
+        const inGroup = properties(tpm, tpm.commands).filter(([tag]) => (tag & ~0xff) === group);
+        const [list, more] = page(inGroup, ([tag]) => tag, Math.max(property, PT_FIXED), count, MAX_TPM_PROPERTIES);
+        return reply(more, list.map(([p, value]) => ({ property: p, value })));
+      }
+      case TPM_CAP.PCR_PROPERTIES: {
+        const [tags, more] = page(PCR_PROPERTY_TAGS, (t) => t, property, count, MAX_PCR_PROPERTIES);
+        return reply(more, tags.map((tag) => ({ tag, sizeofSelect: PCR_SELECT_MAX, pcrSelect: pcrsWith(tag) })));
+      }
+      case TPM_CAP.ECC_CURVES:
+        return reply(false, []);
+      case TPM_CAP.AUTH_POLICIES: {
+        if (property >>> 24 !== TPM_HT.PERMANENT) throw new TpmError(TPM_RC.VALUE, { param: 2 });
+        const withPolicy = [TPM_RH.OWNER, TPM_RH.LOCKOUT, TPM_RH.ENDORSEMENT, TPM_RH.PLATFORM];
+        const [list, more] = page(withPolicy, (h) => h, property, count, MAX_TAGGED_POLICIES);
+        return reply(more, list.map((handle) => ({ handle, policyHash: { hashAlg: TPM_ALG.NULL, digest: null } })));
+      }
+      case TPM_CAP.ACT:
+        // No authenticated countdown timers are implemented.
+        if (property < TPM_RH_ACT_0 || property > TPM_RH_ACT_F) throw new TpmError(TPM_RC.VALUE, { param: 2 });
+        return reply(false, []);
+      default:
+        throw new TpmError(TPM_RC.VALUE, { param: 1 });
+    }
+  },
+});
+
+/** Part 2 §7.4: the ACT handles TPM_RH_ACT_0..TPM_RH_ACT_F. */
+const TPM_RH_ACT_0 = 0x40000110;
+const TPM_RH_ACT_F = 0x4000011f;
+
+/** Handles of one type that exist now; TPM_RC_HANDLE+P2 for a type with no list. */
+function handlesOfType(tpm: Tpm, type: number): number[] {
+  switch (type) {
+    case TPM_HT.PCR:
+      return Array.from({ length: PCR_COUNT }, (_, i) => i);
+    case TPM_HT.PERMANENT:
+      return PERMANENT_HANDLES;
+    case TPM_HT.TRANSIENT:
+      return tpm.objects.handles();
+    case TPM_HT.PERSISTENT:
+    case TPM_HT.NV_INDEX:
+    case TPM_HT.HMAC_SESSION:
+    case TPM_HT.POLICY_SESSION:
+      return [];
+    default:
+      throw new TpmError(TPM_RC.HANDLE, { param: 2 });
+  }
+}
+

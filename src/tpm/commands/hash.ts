@@ -1,0 +1,140 @@
+/** Part 3 §15.4 TPM2_Hash and §17 hash and event sequences. */
+import { command } from '../command.js';
+import { HASH_ALGS } from '../algorithms.js';
+import { TPM_ALG, TPM_CC, TPM_RC, TPM_RH } from '../constants.js';
+import { hash, hashStart } from '../crypto/index.js';
+import { TpmError } from '../errors.js';
+import {
+  TPM2B_AUTH,
+  TPM2B_DIGEST,
+  TPM2B_MAX_BUFFER,
+  TPML_DIGEST_VALUES,
+  TPMT_TK_HASHCHECK,
+} from '../marshal/structures.js';
+import { TPMI_ALG_HASH, TPMI_DH_OBJECT, TPMI_DH_PCR, TPMI_RH_HIERARCHY } from '../marshal/tpmi.js';
+import { UINT32 } from '../marshal/codec.js';
+import type { HashSequence } from '../state/objects.js';
+import type { Tpm } from '../tpm.js';
+import { checkExtendLocality, noteChange } from './pcr.js';
+import { hashCheckTicket, isTicketSafe, nullHashCheck } from './tickets.js';
+
+function trimTrailingZeros(b: Uint8Array): Uint8Array {
+  let n = b.length;
+  while (n > 0 && b[n - 1] === 0) n--;
+  return b.slice(0, n);
+}
+
+/** The sequence object behind a handle, or TPM_RC_MODE for handle `n` if it is not one of `kind`. */
+function sequence(tpm: Tpm, handle: number, n: number, kind?: HashSequence['kind']): HashSequence {
+  const object = tpm.objects.get(handle);
+  if (!object || (kind && object.kind !== kind)) throw new TpmError(TPM_RC.MODE, { handle: n });
+  return object;
+}
+
+/**
+ * Part 3 §15.4 TPM2_Hash: a digest and, when the data could not be a TPM-generated structure,
+ * a hashcheck ticket for `hierarchy`.
+ */
+export const Hash = command({
+  code: TPM_CC.Hash,
+  handles: [],
+  params: { data: TPM2B_MAX_BUFFER, hashAlg: TPMI_ALG_HASH, hierarchy: TPMI_RH_HIERARCHY.plus },
+  response: { outHash: TPM2B_DIGEST, validation: TPMT_TK_HASHCHECK },
+  run(tpm, _h, { data, hashAlg, hierarchy }) {
+    const outHash = hash(hashAlg, data);
+    const validation =
+      hierarchy === TPM_RH.NULL || !isTicketSafe(data)
+        ? nullHashCheck()
+        : hashCheckTicket(tpm, hierarchy, hashAlg, outHash);
+    return { outHash, validation };
+  },
+});
+
+/**
+ * Part 3 §17.3 TPM2_HashSequenceStart: TPM_ALG_NULL starts an event sequence that digests
+ * with every implemented hash. RCs: TPM_RC_OBJECT_MEMORY (no free object slot).
+ */
+export const HashSequenceStart = command({
+  code: TPM_CC.HashSequenceStart,
+  handles: [],
+  params: { auth: TPM2B_AUTH, hashAlg: TPMI_ALG_HASH.plus },
+  response: { sequenceHandle: UINT32 },
+  responseHandle: 'sequenceHandle',
+  run(tpm, _h, { auth, hashAlg }) {
+    const event = hashAlg === TPM_ALG.NULL;
+    const algs = event ? HASH_ALGS.map((h) => h.alg) : [hashAlg];
+    const sequenceHandle = tpm.objects.add({
+      kind: event ? 'event' : 'hash',
+      auth: trimTrailingZeros(auth),
+      states: new Map(algs.map((alg) => [alg, hashStart(alg)])),
+      firstBlockSeen: false,
+      ticketSafe: false,
+    });
+    return { sequenceHandle };
+  },
+});
+
+/** Part 3 §17.4 TPM2_SequenceUpdate. RCs: TPM_RC_MODE+H1 (not a hash or event sequence). */
+export const SequenceUpdate = command({
+  code: TPM_CC.SequenceUpdate,
+  handles: [{ name: 'sequenceHandle', type: TPMI_DH_OBJECT, auth: 'USER' }],
+  params: { buffer: TPM2B_MAX_BUFFER },
+  response: {},
+  run(tpm, { sequenceHandle }, { buffer }) {
+    const seq = sequence(tpm, sequenceHandle, 1);
+    if (seq.kind === 'hash' && !seq.firstBlockSeen) {
+      seq.firstBlockSeen = true;
+      seq.ticketSafe = isTicketSafe(buffer);
+    }
+    for (const state of seq.states.values()) state.update(buffer);
+    return {};
+  },
+});
+
+/**
+ * Part 3 §17.5 TPM2_SequenceComplete: the digest of a hash sequence, with a ticket when its
+ * first block was safe; the sequence object is flushed. RCs: TPM_RC_MODE+H1 (an event sequence).
+ */
+export const SequenceComplete = command({
+  code: TPM_CC.SequenceComplete,
+  handles: [{ name: 'sequenceHandle', type: TPMI_DH_OBJECT, auth: 'USER' }],
+  params: { buffer: TPM2B_MAX_BUFFER, hierarchy: TPMI_RH_HIERARCHY.plus },
+  response: { result: TPM2B_DIGEST, validation: TPMT_TK_HASHCHECK },
+  run(tpm, { sequenceHandle }, { buffer, hierarchy }) {
+    const seq = sequence(tpm, sequenceHandle, 1, 'hash');
+    const [[hashAlg, state]] = [...seq.states] as [[number, ReturnType<typeof hashStart>]];
+    if (!seq.firstBlockSeen) seq.ticketSafe = isTicketSafe(buffer);
+    const result = state.update(buffer).digest();
+    tpm.objects.remove(sequenceHandle);
+    const validation =
+      hierarchy !== TPM_RH.NULL && seq.ticketSafe ? hashCheckTicket(tpm, hierarchy, hashAlg, result) : nullHashCheck();
+    return { result, validation };
+  },
+});
+
+/**
+ * Part 3 §17.6 TPM2_EventSequenceComplete: digests in every implemented hash, extended into
+ * pcrHandle's allocated banks unless it is TPM_RH_NULL; the sequence is flushed.
+ * RCs: TPM_RC_LOCALITY (PCR not extendable here), TPM_RC_MODE+H2 (not an event sequence).
+ */
+export const EventSequenceComplete = command({
+  code: TPM_CC.EventSequenceComplete,
+  handles: [
+    { name: 'pcrHandle', type: TPMI_DH_PCR.plus, auth: 'USER' },
+    { name: 'sequenceHandle', type: TPMI_DH_OBJECT, auth: 'USER' },
+  ],
+  params: { buffer: TPM2B_MAX_BUFFER },
+  response: { results: TPML_DIGEST_VALUES },
+  nv: true,
+  run(tpm, { pcrHandle, sequenceHandle }, { buffer }) {
+    const seq = sequence(tpm, sequenceHandle, 2, 'event');
+    if (pcrHandle !== TPM_RH.NULL) checkExtendLocality(tpm, pcrHandle);
+    const results = [...seq.states].map(([hashAlg, state]) => ({ hashAlg, digest: state.update(buffer).digest() }));
+    tpm.objects.remove(sequenceHandle);
+    if (pcrHandle !== TPM_RH.NULL) {
+      noteChange(tpm, pcrHandle);
+      tpm.pcrs.extendAllBanks(pcrHandle, new Map(results.map((d) => [d.hashAlg, d.digest])));
+    }
+    return { results };
+  },
+});

@@ -1,0 +1,44 @@
+/**
+ * The dispatch table: every implemented command, gathered from the group files. A duplicate
+ * code is a programming error caught when the module loads.
+ */
+import type { CommandDef } from '../command.js';
+import { GetCapability } from './capability.js';
+import { ReadClock } from './clock.js';
+import { EventSequenceComplete, Hash, HashSequenceStart, SequenceComplete, SequenceUpdate } from './hash.js';
+import { PCR_Event, PCR_Extend, PCR_Read, PCR_Reset } from './pcr.js';
+import { GetRandom, StirRandom } from './random.js';
+import { Shutdown, Startup } from './startup.js';
+import { GetTestResult, IncrementalSelfTest, SelfTest } from './testing.js';
+
+export const ALL_COMMANDS: readonly CommandDef[] = [
+  Startup,
+  Shutdown,
+  SelfTest,
+  IncrementalSelfTest,
+  GetTestResult,
+  GetRandom,
+  StirRandom,
+  GetCapability,
+  PCR_Read,
+  PCR_Extend,
+  PCR_Event,
+  PCR_Reset,
+  Hash,
+  HashSequenceStart,
+  SequenceUpdate,
+  SequenceComplete,
+  EventSequenceComplete,
+  ReadClock,
+];
+
+function buildTable(commands: readonly CommandDef[]): ReadonlyMap<number, CommandDef> {
+  const table = new Map<number, CommandDef>();
+  for (const c of commands) {
+    if (table.has(c.code)) throw new Error(`command 0x${c.code.toString(16)} is declared twice`);
+    table.set(c.code, c);
+  }
+  return table;
+}
+
+export const COMMANDS = buildTable(ALL_COMMANDS);

@@ -1,0 +1,82 @@
+/** Part 3 §9 Start-up: TPM2_Startup and TPM2_Shutdown with Reset, Restart and Resume. */
+import { command } from '../command.js';
+import { TPM_CC, TPM_RC, TPM_SU } from '../constants.js';
+import { TpmError } from '../errors.js';
+import { TPM_SU_CODEC } from '../marshal/tpmi.js';
+
+/**
+ * Part 3 §9.3 TPM2_Startup. After Shutdown(STATE), Startup(STATE) is a TPM Resume (saved PCRs
+ * come back) and Startup(CLEAR) a TPM Restart; anything else is a TPM Reset (Part 1 §12.2.3).
+ * RCs: TPM_RC_LOCALITY (not locality 0 or 3, or Resume from another startup locality),
+ * TPM_RC_VALUE+P1 (STATE without a preceding Shutdown(STATE)).
+ */
+export const Startup = command({
+  code: TPM_CC.Startup,
+  handles: [],
+  params: { startupType: TPM_SU_CODEC },
+  response: {},
+  nv: true,
+  noSessions: true,
+  run(tpm, _h, { startupType }) {
+    const p = tpm.persistent;
+    const locality = tpm.locality;
+    if (locality !== 0 && locality !== 3) throw new TpmError(TPM_RC.LOCALITY);
+    const saved = p.orderly === 'STATE' ? p.savedState : null;
+    if (startupType === TPM_SU.STATE) {
+      if (!saved) throw new TpmError(TPM_RC.VALUE, { param: 1 });
+      if (saved.startupLocality !== locality) throw new TpmError(TPM_RC.LOCALITY);
+    }
+
+    if (startupType === TPM_SU.STATE && saved) {
+      // TPM Resume.
+      const pcrs = new Map([...saved.pcrs].map(([alg, values]) => [alg, values.map((v) => v ?? undefined)]));
+      tpm.pcrs.restoreState(pcrs, locality);
+      tpm.pcrs.updateCounter = saved.pcrUpdateCounter;
+      p.restartCount = (p.restartCount + 1) >>> 0;
+    } else if (saved) {
+      // TPM Restart.
+      tpm.pcrs.resetAll(locality);
+      p.restartCount = (p.restartCount + 1) >>> 0;
+    } else {
+      // TPM Reset. A reset after no orderly shutdown may have lost clock updates.
+      if (p.orderly === 'NONE') p.clockSafe = false;
+      tpm.pcrs.resetAll(locality);
+      p.resetCount = (p.resetCount + 1) >>> 0;
+      p.restartCount = 0;
+    }
+    tpm.startupLocality = locality;
+    tpm.startedOrderly = p.orderly !== 'NONE';
+    tpm.started = true;
+    p.orderly = 'NONE';
+    p.savedState = null;
+    tpm.markDirty();
+    return {};
+  },
+});
+
+/**
+ * Part 3 §9.4 TPM2_Shutdown. STATE keeps what a later Startup(STATE) restores; either type
+ * makes the next start orderly. RCs: TPM_RC_VALUE+P1 (bad type, from the unmarshaller).
+ */
+export const Shutdown = command({
+  code: TPM_CC.Shutdown,
+  handles: [],
+  params: { shutdownType: TPM_SU_CODEC },
+  response: {},
+  nv: true,
+  run(tpm, _h, { shutdownType }) {
+    const p = tpm.persistent;
+    tpm.syncClock();
+    p.clockSafe = true;
+    if (shutdownType === TPM_SU.STATE) {
+      const pcrs = new Map([...tpm.pcrs.saveState()].map(([alg, values]) => [alg, values.map((v) => v ?? null)]));
+      p.savedState = { pcrs, pcrUpdateCounter: tpm.pcrs.updateCounter, startupLocality: tpm.startupLocality };
+      p.orderly = 'STATE';
+    } else {
+      p.savedState = null;
+      p.orderly = 'CLEAR';
+    }
+    tpm.markDirty();
+    return {};
+  },
+});

@@ -1,0 +1,34 @@
+/** Part 2 §10.7 tickets: HMACs under a hierarchy proof that only this TPM can make. */
+import { CONTEXT_INTEGRITY_HASH_ALG } from '../algorithms.js';
+import { TPM_GENERATED_VALUE, TPM_RH, TPM_ST } from '../constants.js';
+import { hmac } from '../crypto/index.js';
+import type { TPMT_TK_HASHCHECK } from '../marshal/structures.js';
+import type { Tpm } from '../tpm.js';
+
+const u16 = (v: number): Uint8Array => new Uint8Array([v >> 8, v & 0xff]);
+
+/** The NULL ticket: what a client gets when no ticket may be issued. */
+export function nullHashCheck(): TPMT_TK_HASHCHECK {
+  return { tag: TPM_ST.HASHCHECK, hierarchy: TPM_RH.NULL, digest: new Uint8Array(0) };
+}
+
+/**
+ * Part 3 §17.5/§15.4: data that starts like a TPM-generated structure must not get a ticket,
+ * or a hash-then-sign could forge an attestation.
+ */
+export function isTicketSafe(firstBlock: Uint8Array): boolean {
+  if (firstBlock.length < 4) return false;
+  const v = ((firstBlock[0]! << 24) | (firstBlock[1]! << 16) | (firstBlock[2]! << 8) | firstBlock[3]!) >>> 0;
+  return v !== TPM_GENERATED_VALUE;
+}
+
+/** Part 2 §10.7.6: HMAC(proof, TPM_ST_HASHCHECK || hashAlg || digest). */
+export function hashCheckTicket(tpm: Tpm, hierarchy: number, hashAlg: number, digest: Uint8Array): TPMT_TK_HASHCHECK {
+  const proof = tpm.hierarchyProof(hierarchy);
+  if (!proof) return nullHashCheck();
+  return {
+    tag: TPM_ST.HASHCHECK,
+    hierarchy,
+    digest: hmac(CONTEXT_INTEGRITY_HASH_ALG, proof, u16(TPM_ST.HASHCHECK), u16(hashAlg), digest),
+  };
+}

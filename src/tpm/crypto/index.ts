@@ -1,0 +1,6 @@
+/** The engine's one crypto interface (style.md §7): primitives keyed by TPM_ALG id, bytes as Uint8Array; nothing else imports a crypto library. */
+export { hash, hashStart, type HashState } from './hash.js';
+export { hmac, hmacStart } from './hmac.js';
+export { kdfa, kdfe, mgf1 } from './kdf.js';
+export { randomBytes } from './random.js';
+export { constantTimeEqual } from './compare.js';

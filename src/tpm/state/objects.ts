@@ -1,0 +1,60 @@
+/**
+ * Transient object slots (Part 1 "Object Memory"). Handles are TRANSIENT + slot index, as in
+ * the reference, so a client sees the same handles it sees on swtpm. Issue 2 only loads hash
+ * sequences; keys join them later.
+ */
+import { HR, TPM_RC } from '../constants.js';
+import { TpmError } from '../errors.js';
+import type { HashState } from '../crypto/index.js';
+
+/** libtpms' MAX_LOADED_OBJECTS. */
+export const MAX_LOADED_OBJECTS = 3;
+
+export interface HashSequence {
+  readonly kind: 'hash' | 'event';
+  /** The sequence's authValue (Part 3 §17.3), trailing zeros removed. */
+  readonly auth: Uint8Array;
+  /** One state for a hash sequence; one per implemented hash for an event sequence. */
+  readonly states: ReadonlyMap<number, HashState>;
+  /** Set by the first data block (Part 3 §17.4): the digest may get a ticket only if that block is safe. */
+  firstBlockSeen: boolean;
+  ticketSafe: boolean;
+}
+
+export type TransientObject = HashSequence;
+
+export class ObjectSlots {
+  private readonly slots: (TransientObject | undefined)[] = new Array(MAX_LOADED_OBJECTS);
+
+  /** Loads an object into the first free slot; TPM_RC_OBJECT_MEMORY when none is free. */
+  add(object: TransientObject): number {
+    const slot = this.slots.findIndex((s) => s === undefined);
+    if (slot < 0) throw new TpmError(TPM_RC.OBJECT_MEMORY);
+    this.slots[slot] = object;
+    return HR.TRANSIENT + slot;
+  }
+
+  get(handle: number): TransientObject | undefined {
+    const slot = handle - HR.TRANSIENT;
+    return slot >= 0 && slot < MAX_LOADED_OBJECTS ? this.slots[slot] : undefined;
+  }
+
+  remove(handle: number): void {
+    const slot = handle - HR.TRANSIENT;
+    if (slot >= 0 && slot < MAX_LOADED_OBJECTS) this.slots[slot] = undefined;
+  }
+
+  handles(): number[] {
+    const out: number[] = [];
+    this.slots.forEach((s, i) => s && out.push(HR.TRANSIENT + i));
+    return out;
+  }
+
+  get count(): number {
+    return this.slots.filter((s) => s !== undefined).length;
+  }
+
+  clear(): void {
+    this.slots.fill(undefined);
+  }
+}

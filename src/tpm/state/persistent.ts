@@ -1,0 +1,85 @@
+/**
+ * The engine's persistent state (Part 1 "NV memory": the reference's `gp` and the orderly
+ * data `go` saved by Shutdown). It survives daemon restarts; `device/` writes it before a
+ * response that changed it leaves.
+ */
+import { HASH_ALGS } from '../algorithms.js';
+import { defaultAllocation, PcrAllocation } from './pcr.js';
+import { deserializeState, serializeState, StateFormatError } from './serialize.js';
+
+/** Size of the primary seeds and hierarchy proofs (Part 1 §14.4: at least the largest digest). */
+export const SEED_SIZE = 64;
+
+/** What the last Shutdown recorded: NONE means the TPM was not shut down orderly. */
+export type OrderlyState = 'NONE' | 'CLEAR' | 'STATE';
+
+/** Data kept by Shutdown(STATE) for Startup(STATE) (Part 1 "TPM Resume"). */
+export interface SavedState {
+  pcrs: Map<number, (Uint8Array | null)[]>;
+  pcrUpdateCounter: number;
+  /** Startup(STATE) must come from the locality the interrupted Startup came from. */
+  startupLocality: number;
+}
+
+export interface PersistentState {
+  /** Endorsement, storage (owner) and platform primary seeds. */
+  eps: Uint8Array;
+  sps: Uint8Array;
+  pps: Uint8Array;
+  /** Hierarchy proofs: HMAC keys for tickets of each hierarchy. */
+  phProof: Uint8Array;
+  shProof: Uint8Array;
+  ehProof: Uint8Array;
+  ownerAuth: Uint8Array;
+  endorsementAuth: Uint8Array;
+  lockoutAuth: Uint8Array;
+  pcrAllocation: PcrAllocation;
+  /** Clock (Part 1 §36.3) in ms at the last save, and whether it is known not to have gone back. */
+  clock: bigint;
+  clockSafe: boolean;
+  resetCount: number;
+  restartCount: number;
+  orderly: OrderlyState;
+  savedState: SavedState | null;
+}
+
+export const PERSISTENT_VERSION = 1;
+
+export function manufacture(random: (n: number) => Uint8Array): PersistentState {
+  return {
+    eps: random(SEED_SIZE),
+    sps: random(SEED_SIZE),
+    pps: random(SEED_SIZE),
+    phProof: random(SEED_SIZE),
+    shProof: random(SEED_SIZE),
+    ehProof: random(SEED_SIZE),
+    ownerAuth: new Uint8Array(0),
+    endorsementAuth: new Uint8Array(0),
+    lockoutAuth: new Uint8Array(0),
+    pcrAllocation: defaultAllocation(),
+    clock: 0n,
+    clockSafe: true,
+    resetCount: 0,
+    restartCount: 0,
+    // A new TPM behaves as after Shutdown(CLEAR): Startup(CLEAR) is a TPM Reset, STATE is refused.
+    orderly: 'CLEAR',
+    savedState: null,
+  };
+}
+
+export function serializePersistent(s: PersistentState): Uint8Array {
+  return serializeState('permanent', PERSISTENT_VERSION, 1, s);
+}
+
+export function deserializePersistent(blob: Uint8Array): PersistentState {
+  const { body } = deserializeState('permanent', PERSISTENT_VERSION, blob);
+  const s = body as PersistentState;
+  for (const key of ['eps', 'sps', 'pps', 'phProof', 'shProof', 'ehProof', 'ownerAuth'] as const) {
+    if (!(s[key] instanceof Uint8Array)) throw new StateFormatError(`permanent state lacks ${key}`);
+  }
+  if (!(s.pcrAllocation instanceof Map)) throw new StateFormatError('permanent state lacks the PCR allocation');
+  for (const alg of s.pcrAllocation.keys()) {
+    if (!HASH_ALGS.some((h) => h.alg === alg)) throw new StateFormatError(`unknown PCR bank 0x${alg.toString(16)}`);
+  }
+  return s;
+}

@@ -1,0 +1,143 @@
+/**
+ * The TPM as command handlers see it: state in its four lifetimes (persistent, orderly,
+ * volatile, per command) and the few services a handler may use (randomness, time). It does
+ * no I/O; `Engine` owns one and drives it.
+ */
+import { HR, TPM_HT, TPM_RH } from './constants.js';
+import { PcrBanks } from './state/pcr.js';
+import { ObjectSlots } from './state/objects.js';
+import { PersistentState } from './state/persistent.js';
+import type { TPMS_TIME_INFO } from './marshal/structures.js';
+import type { CommandDef } from './command.js';
+
+/** What the host supplies: entropy, a monotonic millisecond clock and a log sink. */
+export interface EngineEnv {
+  random(n: number): Uint8Array;
+  now(): number;
+  log(message: string): void;
+}
+
+/** libtpms' default and largest TPM_PT_MAX_COMMAND_SIZE / MAX_RESPONSE_SIZE. */
+export const MAX_BUFFER_SIZE = 4096;
+
+export class Tpm {
+  readonly env: EngineEnv;
+  persistent: PersistentState;
+  /** Set by any change to `persistent`; the engine's owner saves and clears it. */
+  persistentDirty = false;
+
+  /** The implemented commands in code order (GetCapability lists them). */
+  commands: readonly CommandDef[] = [];
+
+  // Volatile: lost at _TPM_Init.
+  started = false;
+  /** The last Startup followed an orderly Shutdown (TPMA_STARTUP_CLEAR.orderly). */
+  startedOrderly = false;
+  startupLocality = 0;
+  pcrs: PcrBanks;
+  readonly objects = new ObjectSlots();
+  /** SelfTest has run (full or incremental over everything). */
+  selfTestDone = false;
+  /** env.now() at _TPM_Init: TPMS_TIME_INFO.time counts from here. */
+  private timeEpoch: number;
+  /** env.now() when `persistent.clock` was last brought up to date. */
+  private clockAnchor: number;
+  /** The current command buffer size (swtpm's SET_BUFFERSIZE). */
+  bufferSize = MAX_BUFFER_SIZE;
+  /** The locality of the command being executed. */
+  locality = 0;
+
+  constructor(env: EngineEnv, persistent: PersistentState) {
+    this.env = env;
+    this.persistent = persistent;
+    this.pcrs = new PcrBanks(persistent.pcrAllocation);
+    this.timeEpoch = env.now();
+    this.clockAnchor = this.timeEpoch;
+  }
+
+  /** _TPM_Init: volatile state is lost; the TPM waits for TPM2_Startup. */
+  powerOn(): void {
+    this.started = false;
+    this.objects.clear();
+    this.pcrs = new PcrBanks(this.persistent.pcrAllocation);
+    this.selfTestDone = false;
+    this.syncClock();
+    this.timeEpoch = this.env.now();
+  }
+
+  random(n: number): Uint8Array {
+    return this.env.random(n);
+  }
+
+  markDirty(): void {
+    this.persistentDirty = true;
+  }
+
+  /** Advances persistent.clock to now; called before the clock is read or saved. */
+  syncClock(): bigint {
+    const now = this.env.now();
+    const elapsed = Math.max(0, Math.floor(now - this.clockAnchor));
+    if (elapsed > 0) {
+      this.persistent.clock += BigInt(elapsed);
+      this.clockAnchor += elapsed;
+    }
+    return this.persistent.clock;
+  }
+
+  timeInfo(): TPMS_TIME_INFO {
+    const clock = this.syncClock();
+    return {
+      time: BigInt(Math.max(0, Math.floor(this.env.now() - this.timeEpoch))),
+      clockInfo: {
+        clock,
+        resetCount: this.persistent.resetCount,
+        restartCount: this.persistent.restartCount,
+        safe: this.persistent.clockSafe,
+      },
+    };
+  }
+
+  /** The proof value behind tickets of a hierarchy (Part 1 §14.5), or undefined for NULL. */
+  hierarchyProof(hierarchy: number): Uint8Array | undefined {
+    switch (hierarchy) {
+      case TPM_RH.PLATFORM:
+        return this.persistent.phProof;
+      case TPM_RH.OWNER:
+        return this.persistent.shProof;
+      case TPM_RH.ENDORSEMENT:
+        return this.persistent.ehProof;
+      default:
+        return undefined;
+    }
+  }
+
+  /**
+   * The authValue of an entity for password and HMAC authorization, or undefined when the
+   * handle names nothing that can be authorized (TPM_RC_HANDLE).
+   */
+  entityAuth(handle: number): Uint8Array | undefined {
+    const type = handle >>> 24;
+    if (type === TPM_HT.PCR) return new Uint8Array(0);
+    if (type === TPM_HT.TRANSIENT) return this.objects.get(handle)?.auth;
+    switch (handle) {
+      case TPM_RH.OWNER:
+        return this.persistent.ownerAuth;
+      case TPM_RH.ENDORSEMENT:
+        return this.persistent.endorsementAuth;
+      case TPM_RH.LOCKOUT:
+        return this.persistent.lockoutAuth;
+      case TPM_RH.PLATFORM:
+      case TPM_RH.NULL:
+        return new Uint8Array(0);
+      default:
+        return undefined;
+    }
+  }
+
+  /** Whether a handle refers to something present now (Part 1 "entity load status"). */
+  isLoaded(handle: number): boolean {
+    const type = handle >>> 24;
+    if (type === HR.TRANSIENT >>> 24) return this.objects.get(handle) !== undefined;
+    return true;
+  }
+}
