@@ -5,10 +5,10 @@
  * TPM response code; an exception that is not a TpmError is a bug, answered with
  * TPM_RC_FAILURE and logged, and the engine keeps serving.
  */
-import { TPM_CC, TPM_RC, TPM_RH, TPM_RS_PW, TPM_ST, TPMA_SESSION } from './constants.js';
+import { TPM_ALG, TPM_CC, TPM_RC, TPM_RH, TPM_RS_PW, TPM_ST, TPMA_SESSION } from './constants.js';
 import { ALL_COMMANDS, COMMANDS } from './commands/index.js';
 import type { CommandDef } from './command.js';
-import { constantTimeEqual, randomBytes } from './crypto/index.js';
+import { constantTimeEqual, hash, hmac, randomBytes } from './crypto/index.js';
 import { formatRc, TpmError } from './errors.js';
 import { Reader } from './marshal/reader.js';
 import { Writer } from './marshal/writer.js';
@@ -17,6 +17,8 @@ import { TPM2B_AUTH, TPM2B_NONCE } from './marshal/structures.js';
 import { TPMI_SH_AUTH_SESSION, TPMI_ST_COMMAND_TAG } from './marshal/tpmi.js';
 import { deserializePersistent, manufacture, serializePersistent } from './state/persistent.js';
 import { EngineEnv, MAX_BUFFER_SIZE, Tpm } from './tpm.js';
+import { trimTrailingZeros } from './state/auth-value.js';
+import type { Session } from './state/sessions.js';
 
 export type { EngineEnv } from './tpm.js';
 export { MAX_BUFFER_SIZE } from './tpm.js';
@@ -39,12 +41,6 @@ export function errorResponse(rc: number): Uint8Array {
   view.setUint32(2, HEADER_SIZE);
   view.setUint32(6, rc);
   return out;
-}
-
-interface Session {
-  handle: number;
-  attributes: number;
-  hmac: Uint8Array;
 }
 
 export class Engine {
@@ -138,9 +134,9 @@ export class Engine {
       if (!this.tpm.isLoaded(handleList[i]!)) throw new TpmError(TPM_RC.REFERENCE_H0 + i);
     });
 
-    // Authorization area (Part 1 §18).
+    // Authorization area (Part 1 §18). The parameter bytes follow it; HMACs cover them raw.
     const authIndexes = def.handles.flatMap((spec, i) => (spec.auth ? [i] : []));
-    let sessions: Session[] = [];
+    let sessions: SessionUse[] = [];
     if (tag === TPM_ST.SESSIONS) {
       if (def.noSessions) throw new TpmError(TPM_RC.AUTH_CONTEXT);
       const authSize = r.u32();
@@ -148,7 +144,8 @@ export class Engine {
       sessions = this.readSessions(new Reader(command, r.pos, r.pos + authSize));
       r.pos += authSize;
       for (const i of authIndexes) if (i >= sessions.length) throw new TpmError(TPM_RC.AUTH_MISSING);
-      sessions.forEach((s, i) => this.checkSession(s, i, def, handleList));
+      const cpParams = command.subarray(r.pos);
+      sessions.forEach((s, i) => this.checkSession(s, i, def, handleList, cpParams));
     } else if (authIndexes.length > 0) {
       throw new TpmError(TPM_RC.AUTH_MISSING);
     }
@@ -164,49 +161,83 @@ export class Engine {
     return this.buildResponse(tag, def, out, sessions);
   }
 
-  private readSessions(r: Reader): Session[] {
-    const sessions: Session[] = [];
+  private readSessions(r: Reader): SessionUse[] {
+    const sessions: SessionUse[] = [];
     while (r.remaining > 0) {
       const n = sessions.length + 1;
       if (sessions.length === MAX_SESSION_NUM) throw new TpmError(TPM_RC.SIZE, { session: n });
       const handle = readAt(TPMI_SH_AUTH_SESSION, r, { session: n });
-      const nonce = readAt(TPM2B_NONCE, r, { session: n });
+      const nonceCaller = readAt(TPM2B_NONCE, r, { session: n });
       const attributes = readAt(ATTRIBUTES, r, { session: n });
       const hmac = readAt(TPM2B_AUTH, r, { session: n });
       if (handle === TPM_RS_PW) {
         const forbidden = TPMA_SESSION.encrypt | TPMA_SESSION.decrypt | TPMA_SESSION.audit |
           TPMA_SESSION.auditExclusive | TPMA_SESSION.auditReset;
         if (attributes & forbidden) throw new TpmError(TPM_RC.ATTRIBUTES, { session: n });
-        if (nonce.length !== 0) throw new TpmError(TPM_RC.NONCE, { session: n });
-      } else {
-        // HMAC and policy sessions arrive with the sessions issue; none can be loaded yet.
-        throw new TpmError(TPM_RC.REFERENCE_S0 + sessions.length);
+        if (nonceCaller.length !== 0) throw new TpmError(TPM_RC.NONCE, { session: n });
+        sessions.push({ handle, attributes, nonceCaller, hmac });
+        continue;
       }
-      sessions.push({ handle, attributes, hmac });
+      const session = this.tpm.sessions.get(handle);
+      if (!session) throw new TpmError(TPM_RC.REFERENCE_S0 + sessions.length);
+      if (sessions.some((s) => s.handle === handle)) throw new TpmError(TPM_RC.HANDLE, { session: n });
+      if (attributes & (TPMA_SESSION.decrypt | TPMA_SESSION.encrypt)) {
+        if (session.symmetric.algorithm === TPM_ALG.NULL) throw new TpmError(TPM_RC.SYMMETRIC, { session: n });
+        // Parameter encryption arrives with the sessions issue; refusing beats answering in clear.
+        throw new TpmError(TPM_RC.ATTRIBUTES, { session: n });
+      }
+      // Audit sessions arrive with the sessions issue too.
+      if (attributes & TPMA_SESSION.audit) throw new TpmError(TPM_RC.ATTRIBUTES, { session: n });
+      sessions.push({ handle, attributes, nonceCaller, hmac, session });
     }
     return sessions;
   }
 
-  /** Session i authorizes handle i when that handle has an auth role (Part 1 §19.2). */
-  private checkSession(session: Session, i: number, def: CommandDef, handles: number[]): void {
+  /**
+   * Session i authorizes handle i when that handle has an auth role (Part 1 §19.2): a password
+   * is compared, an HMAC session's HMAC over cpHash is verified (Part 1 §19.6.5), a policy
+   * session's digest must equal the entity's authPolicy.
+   */
+  private checkSession(use: SessionUse, i: number, def: CommandDef, handles: number[], cpParams: Uint8Array): void {
     const n = i + 1;
     const authorizes = i < def.handles.length && def.handles[i]!.auth !== undefined;
-    if (!authorizes) throw new TpmError(TPM_RC.HANDLE, { session: n });
-    const authValue = this.tpm.entityAuth(handles[i]!);
-    if (authValue === undefined) throw new TpmError(TPM_RC.HANDLE, { session: n });
-    // Part 1 §19.6.4: trailing zeros of a password are not significant.
-    if (!constantTimeEqual(trimTrailingZeros(session.hmac), trimTrailingZeros(authValue))) {
-      // Permanent entities other than lockout, PCRs and sequences are exempt from DA.
-      const exempt = handles[i] !== TPM_RH.LOCKOUT;
-      throw new TpmError(exempt ? TPM_RC.BAD_AUTH : TPM_RC.AUTH_FAIL, { session: n });
+    if (!authorizes) {
+      // Without audit or encryption, a session that authorizes nothing has no purpose.
+      throw new TpmError(use.session ? TPM_RC.ATTRIBUTES : TPM_RC.HANDLE, { session: n });
     }
+    const entity = handles[i]!;
+    const stored = this.tpm.entityAuth(entity);
+    if (stored === undefined) throw new TpmError(TPM_RC.HANDLE, { session: n });
+    const authValue = trimTrailingZeros(stored);
+    // Permanent entities other than lockout, PCRs and sequences are exempt from DA.
+    const failure = entity !== TPM_RH.LOCKOUT ? TPM_RC.BAD_AUTH : TPM_RC.AUTH_FAIL;
+    const session = use.session;
+    if (!session) {
+      if (!constantTimeEqual(trimTrailingZeros(use.hmac), authValue)) throw new TpmError(failure, { session: n });
+      return;
+    }
+    if (session.kind === 'trial') throw new TpmError(TPM_RC.ATTRIBUTES, { session: n });
+    if (session.kind === 'policy') {
+      const policy = this.tpm.entityAuthPolicy(entity);
+      if (policy.length === 0 || !constantTimeEqual(policy, session.policyDigest)) {
+        throw new TpmError(TPM_RC.POLICY_FAIL, { session: n });
+      }
+    }
+    // The authValue is left out of the key only for the entity the session is bound to.
+    const bound = session.bind !== null && session.bind.handle === entity && constantTimeEqual(session.bind.authValue, authValue);
+    const withAuth = session.kind === 'hmac' && !bound;
+    use.hmacKey = withAuth ? concat(session.sessionKey, authValue) : session.sessionKey;
+    const names = handles.map((h) => this.tpm.entityName(h));
+    const cpHash = hash(session.authHash, u32(def.code), ...names, cpParams);
+    const expected = hmac(session.authHash, use.hmacKey, cpHash, use.nonceCaller, session.nonceTPM, new Uint8Array([use.attributes]));
+    if (!constantTimeEqual(expected, use.hmac)) throw new TpmError(failure, { session: n });
   }
 
   private buildResponse(
     tag: number,
     def: CommandDef,
     out: Record<string, unknown>,
-    sessions: Session[],
+    sessions: SessionUse[],
   ): Uint8Array {
     const w = new Writer(256);
     w.u16(tag);
@@ -215,20 +246,57 @@ export class Engine {
     w.u32(TPM_RC.SUCCESS);
     if (def.responseHandle) w.u32(out[def.responseHandle] as number);
     const closeParams = tag === TPM_ST.SESSIONS ? w.sizePrefix(4) : undefined;
+    const paramsAt = w.length;
     for (const [name, codec] of def.response) {
       if (name === def.responseHandle) continue;
       writeField(codec, w, out[name], out);
     }
     closeParams?.();
-    for (const s of sessions) {
-      // Password sessions answer with an empty nonce and HMAC and continueSession set (Part 1 §19.6.6).
-      w.u16(0);
-      w.u8(s.attributes | TPMA_SESSION.continueSession);
-      w.u16(0);
+    const rpParams = sessions.some((s) => s.session) ? w.peek(paramsAt, w.length).slice() : undefined;
+    for (const use of sessions) {
+      const session = use.session;
+      if (!session) {
+        // Password sessions answer with an empty nonce and HMAC and continueSession set (Part 1 §19.6.6).
+        w.u16(0);
+        w.u8(use.attributes | TPMA_SESSION.continueSession);
+        w.u16(0);
+        continue;
+      }
+      // Part 1 §19.6.6: a fresh nonceTPM, and an HMAC over rpHash and both nonces.
+      session.nonceTPM = this.tpm.random(session.nonceTPM.length);
+      const rpHash = hash(session.authHash, u32(TPM_RC.SUCCESS), u32(def.code), rpParams!);
+      const mac = hmac(session.authHash, use.hmacKey!, rpHash, session.nonceTPM, use.nonceCaller, new Uint8Array([use.attributes]));
+      w.u16(session.nonceTPM.length);
+      w.bytes(session.nonceTPM);
+      w.u8(use.attributes);
+      w.u16(mac.length);
+      w.bytes(mac);
+      if (!(use.attributes & TPMA_SESSION.continueSession)) this.tpm.sessions.remove(session.handle);
     }
     w.setU32(sizeAt, w.length);
     return w.finish();
   }
+}
+
+/** One entry of a command's authorization area and what checking it established. */
+interface SessionUse {
+  handle: number;
+  attributes: number;
+  nonceCaller: Uint8Array;
+  hmac: Uint8Array;
+  /** The HMAC or policy session; undefined for TPM_RS_PW. */
+  session?: Session;
+  /** The HMAC key (sessionKey || authValue where it is included), set by checkSession. */
+  hmacKey?: Uint8Array;
+}
+
+const u32 = (v: number): Uint8Array => new Uint8Array([v >>> 24, (v >>> 16) & 0xff, (v >>> 8) & 0xff, v & 0xff]);
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
 }
 
 const ATTRIBUTES: Codec<number> = { read: (r) => r.u8(), write: (w, v) => w.u8(v) };
@@ -252,10 +320,5 @@ function writeField(codec: Codec<unknown> | FieldCodec<unknown>, w: Writer, v: u
   else codec.write(w, v);
 }
 
-function trimTrailingZeros(b: Uint8Array): Uint8Array {
-  let n = b.length;
-  while (n > 0 && b[n - 1] === 0) n--;
-  return b.subarray(0, n);
-}
 
 export { formatRc };

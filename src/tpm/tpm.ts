@@ -6,6 +6,7 @@
 import { HR, TPM_HT, TPM_RH } from './constants.js';
 import { PcrBanks } from './state/pcr.js';
 import { ObjectSlots } from './state/objects.js';
+import { SessionSlots } from './state/sessions.js';
 import { PersistentState } from './state/persistent.js';
 import type { TPMS_TIME_INFO } from './marshal/structures.js';
 import type { CommandDef } from './command.js';
@@ -36,6 +37,7 @@ export class Tpm {
   startupLocality = 0;
   pcrs: PcrBanks;
   readonly objects = new ObjectSlots();
+  readonly sessions = new SessionSlots();
   /** SelfTest has run (full or incremental over everything). */
   selfTestDone = false;
   /** env.now() at _TPM_Init: TPMS_TIME_INFO.time counts from here. */
@@ -59,6 +61,7 @@ export class Tpm {
   powerOn(): void {
     this.started = false;
     this.objects.clear();
+    this.sessions.clear();
     this.pcrs = new PcrBanks(this.persistent.pcrAllocation);
     this.selfTestDone = false;
     this.syncClock();
@@ -132,6 +135,20 @@ export class Tpm {
       default:
         return undefined;
     }
+  }
+
+  /**
+   * The Name of an entity (Part 1 §16): its handle for PCRs, permanent handles and sessions;
+   * the Empty Buffer for a sequence object, which has no nameAlg.
+   */
+  entityName(handle: number): Uint8Array {
+    if (handle >>> 24 === TPM_HT.TRANSIENT && this.objects.get(handle)) return new Uint8Array(0);
+    return new Uint8Array([handle >>> 24, (handle >>> 16) & 0xff, (handle >>> 8) & 0xff, handle & 0xff]);
+  }
+
+  /** The authPolicy of an entity; empty where none can be set yet (hierarchies, PCRs, sequences). */
+  entityAuthPolicy(_handle: number): Uint8Array {
+    return new Uint8Array(0);
   }
 
   /** Whether a handle refers to something present now (Part 1 "entity load status"). */

@@ -33,14 +33,13 @@ import {
 } from '../marshal/capability.js';
 import { MAX_DIGEST_BUFFER } from '../marshal/structures.js';
 import { MAX_LOADED_OBJECTS } from '../state/objects.js';
+import { MAX_ACTIVE_SESSIONS, MAX_LOADED_SESSIONS } from '../state/sessions.js';
 import { PCR_ATTRIBUTES, PCR_COUNT, PCR_SELECT_MAX, PCR_SELECT_MIN } from '../state/pcr.js';
 import type { CommandDef } from '../command.js';
 import type { Tpm } from '../tpm.js';
 import { VENDOR } from '../vendor.js';
 
-/** libtpms' session and NV sizes, as clients see them. */
-const MAX_LOADED_SESSIONS = 3;
-const MAX_ACTIVE_SESSIONS = 64;
+/** libtpms' NV sizes, as clients see them. */
 const MAX_NV_INDEX_SIZE = 2048;
 const MAX_NV_BUFFER_SIZE = 1024;
 /** 2^NV_CLOCK_UPDATE_INTERVAL ms between Clock writes to NV (libtpms: 12). */
@@ -121,6 +120,7 @@ function properties(tpm: Tpm, commands: readonly CommandDef[]): [number, number]
     TPMA_STARTUP_CLEAR.phEnable | TPMA_STARTUP_CLEAR.shEnable | TPMA_STARTUP_CLEAR.ehEnable | TPMA_STARTUP_CLEAR.phEnableNV;
   if (tpm.startedOrderly) startupClear |= TPMA_STARTUP_CLEAR.orderly;
   const loaded = tpm.objects.count;
+  const sessions = tpm.sessions.count;
   return [
     [TPM_PT.FAMILY_INDICATOR, VENDOR.familyIndicator],
     [TPM_PT.LEVEL, VENDOR.specLevel],
@@ -172,10 +172,10 @@ function properties(tpm: Tpm, commands: readonly CommandDef[]): [number, number]
     [TPM_PT.PERMANENT, permanent],
     [TPM_PT.STARTUP_CLEAR, startupClear >>> 0],
     [TPM_PT.HR_NV_INDEX, 0],
-    [TPM_PT.HR_LOADED, 0],
-    [TPM_PT.HR_LOADED_AVAIL, MAX_LOADED_SESSIONS],
-    [TPM_PT.HR_ACTIVE, 0],
-    [TPM_PT.HR_ACTIVE_AVAIL, MAX_ACTIVE_SESSIONS],
+    [TPM_PT.HR_LOADED, sessions],
+    [TPM_PT.HR_LOADED_AVAIL, MAX_LOADED_SESSIONS - sessions],
+    [TPM_PT.HR_ACTIVE, sessions],
+    [TPM_PT.HR_ACTIVE_AVAIL, MAX_ACTIVE_SESSIONS - sessions],
     [TPM_PT.HR_TRANSIENT_AVAIL, MAX_LOADED_OBJECTS - loaded],
     [TPM_PT.HR_PERSISTENT, 0],
     [TPM_PT.HR_PERSISTENT_AVAIL, HR_PERSISTENT_AVAIL],
@@ -305,10 +305,13 @@ function handlesOfType(tpm: Tpm, type: number): number[] {
       return PERMANENT_HANDLES;
     case TPM_HT.TRANSIENT:
       return tpm.objects.handles();
+    case TPM_HT.HMAC_SESSION:
+      // TPM_HT_LOADED_SESSION: every loaded session, HMAC and policy alike.
+      return tpm.sessions.handles().sort((a, b) => (a & 0xffffff) - (b & 0xffffff));
     case TPM_HT.PERSISTENT:
     case TPM_HT.NV_INDEX:
-    case TPM_HT.HMAC_SESSION:
     case TPM_HT.POLICY_SESSION:
+      // No persistent objects, NV indices or saved (context-saved) sessions exist yet.
       return [];
     default:
       throw new TpmError(TPM_RC.HANDLE, { param: 2 });

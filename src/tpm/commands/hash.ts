@@ -14,15 +14,11 @@ import {
 import { TPMI_ALG_HASH, TPMI_DH_OBJECT, TPMI_DH_PCR, TPMI_RH_HIERARCHY } from '../marshal/tpmi.js';
 import { UINT32 } from '../marshal/codec.js';
 import type { HashSequence } from '../state/objects.js';
+import { trimTrailingZeros } from '../state/auth-value.js';
 import type { Tpm } from '../tpm.js';
 import { checkExtendLocality, noteChange } from './pcr.js';
-import { hashCheckTicket, isTicketSafe, nullHashCheck } from './tickets.js';
+import { hashCheckTicket, isFirstBlockTicketSafe, nullHashCheck, startsWithGeneratedValue } from './tickets.js';
 
-function trimTrailingZeros(b: Uint8Array): Uint8Array {
-  let n = b.length;
-  while (n > 0 && b[n - 1] === 0) n--;
-  return b.slice(0, n);
-}
 
 /** The sequence object behind a handle, or TPM_RC_MODE for handle `n` if it is not one of `kind`. */
 function sequence(tpm: Tpm, handle: number, n: number, kind?: HashSequence['kind']): HashSequence {
@@ -43,7 +39,7 @@ export const Hash = command({
   run(tpm, _h, { data, hashAlg, hierarchy }) {
     const outHash = hash(hashAlg, data);
     const validation =
-      hierarchy === TPM_RH.NULL || !isTicketSafe(data)
+      hierarchy === TPM_RH.NULL || startsWithGeneratedValue(data)
         ? nullHashCheck()
         : hashCheckTicket(tpm, hierarchy, hashAlg, outHash);
     return { outHash, validation };
@@ -65,7 +61,7 @@ export const HashSequenceStart = command({
     const algs = event ? HASH_ALGS.map((h) => h.alg) : [hashAlg];
     const sequenceHandle = tpm.objects.add({
       kind: event ? 'event' : 'hash',
-      auth: trimTrailingZeros(auth),
+      auth: trimTrailingZeros(auth).slice(),
       states: new Map(algs.map((alg) => [alg, hashStart(alg)])),
       firstBlockSeen: false,
       ticketSafe: false,
@@ -84,7 +80,7 @@ export const SequenceUpdate = command({
     const seq = sequence(tpm, sequenceHandle, 1);
     if (seq.kind === 'hash' && !seq.firstBlockSeen) {
       seq.firstBlockSeen = true;
-      seq.ticketSafe = isTicketSafe(buffer);
+      seq.ticketSafe = isFirstBlockTicketSafe(buffer);
     }
     for (const state of seq.states.values()) state.update(buffer);
     return {};
@@ -103,7 +99,7 @@ export const SequenceComplete = command({
   run(tpm, { sequenceHandle }, { buffer, hierarchy }) {
     const seq = sequence(tpm, sequenceHandle, 1, 'hash');
     const [[hashAlg, state]] = [...seq.states] as [[number, ReturnType<typeof hashStart>]];
-    if (!seq.firstBlockSeen) seq.ticketSafe = isTicketSafe(buffer);
+    if (!seq.firstBlockSeen) seq.ticketSafe = isFirstBlockTicketSafe(buffer);
     const result = state.update(buffer).digest();
     tpm.objects.remove(sequenceHandle);
     const validation =

@@ -5,6 +5,8 @@
 import type { CommandDef } from '../command.js';
 import { GetCapability } from './capability.js';
 import { ReadClock } from './clock.js';
+import { FlushContext } from './context.js';
+import { StartAuthSession } from './session.js';
 import { EventSequenceComplete, Hash, HashSequenceStart, SequenceComplete, SequenceUpdate } from './hash.js';
 import { PCR_Event, PCR_Extend, PCR_Read, PCR_Reset } from './pcr.js';
 import { GetRandom, StirRandom } from './random.js';
@@ -30,6 +32,8 @@ export const ALL_COMMANDS: readonly CommandDef[] = [
   SequenceComplete,
   EventSequenceComplete,
   ReadClock,
+  StartAuthSession,
+  FlushContext,
 ];
 
 function buildTable(commands: readonly CommandDef[]): ReadonlyMap<number, CommandDef> {

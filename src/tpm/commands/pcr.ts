@@ -70,7 +70,6 @@ export const PCR_Extend = command({
     checkExtendLocality(tpm, pcrHandle);
     noteChange(tpm, pcrHandle);
     for (const d of digests) tpm.pcrs.extend(pcrHandle, d.hashAlg, d.digest as Uint8Array);
-    tpm.pcrs.bumpCounter(pcrHandle);
     return {};
   },
 });

@@ -28,19 +28,18 @@ export const Startup = command({
     }
 
     if (startupType === TPM_SU.STATE && saved) {
-      // TPM Resume.
+      // TPM Resume: the PCRs Shutdown(STATE) saved come back.
       const pcrs = new Map([...saved.pcrs].map(([alg, values]) => [alg, values.map((v) => v ?? undefined)]));
-      tpm.pcrs.restoreState(pcrs, locality);
-      tpm.pcrs.updateCounter = saved.pcrUpdateCounter;
+      tpm.pcrs.startup(locality, saved.pcrUpdateCounter, pcrs);
       p.restartCount = (p.restartCount + 1) >>> 0;
     } else if (saved) {
-      // TPM Restart.
-      tpm.pcrs.resetAll(locality);
+      // TPM Restart: PCRs start over, counters carry on.
+      tpm.pcrs.startup(locality, saved.pcrUpdateCounter);
       p.restartCount = (p.restartCount + 1) >>> 0;
     } else {
       // TPM Reset. A reset after no orderly shutdown may have lost clock updates.
       if (p.orderly === 'NONE') p.clockSafe = false;
-      tpm.pcrs.resetAll(locality);
+      tpm.pcrs.startup(locality, 0);
       p.resetCount = (p.resetCount + 1) >>> 0;
       p.restartCount = 0;
     }

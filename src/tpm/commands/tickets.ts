@@ -13,13 +13,20 @@ export function nullHashCheck(): TPMT_TK_HASHCHECK {
 }
 
 /**
- * Part 3 §17.5/§15.4: data that starts like a TPM-generated structure must not get a ticket,
+ * Part 3 §15.4/§17.5: data that starts like a TPM-generated structure must not get a ticket,
  * or a hash-then-sign could forge an attestation.
  */
-export function isTicketSafe(firstBlock: Uint8Array): boolean {
-  if (firstBlock.length < 4) return false;
-  const v = ((firstBlock[0]! << 24) | (firstBlock[1]! << 16) | (firstBlock[2]! << 8) | firstBlock[3]!) >>> 0;
-  return v !== TPM_GENERATED_VALUE;
+export function startsWithGeneratedValue(data: Uint8Array): boolean {
+  if (data.length < 4) return false;
+  return ((data[0]! << 24) | (data[1]! << 16) | (data[2]! << 8) | data[3]!) >>> 0 === TPM_GENERATED_VALUE;
+}
+
+/**
+ * A sequence's first block decides whether its digest may get a ticket; the reference (and
+ * libtpms) also refuses when that block is too short to tell.
+ */
+export function isFirstBlockTicketSafe(firstBlock: Uint8Array): boolean {
+  return firstBlock.length >= 4 && !startsWithGeneratedValue(firstBlock);
 }
 
 /** Part 2 §10.7.6: HMAC(proof, TPM_ST_HASHCHECK || hashAlg || digest). */

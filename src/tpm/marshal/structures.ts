@@ -23,7 +23,7 @@ import {
   UINT8,
   union,
 } from './codec.js';
-import { TPMI_ALG_HASH, TPMI_RH_HIERARCHY } from './tpmi.js';
+import { TPMI_AES_KEY_BITS, TPMI_ALG_HASH, TPMI_ALG_SYM, TPMI_ALG_SYM_MODE, TPMI_RH_HIERARCHY } from './tpmi.js';
 
 /** Implementation sizes (libtpms' TpmProfile values, which clients see in GetCapability). */
 export const MAX_DIGEST_BUFFER = 1024;
@@ -108,6 +108,20 @@ export type TPMS_CLOCK_INFO = Infer<typeof TPMS_CLOCK_INFO>;
 /** §10.11.6 TPMS_TIME_INFO. */
 export const TPMS_TIME_INFO = struct({ time: UINT64, clockInfo: TPMS_CLOCK_INFO });
 export type TPMS_TIME_INFO = Infer<typeof TPMS_TIME_INFO>;
+
+/**
+ * §11.1.6 TPMT_SYM_DEF (a session's parameter-encryption algorithm): keyBits and mode are
+ * selected by the algorithm; XOR names a hash and has no mode; NULL has neither.
+ */
+export const TPMT_SYM_DEF = struct({
+  algorithm: TPMI_ALG_SYM.plus,
+  keyBits: union('algorithm', { [TPM_ALG.AES]: TPMI_AES_KEY_BITS, [TPM_ALG.XOR]: TPMI_ALG_HASH, [TPM_ALG.NULL]: EMPTY }),
+  mode: union('algorithm', { [TPM_ALG.AES]: TPMI_ALG_SYM_MODE.plus, [TPM_ALG.XOR]: EMPTY, [TPM_ALG.NULL]: EMPTY }),
+});
+export type TPMT_SYM_DEF = Infer<typeof TPMT_SYM_DEF>;
+
+/** §11.4.33 TPM2B_ENCRYPTED_SECRET: sized for the largest RSA key libtpms supports (4096 bits). */
+export const TPM2B_ENCRYPTED_SECRET = tpm2b(512);
 
 /** §10.9.3 TPML_ALG (IncrementalSelfTest); MAX_ALG_LIST_SIZE = 64. */
 export const TPML_ALG = list(UINT16, 64);

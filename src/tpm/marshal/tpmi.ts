@@ -3,10 +3,11 @@
  * to the values this TPM accepts, with the response code the spec names for a bad value.
  */
 import { isHashAlg } from '../algorithms.js';
-import { HR, TPM_ALG, TPM_RC, TPM_RH, TPM_ST, TPM_SU } from '../constants.js';
+import { HR, TPM_ALG, TPM_RC, TPM_RH, TPM_SE, TPM_ST, TPM_SU } from '../constants.js';
 import { PCR_COUNT } from '../state/pcr.js';
 import { MAX_LOADED_OBJECTS } from '../state/objects.js';
-import { oneOf, tpmi, UINT16, UINT32 } from './codec.js';
+import { MAX_ACTIVE_SESSIONS } from '../state/sessions.js';
+import { oneOf, tpmi, UINT16, UINT32, UINT8 } from './codec.js';
 
 /** §9.27 TPMI_ALG_HASH: an implemented hash; `.plus` accepts TPM_ALG_NULL. */
 export const TPMI_ALG_HASH = tpmi(UINT16, isHashAlg, TPM_RC.HASH, TPM_ALG.NULL);
@@ -20,7 +21,7 @@ export const TPMI_DH_PCR = tpmi(UINT32, (h) => h < PCR_COUNT, TPM_RC.VALUE, TPM_
  */
 export const TPMI_DH_OBJECT = tpmi(
   UINT32,
-  (h) => (h >= HR.TRANSIENT && h < HR.TRANSIENT + MAX_LOADED_OBJECTS) || h >>> 24 === HR.PERSISTENT >>> 24,
+  (h) => isObjectHandle(h),
   TPM_RC.VALUE,
   TPM_RH.NULL,
 );
@@ -42,9 +43,47 @@ export const TPM_ST_CODEC = oneOf(UINT16, Object.values(TPM_ST), TPM_RC.VALUE);
 /** §9.29 TPMI_ST_COMMAND_TAG: a structure tag that is not a command tag is TPM_RC_BAD_TAG. */
 export const TPMI_ST_COMMAND_TAG = oneOf(TPM_ST_CODEC, [TPM_ST.NO_SESSIONS, TPM_ST.SESSIONS], TPM_RC.BAD_TAG);
 
-/** §9.8 TPMI_SH_AUTH_SESSION: an HMAC or policy session, or TPM_RS_PW. */
-export const TPMI_SH_AUTH_SESSION = tpmi(
+const inRange = (h: number, first: number, count: number): boolean => h >= first && h < first + count;
+const isSessionHandle = (h: number): boolean =>
+  inRange(h, HR.HMAC_SESSION, MAX_ACTIVE_SESSIONS) || inRange(h, HR.POLICY_SESSION, MAX_ACTIVE_SESSIONS);
+const isObjectHandle = (h: number): boolean =>
+  inRange(h, HR.TRANSIENT, MAX_LOADED_OBJECTS) || h >>> 24 === HR.PERSISTENT >>> 24;
+
+/** §9.8 TPMI_SH_AUTH_SESSION: an HMAC or policy session handle this TPM can have, or TPM_RS_PW. */
+export const TPMI_SH_AUTH_SESSION = tpmi(UINT32, (h) => h === TPM_RH.PW || isSessionHandle(h), TPM_RC.VALUE);
+
+/** §9.10 TPMI_DH_CONTEXT: what FlushContext and ContextSave take. */
+export const TPMI_DH_CONTEXT = tpmi(
   UINT32,
-  (h) => h === TPM_RH.PW || h >>> 24 === HR.HMAC_SESSION >>> 24 || h >>> 24 === HR.POLICY_SESSION >>> 24,
+  (h) => isSessionHandle(h) || inRange(h, HR.TRANSIENT, MAX_LOADED_OBJECTS),
   TPM_RC.VALUE,
+);
+
+/** §9.4 TPMI_DH_ENTITY: anything that has an authValue; `.plus` accepts TPM_RH_NULL. */
+export const TPMI_DH_ENTITY = tpmi(
+  UINT32,
+  (h) =>
+    [TPM_RH.OWNER, TPM_RH.ENDORSEMENT, TPM_RH.PLATFORM, TPM_RH.LOCKOUT].includes(h as never) ||
+    isObjectHandle(h) ||
+    h >>> 24 === HR.NV_INDEX >>> 24 ||
+    h < PCR_COUNT,
+  TPM_RC.VALUE,
+  TPM_RH.NULL,
+);
+
+/** §6.11 TPM_SE: HMAC, POLICY or TRIAL. */
+export const TPM_SE_CODEC = oneOf(UINT8, [TPM_SE.HMAC, TPM_SE.POLICY, TPM_SE.TRIAL], TPM_RC.VALUE);
+
+/** §9.24 TPMI_ALG_SYM: the symmetric algorithms of a session (`.plus` accepts NULL). */
+export const TPMI_ALG_SYM = oneOf(UINT16, [TPM_ALG.AES, TPM_ALG.XOR], TPM_RC.SYMMETRIC, TPM_ALG.NULL);
+
+/** §9.27 TPMI_AES_KEY_BITS. */
+export const TPMI_AES_KEY_BITS = oneOf(UINT16, [128, 256], TPM_RC.VALUE);
+
+/** §9.31 TPMI_ALG_SYM_MODE (`.plus` accepts NULL). */
+export const TPMI_ALG_SYM_MODE = oneOf(
+  UINT16,
+  [TPM_ALG.CTR, TPM_ALG.OFB, TPM_ALG.CBC, TPM_ALG.CFB, TPM_ALG.ECB],
+  TPM_RC.MODE,
+  TPM_ALG.NULL,
 );

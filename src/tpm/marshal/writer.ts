@@ -64,6 +64,11 @@ export class Writer {
     this.view.setUint32(at, v >>> 0);
   }
 
+  /** The bytes written between two offsets, valid until the next write (hash them at once). */
+  peek(from: number, to: number): Uint8Array {
+    return this.buf.subarray(from, to);
+  }
+
   finish(): Uint8Array {
     return this.buf.slice(0, this.length);
   }

@@ -76,39 +76,52 @@ export class PcrBanks {
 
   constructor(readonly allocation: PcrAllocation) {}
 
-  /** TPM Reset or Restart: every PCR to its initial value (Part 1 "TPM Reset"). */
-  resetAll(startupLocality: number): void {
+  /**
+   * Startup: every PCR to its initial value, except those `saved` restores (TPM Resume).
+   * `counter` is the update counter to continue from (0 after a TPM Reset); each PCR that
+   * gets its initial value counts as a change, as in the reference's PCRStartup.
+   */
+  startup(startupLocality: number, counter: number, saved?: ReadonlyMap<number, readonly (Uint8Array | undefined)[]>): void {
     this.values.clear();
     for (const [alg, bitmap] of this.allocation) {
       const bank: (Uint8Array | undefined)[] = new Array(PCR_COUNT);
       for (let pcr = 0; pcr < PCR_COUNT; pcr++) {
-        if (isSelected(bitmap, pcr)) bank[pcr] = initialValue(pcr, alg, startupLocality);
+        if (!isSelected(bitmap, pcr)) continue;
+        const restored = PCR_ATTRIBUTES[pcr]!.stateSave ? saved?.get(alg)?.[pcr] : undefined;
+        bank[pcr] = restored ?? initialValue(pcr, alg, startupLocality);
       }
       this.values.set(alg, bank);
     }
-    this.updateCounter = 0;
+    this.updateCounter = counter;
+    for (let pcr = 0; pcr < PCR_COUNT; pcr++) {
+      if (!(saved && PCR_ATTRIBUTES[pcr]!.stateSave)) this.bumpCounter(pcr);
+    }
   }
 
   get(alg: number, pcr: number): Uint8Array | undefined {
     return this.values.get(alg)?.[pcr];
   }
 
-  /** PCR_Extend semantics for one bank: value = H(value || digest). Unallocated banks are skipped. */
+  /**
+   * PCR_Extend semantics for one bank: value = H(value || digest). An unallocated bank is
+   * skipped; an allocated one counts as one change (the reference counts per bank).
+   */
   extend(pcr: number, alg: number, digest: Uint8Array): void {
     const bank = this.values.get(alg);
     const old = bank?.[pcr];
     if (!bank || !old) return;
     bank[pcr] = hash(alg, old, digest);
-  }
-
-  /** Extends every allocated bank with the digest of `data` in that bank's algorithm (PCR_Event). */
-  extendAllBanks(pcr: number, digests: ReadonlyMap<number, Uint8Array>): void {
-    for (const [alg, digest] of digests) this.extend(pcr, alg, digest);
     this.bumpCounter(pcr);
   }
 
-  bumpCounter(pcr: number): void {
-    if (!PCR_ATTRIBUTES[pcr]!.noIncrement) this.updateCounter = (this.updateCounter + 1) >>> 0;
+  /** Extends each bank named in `digests` (PCR_Event, EventSequenceComplete). */
+  extendAllBanks(pcr: number, digests: ReadonlyMap<number, Uint8Array>): void {
+    for (const [alg, digest] of digests) this.extend(pcr, alg, digest);
+  }
+
+  /** PC Client: changes to PCR 0 and PCRs outside the no-increment group move pcrUpdateCounter. */
+  private bumpCounter(pcr: number): void {
+    if (pcr === 0 || !PCR_ATTRIBUTES[pcr]!.noIncrement) this.updateCounter = (this.updateCounter + 1) >>> 0;
   }
 
   /** PCR_Reset: every bank of one PCR to its initial value (startup locality irrelevant past 0). */
@@ -131,16 +144,4 @@ export class PcrBanks {
     return saved;
   }
 
-  /** Startup(STATE): initial values, then the saved stateSave PCRs on top (TPM Resume). */
-  restoreState(saved: ReadonlyMap<number, readonly (Uint8Array | undefined)[]>, startupLocality: number): void {
-    this.resetAll(startupLocality);
-    for (const [alg, bank] of this.values) {
-      const old = saved.get(alg);
-      if (!old) continue;
-      for (let pcr = 0; pcr < PCR_COUNT; pcr++) {
-        const v = old[pcr];
-        if (v && bank[pcr] && PCR_ATTRIBUTES[pcr]!.stateSave) bank[pcr] = v;
-      }
-    }
-  }
 }

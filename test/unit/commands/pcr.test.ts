@@ -63,7 +63,8 @@ describe('PCR_Extend', () => {
     expect(read(t, TPM_ALG.SHA256, 7).value).toBe(hex(digest('sha256', new Uint8Array(32), d256)));
     // Banks not named keep their value.
     expect(read(t, TPM_ALG.SHA384, 7).value).toBe('00'.repeat(48));
-    expect(read(t, TPM_ALG.SHA256, 7).counter).toBe(before + 1);
+    // One change per bank extended, as libtpms counts.
+    expect(read(t, TPM_ALG.SHA256, 7).counter).toBe(before + 2);
   });
 
   test('PCR 16 and 23 do not move the update counter', () => {
@@ -127,6 +128,13 @@ describe('PCR_Event', () => {
     const t = createTestTpm();
     const r = t.call(TPM_CC.PCR_Event, { handles: [10], passwords: [''], params: be.b2(new Uint8Array(1025)) });
     expect(r.rc).toBe(0x1d5);
+  });
+});
+
+describe('pcrUpdateCounter', () => {
+  test('Startup(CLEAR) counts every PCR outside the no-increment group: 20 (as libtpms)', () => {
+    const t = createTestTpm();
+    expect(read(t, TPM_ALG.SHA256, 0).counter).toBe(20);
   });
 });
 

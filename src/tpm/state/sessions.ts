@@ -1,0 +1,72 @@
+/**
+ * Authorization sessions (Part 1 §19): HMAC, policy and trial sessions held by the TPM.
+ * Handles are the session type's base plus a context slot, as in the reference, so the first
+ * session a client starts is 0x02000000 (HMAC) or 0x03000000 (policy) on vtpmd as on swtpm.
+ */
+import { HR, TPM_RC } from '../constants.js';
+import { TpmError } from '../errors.js';
+
+/** libtpms' MAX_LOADED_SESSIONS and MAX_ACTIVE_SESSIONS. */
+export const MAX_LOADED_SESSIONS = 3;
+export const MAX_ACTIVE_SESSIONS = 64;
+
+export type SessionKind = 'hmac' | 'policy' | 'trial';
+
+/** A symmetric definition for parameter encryption (TPMT_SYM_DEF); NULL means none. */
+export interface SessionSymmetric {
+  algorithm: number;
+  keyBits: number;
+  mode: number;
+}
+
+export interface Session {
+  readonly handle: number;
+  readonly kind: SessionKind;
+  readonly authHash: number;
+  readonly sessionKey: Uint8Array;
+  readonly symmetric: SessionSymmetric;
+  nonceTPM: Uint8Array;
+  /** The entity the session is bound to and its authValue then (Part 1 §19.6.11), or null. */
+  readonly bind: { handle: number; authValue: Uint8Array } | null;
+  /** Policy sessions: the running policy digest. */
+  policyDigest: Uint8Array;
+}
+
+export class SessionSlots {
+  private readonly slots: (Session | undefined)[] = new Array(MAX_ACTIVE_SESSIONS);
+
+  /**
+   * Creates a session in the first free context slot.
+   * RCs: TPM_RC_SESSION_MEMORY (MAX_LOADED_SESSIONS loaded), TPM_RC_SESSION_HANDLES (no slot).
+   */
+  add(make: (handle: number) => Session, kind: SessionKind): Session {
+    if (this.count >= MAX_LOADED_SESSIONS) throw new TpmError(TPM_RC.SESSION_MEMORY);
+    const slot = this.slots.findIndex((s) => s === undefined);
+    if (slot < 0) throw new TpmError(TPM_RC.SESSION_HANDLES);
+    const base = kind === 'hmac' ? HR.HMAC_SESSION : HR.POLICY_SESSION;
+    const session = make(base + slot);
+    this.slots[slot] = session;
+    return session;
+  }
+
+  get(handle: number): Session | undefined {
+    const session = this.slots[handle & 0xffffff];
+    return session?.handle === handle ? session : undefined;
+  }
+
+  remove(handle: number): void {
+    if (this.get(handle)) this.slots[handle & 0xffffff] = undefined;
+  }
+
+  handles(): number[] {
+    return this.slots.flatMap((s) => (s ? [s.handle] : []));
+  }
+
+  get count(): number {
+    return this.slots.reduce((n, s) => n + (s ? 1 : 0), 0);
+  }
+
+  clear(): void {
+    this.slots.fill(undefined);
+  }
+}
