@@ -6,6 +6,7 @@ export default defineConfig({
   test: {
     // 2-core machine: at most two test files at a time, each may run two daemons.
     maxWorkers: 2,
+    teardownTimeout: 30_000,
     projects: [
       {
         extends: true,
@@ -24,7 +25,6 @@ export default defineConfig({
           setupFiles: ['test/helpers/setup.ts'],
           testTimeout: 60_000,
           hookTimeout: 30_000,
-          teardownTimeout: 30_000,
         },
       },
     ],

@@ -34,7 +34,7 @@ export const MAX_DIGEST_SIZE = Math.max(...HASH_ALGS.map((h) => h.digestSize));
 /**
  * Every algorithm this TPM implements with its TPMA_ALGORITHM (Part 2 §8.2), in ascending id
  * order as GetCapability(TPM_CAP_ALGS) reports them. A new algorithm is added here and
- * nowhere else.
+ * nowhere else. TPM_ALG_NULL is accepted where a type allows it but, as in libtpms, not listed.
  */
 export const IMPLEMENTED_ALGS: readonly { readonly alg: number; readonly attributes: number }[] = [
   { alg: TPM_ALG.SHA1, attributes: TPMA_ALGORITHM.hash },
@@ -42,7 +42,6 @@ export const IMPLEMENTED_ALGS: readonly { readonly alg: number; readonly attribu
   { alg: TPM_ALG.SHA256, attributes: TPMA_ALGORITHM.hash },
   { alg: TPM_ALG.SHA384, attributes: TPMA_ALGORITHM.hash },
   { alg: TPM_ALG.SHA512, attributes: TPMA_ALGORITHM.hash },
-  { alg: TPM_ALG.NULL, attributes: 0 },
 ];
 
 export function isImplementedAlg(alg: number): boolean {

@@ -45,6 +45,8 @@ export interface CommandDef {
   readonly response: readonly (readonly [string, Codec<unknown> | FieldCodec<unknown>])[];
   readonly responseHandle?: string;
   readonly noSessions: boolean;
+  /** Indexes of the handles that need authorization (derived from their auth roles). */
+  readonly authHandles: readonly number[];
   /** Part 2 §8.9 TPMA_CC as GetCapability(TPM_CAP_COMMANDS) reports it. */
   readonly attributes: number;
   run(tpm: Tpm, handles: Record<string, number>, params: Record<string, unknown>): Record<string, unknown>;
@@ -67,6 +69,7 @@ export function command<const H extends readonly HandleSpec[], P extends Fields,
     response: Object.entries(spec.response),
     ...(spec.responseHandle ? { responseHandle: spec.responseHandle } : {}),
     noSessions: spec.noSessions ?? false,
+    authHandles: spec.handles.flatMap((h, i) => (h.auth ? [i] : [])),
     attributes: attributes >>> 0,
     run: spec.run as CommandDef['run'],
   };

@@ -17,6 +17,9 @@ import { TPM2B_AUTH, TPM2B_NONCE } from './marshal/structures.js';
 import { TPMI_SH_AUTH_SESSION, TPMI_ST_COMMAND_TAG } from './marshal/tpmi.js';
 import { deserializePersistent, manufacture, serializePersistent } from './state/persistent.js';
 import { EngineEnv, MAX_BUFFER_SIZE, Tpm } from './tpm.js';
+import { errorResponse, HEADER_SIZE } from './response.js';
+
+export { errorResponse } from './response.js';
 import { trimTrailingZeros } from './state/auth-value.js';
 import type { Session } from './state/sessions.js';
 
@@ -25,23 +28,12 @@ export { MAX_BUFFER_SIZE } from './tpm.js';
 
 /** Part 1 §18.4: at most three sessions per command. */
 const MAX_SESSION_NUM = 3;
-const HEADER_SIZE = 10;
 
 export const defaultEnv: EngineEnv = {
   random: randomBytes,
   now: () => performance.timeOrigin + performance.now(),
   log: (message) => process.stderr.write(`vtpmd: ${message}\n`),
 };
-
-/** A 10-byte error response (Part 3 §5.1: errors carry no handles, parameters or sessions). */
-export function errorResponse(rc: number): Uint8Array {
-  const out = new Uint8Array(HEADER_SIZE);
-  const view = new DataView(out.buffer);
-  view.setUint16(0, TPM_ST.NO_SESSIONS);
-  view.setUint32(2, HEADER_SIZE);
-  view.setUint32(6, rc);
-  return out;
-}
 
 export class Engine {
   readonly tpm: Tpm;
@@ -124,18 +116,19 @@ export class Engine {
     // Handle area (Part 3 §5.2): each handle is validated against its interface type.
     const handles: Record<string, number> = {};
     const handleList: number[] = [];
-    def.handles.forEach((spec, i) => {
+    for (let i = 0; i < def.handles.length; i++) {
+      const spec = def.handles[i]!;
       const h = readAt(spec.type, r, { handle: i + 1 });
       handles[spec.name] = h;
       handleList.push(h);
-    });
-    def.handles.forEach((_, i) => {
+    }
+    for (let i = 0; i < handleList.length; i++) {
       // Part 3 §5.3: a transient object that is not loaded is a reference to nothing.
       if (!this.tpm.isLoaded(handleList[i]!)) throw new TpmError(TPM_RC.REFERENCE_H0 + i);
-    });
+    }
 
     // Authorization area (Part 1 §18). The parameter bytes follow it; HMACs cover them raw.
-    const authIndexes = def.handles.flatMap((spec, i) => (spec.auth ? [i] : []));
+    const authIndexes = def.authHandles;
     let sessions: SessionUse[] = [];
     if (tag === TPM_ST.SESSIONS) {
       if (def.noSessions) throw new TpmError(TPM_RC.AUTH_CONTEXT);
@@ -152,9 +145,10 @@ export class Engine {
 
     // Parameter area: each top-level parameter is numbered for response codes.
     const params: Record<string, unknown> = {};
-    def.params.forEach(([name, codec], i) => {
+    for (let i = 0; i < def.params.length; i++) {
+      const [name, codec] = def.params[i]!;
       params[name] = readAt(codec, r, { param: i + 1 }, params);
-    });
+    }
     if (r.remaining !== 0) throw new TpmError(TPM_RC.SIZE);
 
     const out = def.run(this.tpm, handles, params);

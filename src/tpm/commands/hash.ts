@@ -96,6 +96,7 @@ export const SequenceComplete = command({
   handles: [{ name: 'sequenceHandle', type: TPMI_DH_OBJECT, auth: 'USER' }],
   params: { buffer: TPM2B_MAX_BUFFER, hierarchy: TPMI_RH_HIERARCHY.plus },
   response: { result: TPM2B_DIGEST, validation: TPMT_TK_HASHCHECK },
+  flushed: true,
   run(tpm, { sequenceHandle }, { buffer, hierarchy }) {
     const seq = sequence(tpm, sequenceHandle, 1, 'hash');
     const [[hashAlg, state]] = [...seq.states] as [[number, ReturnType<typeof hashStart>]];
@@ -122,6 +123,7 @@ export const EventSequenceComplete = command({
   params: { buffer: TPM2B_MAX_BUFFER },
   response: { results: TPML_DIGEST_VALUES },
   nv: true,
+  flushed: true,
   run(tpm, { pcrHandle, sequenceHandle }, { buffer }) {
     const seq = sequence(tpm, sequenceHandle, 2, 'event');
     if (pcrHandle !== TPM_RH.NULL) checkExtendLocality(tpm, pcrHandle);

@@ -50,6 +50,7 @@ export const SelfTest = command({
   handles: [],
   params: { fullTest: BOOL },
   response: {},
+  nv: true,
   run(tpm) {
     runSelfTests(tpm, TESTABLE);
     tpm.selfTestDone = true;
@@ -67,6 +68,7 @@ export const IncrementalSelfTest = command({
   handles: [],
   params: { toTest: TPML_ALG },
   response: { toDoList: TPML_ALG },
+  nv: true,
   run(tpm, _h, { toTest }) {
     for (const alg of toTest) {
       if (!isImplementedAlg(alg)) throw new TpmError(TPM_RC.VALUE, { param: 1 });

@@ -61,10 +61,24 @@ const oneShot: (name: string, data: Uint8Array) => Uint8Array =
     ? (name, data) => view(nodeCrypto.hash(name, data, 'buffer'))
     : (name, data) => view(nodeCrypto.createHash(name).update(data).digest());
 
+/** Below this total size, several parts are joined and hashed one-shot (1.1 µs vs 1.7 µs for 64 B). */
+const JOIN_LIMIT = 4096;
+
 /** Digest of the concatenation of `parts` (no parts: the digest of the empty string). */
 export function hash(alg: number, ...parts: Uint8Array[]): Uint8Array {
   const { name } = requireHash(alg);
-  if (parts.length === 1) return oneShot(name, parts[0]);
+  if (parts.length === 1) return oneShot(name, parts[0]!);
+  let total = 0;
+  for (const p of parts) total += p.length;
+  if (total <= JOIN_LIMIT) {
+    const joined = new Uint8Array(total);
+    let off = 0;
+    for (const p of parts) {
+      joined.set(p, off);
+      off += p.length;
+    }
+    return oneShot(name, joined);
+  }
   const h = nodeCrypto.createHash(name);
   for (const p of parts) h.update(p);
   return view(h.digest());

@@ -43,7 +43,7 @@ const SEEDS: Uint8Array[] = [
 
 function mutate(seed: Uint8Array, rnd: () => number): Uint8Array {
   const pick = Math.floor(rnd() * 6);
-  let out = seed.slice();
+  let out: Uint8Array = seed.slice();
   switch (pick) {
     case 0: // flip bits
       for (let i = 0, n = 1 + Math.floor(rnd() * 4); i < n; i++) out[Math.floor(rnd() * out.length)]! ^= 1 << Math.floor(rnd() * 8);

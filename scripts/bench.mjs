@@ -1,0 +1,233 @@
+#!/usr/bin/env node
+// npm run bench: vtpmd vs swtpm, side by side. Each daemon runs `socket --tpm2 --flags
+// not-need-init` on a temp state dir; after TPM2_Startup(CLEAR) every workload runs over ONE kept
+// data connection for a fixed time after a warm-up, timing each command. Prints ops/s, p50, p99
+// and the vtpmd/swtpm throughput ratio, then each daemon's RSS. Plain Node, no dependencies.
+//
+// Environment: BENCH_SECONDS (per workload, default 2), BENCH_WARMUP_MS (default 300).
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const VTPMD_MAIN = path.join(ROOT, 'dist', 'main.js');
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 2);
+const WARMUP_MS = Number(process.env.BENCH_WARMUP_MS ?? 300);
+
+// ---- TPM command bytes ---------------------------------------------------------------------
+
+function be16(v) {
+  const b = Buffer.alloc(2);
+  b.writeUInt16BE(v);
+  return b;
+}
+function be32(v) {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(v >>> 0);
+  return b;
+}
+function command(tag, cc, ...parts) {
+  const body = Buffer.concat(parts);
+  return Buffer.concat([be16(tag), be32(10 + body.length), be32(cc), body]);
+}
+const PW_AUTH = Buffer.concat([be32(9), be32(0x40000009), be16(0), Buffer.from([0]), be16(0)]);
+const SHA256 = 0x000b;
+
+const STARTUP_CLEAR = command(0x8001, 0x144, be16(0));
+const WORKLOADS = [
+  { name: 'GetRandom(32)', bytes: command(0x8001, 0x17b, be16(32)) },
+  { name: 'PCR_Read(sha256 0-7)', bytes: command(0x8001, 0x17e, be32(1), be16(SHA256), Buffer.from([3, 0xff, 0, 0])) },
+  { name: 'PCR_Extend(sha256, 16)', bytes: command(0x8002, 0x182, be32(16), PW_AUTH, be32(1), be16(SHA256), Buffer.alloc(32, 0xab)) },
+  { name: 'Hash(1 KiB, sha256)', bytes: command(0x8001, 0x17d, be16(1024), Buffer.alloc(1024, 0x5a), be16(SHA256), be32(0x40000001)) },
+];
+
+// ---- processes and sockets -------------------------------------------------------------------
+
+function listen(port) {
+  return new Promise((resolve) => {
+    const s = net.createServer();
+    s.once('error', () => resolve(null));
+    s.listen({ port, host: '127.0.0.1', exclusive: true }, () => resolve(s));
+  });
+}
+async function freePortPair() {
+  for (let i = 0; i < 50; i++) {
+    const a = await listen(0);
+    if (!a) continue;
+    const p = a.address().port;
+    const b = p < 65535 ? await listen(p + 1) : null;
+    await new Promise((r) => a.close(r));
+    if (!b) continue;
+    await new Promise((r) => b.close(r));
+    return p;
+  }
+  throw new Error('no two adjacent free ports');
+}
+function canConnect(port) {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    const done = (ok) => {
+      s.destroy();
+      resolve(ok);
+    };
+    s.once('connect', () => done(true));
+    s.once('error', () => done(false));
+  });
+}
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function haveSwtpm() {
+  return spawnSync('swtpm', ['--version'], { stdio: 'ignore' }).status === 0;
+}
+
+async function startDaemon(impl) {
+  const stateDir = mkdtempSync(path.join(os.tmpdir(), `vtpmd-bench-${impl}-`));
+  const port = await freePortPair();
+  const args = ['socket', '--tpm2', '--tpmstate', `dir=${stateDir}`, '--server', `type=tcp,port=${port}`,
+    '--ctrl', `type=tcp,port=${port + 1}`, '--flags', 'not-need-init'];
+  const [file, argv] = impl === 'vtpmd' ? [process.execPath, [VTPMD_MAIN, ...args]] : ['swtpm', args];
+  const child = spawn(file, argv, { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  let exited = false;
+  const exit = new Promise((r) => child.once('exit', () => ((exited = true), r())));
+  const deadline = Date.now() + 15000;
+  while (!(await canConnect(port + 1)) || !(await canConnect(port))) {
+    if (exited || Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`${impl} did not start: ${file} ${argv.join(' ')}\n${stderr}`);
+    }
+    await sleep(25);
+  }
+  return {
+    impl, port, pid: child.pid, stateDir,
+    async stop() {
+      if (!exited) child.kill('SIGTERM');
+      const t = setTimeout(() => !exited && child.kill('SIGKILL'), 5000);
+      await exit;
+      clearTimeout(t);
+      rmSync(stateDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** One kept-open data connection; send a command, resolve with the response framed by its size. */
+async function connectData(port) {
+  const sock = net.connect(port, '127.0.0.1');
+  await new Promise((resolve, reject) => {
+    sock.once('connect', resolve);
+    sock.once('error', reject);
+  });
+  sock.setNoDelay(true);
+  let buf = Buffer.alloc(0);
+  let waiter = null;
+  sock.on('data', (d) => {
+    buf = buf.length ? Buffer.concat([buf, d]) : d;
+    if (waiter && buf.length >= 10 && buf.length >= buf.readUInt32BE(2)) {
+      const n = buf.readUInt32BE(2);
+      const resp = buf.subarray(0, n);
+      buf = buf.subarray(n);
+      const w = waiter;
+      waiter = null;
+      w.resolve(resp);
+    }
+  });
+  sock.on('close', () => waiter?.reject(new Error('connection closed')));
+  return {
+    transmit(bytes) {
+      return new Promise((resolve, reject) => {
+        waiter = { resolve, reject };
+        sock.write(bytes);
+      });
+    },
+    close: () => sock.destroy(),
+  };
+}
+
+function rssKiB(pid) {
+  try {
+    const m = /VmRSS:\s+(\d+)\s+kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
+async function runWorkload(conn, w) {
+  const check = (resp) => {
+    const rc = resp.readUInt32BE(6);
+    if (rc !== 0) throw new Error(`${w.name}: TPM rc 0x${rc.toString(16)}`);
+  };
+  const warmEnd = Date.now() + WARMUP_MS;
+  while (Date.now() < warmEnd) check(await conn.transmit(w.bytes));
+  const lat = [];
+  const end = process.hrtime.bigint() + BigInt(Math.round(SECONDS * 1e9));
+  const start = process.hrtime.bigint();
+  let now = start;
+  while (now < end) {
+    const t = now;
+    check(await conn.transmit(w.bytes));
+    now = process.hrtime.bigint();
+    lat.push(Number(now - t) / 1e6);
+  }
+  lat.sort((a, b) => a - b);
+  const q = (p) => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))];
+  return { ops: lat.length / (Number(now - start) / 1e9), p50: q(0.5), p99: q(0.99), n: lat.length };
+}
+
+async function benchImpl(impl) {
+  const d = await startDaemon(impl);
+  try {
+    const conn = await connectData(d.port);
+    try {
+      const s = await conn.transmit(STARTUP_CLEAR);
+      if (s.readUInt32BE(6) !== 0) throw new Error(`${impl}: Startup rc 0x${s.readUInt32BE(6).toString(16)}`);
+      const results = {};
+      for (const w of WORKLOADS) {
+        process.stderr.write(`  ${impl}: ${w.name} ...\n`);
+        results[w.name] = await runWorkload(conn, w);
+      }
+      return { results, rss: rssKiB(d.pid) };
+    } finally {
+      conn.close();
+    }
+  } finally {
+    await d.stop();
+  }
+}
+
+// ---- main ------------------------------------------------------------------------------------
+
+const impls = [];
+if (existsSync(VTPMD_MAIN)) impls.push('vtpmd');
+else console.log(`note: ${path.relative(ROOT, VTPMD_MAIN)} does not exist (run npm run build): benchmarking swtpm only`);
+if (haveSwtpm()) impls.push('swtpm');
+else console.log('note: swtpm is not installed: benchmarking vtpmd only');
+if (impls.length === 0) {
+  console.error('nothing to benchmark');
+  process.exit(1);
+}
+
+const all = {};
+for (const impl of impls) all[impl] = await benchImpl(impl);
+
+const fmtOps = (x) => (x === undefined ? '-' : x.ops.toFixed(0));
+const fmtMs = (v) => (v === undefined ? '-' : `${v.toFixed(3)}ms`);
+const rows = [['workload', 'vtpmd ops/s', 'p50', 'p99', 'swtpm ops/s', 'p50', 'p99', 'ratio']];
+for (const w of WORKLOADS) {
+  const v = all.vtpmd?.results[w.name];
+  const s = all.swtpm?.results[w.name];
+  rows.push([w.name, fmtOps(v), fmtMs(v?.p50), fmtMs(v?.p99), fmtOps(s), fmtMs(s?.p50), fmtMs(s?.p99),
+    v && s ? (v.ops / s.ops).toFixed(2) : '-']);
+}
+const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => String(r[i]).length)));
+console.log(`\n${SECONDS} s per workload after ${WARMUP_MS} ms warm-up, one kept-open data connection each\n`);
+for (const [i, r] of rows.entries()) {
+  console.log(r.map((c, j) => (j === 0 ? String(c).padEnd(widths[j]) : String(c).padStart(widths[j]))).join('  '));
+  if (i === 0) console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+}
+console.log('');
+for (const impl of impls) console.log(`${impl} RSS after the run: ${(all[impl].rss / 1024).toFixed(1)} MiB (${all[impl].rss} kB)`);

@@ -1,0 +1,28 @@
+/**
+ * `--print-capabilities` (swtpm-compat §4.3): one line of JSON in swtpm's exact spacing, listing
+ * only the features vtpmd implements.
+ */
+import { readFileSync } from 'node:fs';
+
+/** In swtpm's order; each entry is something vtpmd really does. */
+const FEATURES = [
+  'tpm-2.0',
+  'flags-opt-startup',
+  'flags-opt-disable-auto-shutdown',
+  'ctrl-opt-terminate',
+  'nvram-backend-dir',
+] as const;
+
+export function packageVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string };
+    return pkg.version ?? '0.0.0';
+  } catch {
+    return '0.0.0';
+  }
+}
+
+export function capabilitiesJson(version = packageVersion()): string {
+  const features = FEATURES.map((f) => `"${f}"`).join(', ');
+  return `{ "type": "swtpm", "features": [ ${features} ], "profiles": { }, "version": "${version}" }`;
+}

@@ -1,0 +1,77 @@
+/**
+ * The command line (yargs): `vtpmd socket ...` with swtpm's options. The only layer that sets
+ * exit codes: a usage or start-up problem prints one line (no stack) and exits with 1.
+ */
+import yargs from 'yargs';
+import { capabilitiesJson, packageVersion } from './capabilities.js';
+import { UsageError } from './key-value.js';
+import { parseSocketConfig, type SocketArgs } from './socket-config.js';
+
+/** getopt semantics: a repeated option keeps its last value. */
+function last<T>(v: T | T[] | undefined): T | undefined {
+  return Array.isArray(v) ? v[v.length - 1] : v;
+}
+
+async function socketCommand(argv: Record<string, unknown>): Promise<number> {
+  if (last(argv['print-capabilities'] as boolean | undefined)) {
+    process.stdout.write(`${capabilitiesJson()}\n`);
+    return 0;
+  }
+  const args: SocketArgs = {};
+  for (const key of ['tpmstate', 'server', 'ctrl', 'port', 'flags', 'pid', 'log'] as const) {
+    const v = last(argv[key] as string | string[] | undefined);
+    if (v !== undefined) args[key] = String(v);
+  }
+  args.tpm2 = last(argv.tpm2 as boolean | undefined) ?? false;
+  args.terminate = last(argv.terminate as boolean | undefined) ?? false;
+  const config = parseSocketConfig(args);
+  const { runSocketDaemon } = await import('./socket-daemon.js');
+  return runSocketDaemon(config);
+}
+
+export async function main(argv: string[]): Promise<void> {
+  let code = 0;
+  try {
+    let result: Promise<number> | undefined;
+    await yargs(argv)
+      .scriptName('vtpmd')
+      .usage('$0 <command> [options]')
+      .command(
+        'socket',
+        'serve a TPM 2.0 on swtpm-compatible data and control sockets',
+        (y) =>
+          y
+            .option('tpm2', { type: 'boolean', describe: 'emulate a TPM 2.0 (required)' })
+            .option('tpmstate', { type: 'string', describe: 'dir=DIR[,mode=0640][,lock] or backend-uri=dir://DIR' })
+            .option('server', { type: 'string', describe: 'type=tcp[,port=P][,bindaddr=A][,disconnect] | type=unixio,path=S[,mode=0770]' })
+            .option('ctrl', { type: 'string', describe: 'type=tcp,port=P[,bindaddr=A][,terminate] | type=unixio,path=S[,mode=0770][,terminate]' })
+            .option('port', { alias: 'p', type: 'string', describe: 'legacy: --server type=tcp,disconnect on this port' })
+            .option('flags', { type: 'string', describe: 'not-need-init,startup-clear|startup-state|startup-none,disable-auto-shutdown' })
+            .option('pid', { type: 'string', describe: 'file=PATH | fd=N' })
+            .option('log', { type: 'string', describe: 'file=PATH|fd=N[,level=N][,prefix=S][,truncate]' })
+            .option('terminate', { alias: 't', type: 'boolean', describe: 'exit when the data connection closes' })
+            .option('print-capabilities', { type: 'boolean', describe: 'print the supported features as JSON and exit' }),
+        (a) => {
+          result = socketCommand(a as Record<string, unknown>);
+          result.catch(() => undefined); // awaited below; avoid an early unhandled-rejection report
+        },
+      )
+      .demandCommand(1, 'give a command: vtpmd socket --tpm2 ...')
+      .strict()
+      .version(packageVersion())
+      .help()
+      .exitProcess(false)
+      .fail((msg, err) => {
+        throw err ?? new UsageError(msg);
+      })
+      .parseAsync();
+    if (result) code = await result;
+  } catch (e) {
+    const err = e as Error & { code?: string };
+    const known = err instanceof UsageError || err.code === 'VTPMD_STARTUP' || err.name === 'YError';
+    process.stderr.write(`vtpmd: ${known ? err.message : (err.stack ?? String(err))}\n`);
+    if (err instanceof UsageError || err.name === 'YError') process.stderr.write('Try "vtpmd socket --help".\n');
+    code = 1;
+  }
+  process.exit(code);
+}

@@ -1,0 +1,21 @@
+/**
+ * Names of the files in a state directory, as swtpm's dir backend names them
+ * (swtpm-compat §5.1): `tpm2-00.<name>`, temp files `TMP2-00.<name>`, and `.lock`.
+ */
+
+/** The state blobs a directory can hold. Only `permall` is written in this version. */
+export const STATE_NAMES = { permanent: 'permall', volatile: 'volatilestate' } as const;
+export type StateName = (typeof STATE_NAMES)[keyof typeof STATE_NAMES];
+
+/** The TPM number in file names: always 0, two hex digits. */
+const TPM_NUMBER = '00';
+
+export function stateFileName(name: StateName): string {
+  return `tpm2-${TPM_NUMBER}.${name}`;
+}
+
+export function tempFileName(name: StateName): string {
+  return `TMP2-${TPM_NUMBER}.${name}`;
+}
+
+export const LOCK_FILE_NAME = '.lock';

@@ -1,0 +1,107 @@
+// TPM2_Shutdown / daemon restart on the same state dir / TPM2_Startup: Resume (STATE/STATE),
+// Reset (CLEAR), the refused Startup(STATE) after Shutdown(CLEAR) or a crash.
+import { expect, it } from 'vitest';
+import { describeImpls, makeTempDir, startDaemon } from '../helpers/daemon.js';
+import { parsePcrReadOutput, parseYamlScalars, tpm2, tpm2ok } from '../helpers/tools.js';
+
+const DIGEST = '11'.repeat(32);
+
+async function pcr10(tcti: string): Promise<string> {
+  const r = await tpm2ok('pcrread', tcti, ['sha256:10']);
+  return parsePcrReadOutput(r.stdout).get('sha256')!.get(10)!;
+}
+async function clock(tcti: string): Promise<Map<string, string>> {
+  return parseYamlScalars((await tpm2ok('readclock', tcti)).stdout);
+}
+
+describeImpls('shutdown, restart, startup', (impl) => {
+  it('Shutdown(STATE) + restart + Startup(STATE) keeps PCRs and counts a restart', async () => {
+    const stateDir = makeTempDir();
+    let d = await startDaemon({ impl, flags: ['not-need-init'], stateDir });
+    await tpm2ok('startup', d.tcti, ['-c']);
+    await tpm2ok('pcrextend', d.tcti, [`10:sha256=${DIGEST}`]);
+    const before = await pcr10(d.tcti);
+    expect(before).not.toBe('00'.repeat(32));
+    const c0 = await clock(d.tcti);
+    await tpm2ok('shutdown', d.tcti); // default: SU_STATE
+    await d.stop();
+
+    d = await startDaemon({ impl, flags: ['not-need-init'], stateDir });
+    await tpm2ok('startup', d.tcti); // SU_STATE: TPM Restart
+    expect(await pcr10(d.tcti)).toBe(before);
+    const c1 = await clock(d.tcti);
+    expect(c1.get('reset_count')).toBe(c0.get('reset_count'));
+    expect(Number(c1.get('restart_count'))).toBe(Number(c0.get('restart_count')) + 1);
+    expect(c1.get('safe')).toBe('yes');
+    // the clock survives the restart
+    expect(Number(c1.get('clock'))).toBeGreaterThanOrEqual(Number(c0.get('clock')));
+  });
+
+  it('Shutdown(CLEAR) + restart: Startup(STATE) is refused (0x1C4), Startup(CLEAR) resets PCRs', async () => {
+    const stateDir = makeTempDir();
+    let d = await startDaemon({ impl, flags: ['not-need-init'], stateDir });
+    await tpm2ok('startup', d.tcti, ['-c']);
+    await tpm2ok('pcrextend', d.tcti, [`10:sha256=${DIGEST}`]);
+    const c0 = await clock(d.tcti);
+    await tpm2ok('shutdown', d.tcti, ['-c']);
+    await d.stop();
+
+    d = await startDaemon({ impl, flags: ['not-need-init'], stateDir });
+    const bad = await tpm2('startup', d.tcti);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/0x1C4/i); // TPM_RC_VALUE + TPM_RC_P + TPM_RC_1
+    await tpm2ok('startup', d.tcti, ['-c']);
+    expect(await pcr10(d.tcti)).toBe('00'.repeat(32));
+    const c1 = await clock(d.tcti);
+    expect(Number(c1.get('reset_count'))).toBe(Number(c0.get('reset_count')) + 1);
+    expect(c1.get('restart_count')).toBe('0');
+    expect(c1.get('safe')).toBe('yes');
+  });
+
+  it('after a crash (SIGKILL, no Shutdown) Startup(STATE) is refused and Startup(CLEAR) works, clock not safe', async () => {
+    const stateDir = makeTempDir();
+    let d = await startDaemon({ impl, flags: ['not-need-init'], stateDir });
+    await tpm2ok('startup', d.tcti, ['-c']);
+    await tpm2ok('pcrextend', d.tcti, [`10:sha256=${DIGEST}`]);
+    await d.kill();
+
+    d = await startDaemon({ impl, flags: ['not-need-init'], stateDir });
+    const bad = await tpm2('startup', d.tcti);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/0x1C4/i);
+    // before a successful Startup every other command gets TPM_RC_INITIALIZE
+    const rc = await tpm2('getrandom', d.tcti, ['8']);
+    expect(rc.code).not.toBe(0);
+    expect(rc.stderr).toMatch(/0x100\b|not initialized/i);
+    await tpm2ok('startup', d.tcti, ['-c']);
+    expect(await pcr10(d.tcti)).toBe('00'.repeat(32));
+    expect((await clock(d.tcti)).get('safe')).toBe('no');
+  });
+
+  it('state survives many restarts (permanent state written and reloaded)', async () => {
+    const stateDir = makeTempDir();
+    for (let i = 0; i < 3; i++) {
+      const d = await startDaemon({ impl, flags: ['not-need-init'], stateDir });
+      await tpm2ok('startup', d.tcti, i === 0 ? ['-c'] : []);
+      expect((await tpm2ok('getrandom', d.tcti, ['8'])).stdoutBytes.length).toBe(8);
+      await tpm2ok('shutdown', d.tcti);
+      await d.stop();
+    }
+  });
+});
+
+// swtpm ≥ 0.8 sends TPM2_Shutdown(SU_STATE) itself when it exits on SIGTERM (swtpm-compat.md §2);
+// Debian's swtpm 0.7.1 does not (Startup(STATE) then fails with 0x1C4), so this is vtpmd-only.
+describeImpls('auto-shutdown on SIGTERM', (impl) => {
+  it('SIGTERM without TPM2_Shutdown: a later Startup(STATE) resumes with PCRs kept', async () => {
+    const stateDir = makeTempDir();
+    let d = await startDaemon({ impl, flags: ['not-need-init'], stateDir });
+    await tpm2ok('startup', d.tcti, ['-c']);
+    await tpm2ok('pcrextend', d.tcti, [`10:sha256=${DIGEST}`]);
+    const before = await pcr10(d.tcti);
+    await d.stop();
+    d = await startDaemon({ impl, flags: ['not-need-init'], stateDir });
+    await tpm2ok('startup', d.tcti);
+    expect(await pcr10(d.tcti)).toBe(before);
+  });
+}, ['vtpmd']);

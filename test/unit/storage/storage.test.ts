@@ -1,0 +1,139 @@
+import * as fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { nodeFs, type FsOps } from '../../../src/storage/atomic-write.js';
+import { crc32, unwrapState, wrapState } from '../../../src/storage/envelope.js';
+import { lockStateDir, LockError } from '../../../src/storage/lock.js';
+import { DirStorage, StateFileError, StorageError } from '../../../src/storage/storage.js';
+
+const dirs: string[] = [];
+function tempDir(): string {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'vtpmd-storage-'));
+  dirs.push(d);
+  return d;
+}
+afterEach(() => {
+  for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+});
+
+describe('state envelope', () => {
+  it('uses swtpm\'s header: version 2, min 1, hdrsize 10, flags 0, totlen = file length', () => {
+    const file = wrapState(new Uint8Array([0xaa, 0xbb]));
+    expect(Buffer.from(file.subarray(0, 16)).toString('hex')).toBe('0201000a0000' + '0000001c' + '0001' + '00000002');
+    expect(file.length).toBe(0x1c); // 10 header + 6+2 data TLV + 6+4 CRC TLV
+    expect(unwrapState(file, 'x')).toEqual(new Uint8Array([0xaa, 0xbb]));
+  });
+
+  it('crc32 matches zlib', () => {
+    expect(crc32(new TextEncoder().encode('abc'))).toBe(0x352441c2);
+  });
+
+  it('refuses truncated, extended and corrupted files', () => {
+    const file = wrapState(new Uint8Array(100).fill(7));
+    expect(() => unwrapState(file.subarray(0, 50), 'f')).toThrow(StateFileError);
+    expect(() => unwrapState(file.subarray(0, 5), 'f')).toThrow(/only 5 bytes/);
+    expect(() => unwrapState(new Uint8Array([...file, 0]), 'f')).toThrow(/header says/);
+    const bad = file.slice();
+    bad[40] ^= 1;
+    expect(() => unwrapState(bad, 'f')).toThrow(/checksum mismatch/);
+  });
+});
+
+describe('DirStorage', () => {
+  it('creates a missing state dir with mode 0700 and round-trips permall', () => {
+    const dir = path.join(tempDir(), 'a', 'b');
+    const s = new DirStorage({ dir });
+    s.lock();
+    expect(fs.statSync(dir).mode & 0o777).toBe(0o700);
+    expect(s.loadPermanent()).toBeNull();
+    s.storePermanent(new Uint8Array([1, 2, 3]));
+    expect(fs.existsSync(path.join(dir, 'tpm2-00.permall'))).toBe(true);
+    expect(fs.existsSync(path.join(dir, 'TMP2-00.permall'))).toBe(false);
+    expect(s.loadPermanent()).toEqual(new Uint8Array([1, 2, 3]));
+    s.unlock();
+  });
+
+  it('reports a directory it cannot create clearly', () => {
+    const file = path.join(tempDir(), 'f');
+    fs.writeFileSync(file, '');
+    expect(() => new DirStorage({ dir: path.join(file, 'sub') }).prepare()).toThrow(StorageError);
+    expect(() => new DirStorage({ dir: path.join(file, 'sub') }).prepare()).toThrow(/cannot create state directory/);
+  });
+
+  it('applies an explicit mode exactly', () => {
+    const dir = tempDir();
+    const s = new DirStorage({ dir, mode: 0o600, explicitMode: true });
+    s.storePermanent(new Uint8Array([1]));
+    expect(fs.statSync(path.join(dir, 'tpm2-00.permall')).mode & 0o777).toBe(0o600);
+  });
+
+  it('a crash between write and rename leaves the old file intact', () => {
+    const dir = tempDir();
+    new DirStorage({ dir }).storePermanent(new Uint8Array([1, 1, 1]));
+    const crashing: FsOps = {
+      ...nodeFs,
+      renameSync: () => {
+        throw new Error('simulated crash');
+      },
+    };
+    const s = new DirStorage({ dir, fs: crashing });
+    expect(() => s.storePermanent(new Uint8Array([2, 2, 2, 2]))).toThrow(StorageError);
+    expect(new DirStorage({ dir }).loadPermanent()).toEqual(new Uint8Array([1, 1, 1]));
+  });
+
+  it('fsyncs the temp file before the rename and the directory after it', () => {
+    const dir = tempDir();
+    const calls: string[] = [];
+    const ops: FsOps = {
+      ...nodeFs,
+      fsyncSync: (fd) => {
+        calls.push('fsync');
+        nodeFs.fsyncSync(fd);
+      },
+      renameSync: (a, b) => {
+        calls.push(`rename ${path.basename(a)}`);
+        nodeFs.renameSync(a, b);
+      },
+    };
+    new DirStorage({ dir, fs: ops }).storePermanent(new Uint8Array([5]));
+    expect(calls).toEqual(['fsync', 'rename TMP2-00.permall', 'fsync']);
+  });
+
+  it('a damaged permall is reported, not half-loaded', () => {
+    const dir = tempDir();
+    const s = new DirStorage({ dir });
+    s.storePermanent(new Uint8Array(64).fill(3));
+    const f = path.join(dir, 'tpm2-00.permall');
+    fs.truncateSync(f, 40);
+    expect(() => s.loadPermanent()).toThrow(/tpm2-00.permall is damaged/);
+  });
+});
+
+describe('state dir lock', () => {
+  it('a second lock on the same dir fails while the first is held by a live process', () => {
+    const dir = tempDir();
+    const a = lockStateDir(dir);
+    expect(() => lockStateDir(dir, process.pid + 1_000_000)).toThrow(LockError);
+    a.release();
+    const b = lockStateDir(dir, process.pid + 1_000_000);
+    b.release();
+    expect(fs.existsSync(path.join(dir, '.lock'))).toBe(false);
+  });
+
+  it('names the process that holds it', () => {
+    const dir = tempDir();
+    fs.writeFileSync(path.join(dir, '.lock'), String(process.ppid));
+    expect(() => lockStateDir(dir)).toThrow(new RegExp(`in use by process ${process.ppid}`));
+  });
+
+  it('takes over a stale lock (dead pid) and an empty one (left by swtpm)', () => {
+    const dir = tempDir();
+    fs.writeFileSync(path.join(dir, '.lock'), '2147483646');
+    lockStateDir(dir).release();
+    fs.writeFileSync(path.join(dir, '.lock'), '');
+    const l = lockStateDir(dir);
+    expect(fs.readFileSync(path.join(dir, '.lock'), 'utf8')).toBe(String(process.pid));
+    l.release();
+  });
+});
