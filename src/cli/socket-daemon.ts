@@ -94,7 +94,7 @@ export async function runSocketDaemon(config: SocketConfig): Promise<number> {
     if (config.notNeedInit) {
       // The CLI prints the StartupError on stderr; log it only when the log goes elsewhere, so
       // the message appears once on the terminal.
-      const r = await device.init(0, { quiet: logsToStderr(config.log) });
+      const r = await device.init({ quiet: logsToStderr(config.log) });
       if (!r.ok) throw new StartupError(`could not initialize the TPM: ${r.error.message}`);
     }
     if (config.startup) {

@@ -66,10 +66,32 @@ export const PTM_RES = {
   BAD_PARAMETER: 0x03,
   FAIL: 0x09,
   BAD_ORDINAL: 0x0a,
+  KEYNOTFOUND: 0x0d,
   IOERROR: 0x1f,
+  BAD_TYPE: 0x34,
   BAD_LOCALITY: 0x3d,
   RETRY: 0x800,
 } as const;
+
+/** GET/SET_STATEBLOB blob types. */
+export const PTM_BLOB_TYPE = { PERMANENT: 1, VOLATILE: 2, SAVESTATE: 3 } as const;
+
+/** GET_STATEBLOB request DECRYPTED; GET response / SET request ENCRYPTED. */
+export const PTM_STATE_FLAG = { DECRYPTED: 1, ENCRYPTED: 2 } as const;
+
+/** Size of the data area of ptm_getstate / ptm_setstate (CUSE transfers in chunks of this). */
+export const PTM_STATE_BLOB_SIZE = 3072;
+/** Size of ptm_getinfo's buffer: GET_INFO returns at most this much per call. */
+export const PTM_GETINFO_SIZE = 3072;
+/** ptm_hdata's data area: the most one CUSE HASH_DATA ioctl carries. */
+export const PTM_HDATA_SIZE = 4096;
+/** swtpm refuses larger SET_STATEBLOB blobs with TPM_FAIL ("unreasonably large"). */
+export const SET_STATEBLOB_MAX = 512 * 1024;
+/**
+ * vtpmd's limit for one socket HASH_DATA (swtpm streams any length; vtpmd buffers the command,
+ * so it bounds it). Larger measurements are sent as several HASH_DATA commands.
+ */
+export const SOCKET_HASH_DATA_MAX = 16 * 1024 * 1024;
 
 /** CMD_INIT init_flags. */
 export const PTM_INIT_FLAG = { DELETE_VOLATILE: 1 } as const;

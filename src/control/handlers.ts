@@ -5,19 +5,34 @@
  * fields in their own layout: big-endian frames on the socket (socket-codec.ts), host-endian
  * structs for CUSE ioctls.
  */
-import type { Device } from '../device/device.js';
-import { CMD, PTM_CAP, PTM_RES } from './codes.js';
+import { BlobTypeError, type BlobType, type Device } from '../device/device.js';
+import { StateBlobError } from '../storage/state-blob.js';
+import { tpmInfoJson } from '../tpm/info.js';
+import { CMD, PTM_BLOB_TYPE, PTM_CAP, PTM_GETINFO_SIZE, PTM_INIT_FLAG, PTM_RES, PTM_STATE_FLAG, SET_STATEBLOB_MAX, SOCKET_HASH_DATA_MAX } from './codes.js';
 
-/** A fixed-size unsigned field, or padding (zero on output, ignored on input). */
-export type Field = { name: string; size: 1 | 4 } | { pad: number };
+/** A fixed-size unsigned field (8: GET_INFO's u64 flags, below 2^53), or padding (zero on output, ignored on input). */
+export type Field = { name: string; size: 1 | 4 | 8 } | { pad: number };
+
+/**
+ * Variable data after a request's fields whose length is the field `lengthField` (HASH_DATA,
+ * SET_STATEBLOB). Above `max` the handler answers `tooLong` without the data.
+ */
+export interface PayloadSpec {
+  readonly lengthField: string;
+  readonly max: number;
+  readonly tooLong: number;
+}
 
 export type RequestSpec =
   /** The body must be exactly empty (swtpm's "wo" commands). */
   | { kind: 'empty' }
   /** The body must be exactly the fields (INIT). */
   | { kind: 'exact'; fields: readonly Field[] }
-  /** At least the fields; extra bytes are ignored (swtpm's "rw" commands). */
-  | { kind: 'atLeast'; fields: readonly Field[] }
+  /**
+   * At least the fields; extra bytes are ignored (swtpm's "rw" commands), or with `payload` they
+   * are the command's data and must be exactly as long as announced.
+   */
+  | { kind: 'atLeast'; fields: readonly Field[]; payload?: PayloadSpec }
   /** Anything (GET_CAPABILITY, SET_DATAFD). */
   | { kind: 'any' };
 
@@ -29,6 +44,15 @@ export interface ControlReply {
   fields?: Values;
   /** CMD_SHUTDOWN: the front end sends the reply, then the process ends. */
   terminate?: boolean;
+  /** Bytes after the fields (GET_INFO's text chunk). */
+  tail?: Uint8Array;
+  /**
+   * GET_STATEBLOB: the whole blob and the requested offset; each front end fills `totlength`,
+   * `length` and the data by its own transfer rule (socket: everything from offset at once).
+   */
+  stateBlob?: { data: Uint8Array; offset: number };
+  /** Send the response fields even though `result` is an error (GET_STATEBLOB, §1.5). */
+  fieldsOnError?: boolean;
 }
 
 /** What the front end offers a handler beyond the device. */
@@ -47,8 +71,11 @@ export interface ControlRow {
   readonly name: string;
   /** PTM_CAP bit advertised by GET_CAPABILITY. */
   readonly cap: number;
-  /** 'running': refused with BAD_ORDINAL while the TPM is stopped (checked before the length). */
-  readonly gate: 'always' | 'running';
+  /**
+   * 'running': refused with BAD_ORDINAL while the TPM is stopped; 'stopped': refused with
+   * BAD_ORDINAL while it runs (both checked before the length).
+   */
+  readonly gate: 'always' | 'running' | 'stopped';
   readonly request: RequestSpec;
   /**
    * Body bytes the socket front end waits for before it handles the command (swtpm's `needed`);
@@ -59,7 +86,8 @@ export interface ControlRow {
   readonly response: readonly Field[];
   /** False when this front end cannot serve the command (then it is not advertised either). */
   available?(ctx: ControlContext): boolean;
-  run(device: Device, request: Values, ctx: ControlContext): ControlReply | Promise<ControlReply>;
+  /** `payload`: the data after the fields for rows with a PayloadSpec, else empty. */
+  run(device: Device, request: Values, ctx: ControlContext, payload: Uint8Array): ControlReply | Promise<ControlReply>;
 }
 
 const ok = (fields?: Values): ControlReply => (fields ? { result: PTM_RES.SUCCESS, fields } : { result: PTM_RES.SUCCESS });
@@ -85,7 +113,8 @@ const ROWS: readonly ControlRow[] = [
     gate: 'always',
     request: { kind: 'exact', fields: [{ name: 'initFlags', size: 4 }] },
     response: [],
-    run: async (device, req) => ((await device.init(req.initFlags)).ok ? ok() : fail(PTM_RES.FAIL)),
+    run: async (device, req) =>
+      (await device.init({ deleteVolatile: ((req.initFlags ?? 0) & PTM_INIT_FLAG.DELETE_VOLATILE) !== 0 })).ok ? ok() : fail(PTM_RES.FAIL),
   },
   {
     code: CMD.SHUTDOWN,
@@ -107,6 +136,42 @@ const ROWS: readonly ControlRow[] = [
     request: { kind: 'empty' },
     response: [{ name: 'bit', size: 1 }, { pad: 3 }],
     run: (device) => ok({ bit: device.tpmEstablished ? 1 : 0 }),
+  },
+  {
+    code: CMD.HASH_START,
+    name: 'HASH_START',
+    cap: PTM_CAP.HASHING,
+    gate: 'running',
+    request: { kind: 'empty' },
+    response: [],
+    run: async (device) => {
+      await device.hash('start');
+      return ok();
+    },
+  },
+  {
+    code: CMD.HASH_DATA,
+    name: 'HASH_DATA',
+    cap: PTM_CAP.HASHING,
+    gate: 'running',
+    request: { kind: 'atLeast', fields: [{ name: 'length', size: 4 }], payload: { lengthField: 'length', max: SOCKET_HASH_DATA_MAX, tooLong: PTM_RES.FAIL } },
+    response: [],
+    run: async (device, _req, _ctx, data) => {
+      await device.hash('data', data);
+      return ok();
+    },
+  },
+  {
+    code: CMD.HASH_END,
+    name: 'HASH_END',
+    cap: PTM_CAP.HASHING,
+    gate: 'running',
+    request: { kind: 'empty' },
+    response: [],
+    run: async (device) => {
+      await device.hash('end');
+      return ok();
+    },
   },
   {
     code: CMD.SET_LOCALITY,
@@ -139,10 +204,80 @@ const ROWS: readonly ControlRow[] = [
     request: { kind: 'atLeast', fields: LOC },
     response: [],
     // The locality applies to this call only; only localities 3 and 4 may reset the bit.
-    run: (device, req) => {
+    run: async (device, req) => {
       if (req.loc !== 3 && req.loc !== 4) return fail(PTM_RES.BAD_LOCALITY);
-      device.tpmEstablished = false;
+      await device.resetTpmEstablished();
       return ok();
+    },
+  },
+  {
+    code: CMD.STORE_VOLATILE,
+    name: 'STORE_VOLATILE',
+    cap: PTM_CAP.STORE_VOLATILE,
+    gate: 'running',
+    request: { kind: 'empty' },
+    response: [],
+    run: async (device) => {
+      await device.storeVolatile();
+      return ok();
+    },
+  },
+  {
+    code: CMD.GET_STATEBLOB,
+    name: 'GET_STATEBLOB',
+    cap: PTM_CAP.GET_STATEBLOB,
+    gate: 'running',
+    request: {
+      kind: 'atLeast',
+      fields: [
+        { name: 'stateFlags', size: 4 },
+        { name: 'type', size: 4 },
+        { name: 'offset', size: 4 },
+      ],
+    },
+    response: [
+      { name: 'stateFlags', size: 4 },
+      { name: 'totlength', size: 4 },
+      { name: 'length', size: 4 },
+    ],
+    // Past the gate and length checks every answer carries the 16-byte header (§1.5).
+    run: async (device, req) => {
+      const header = { stateFlags: 0, totlength: 0, length: 0 };
+      const type = blobType(req.type!);
+      if (!type) return { result: PTM_RES.FAIL, fields: header, fieldsOnError: true };
+      const got = await device.getStateBlob(type);
+      if (!got.ok) return { result: PTM_RES.RETRY, fields: header, fieldsOnError: true };
+      return { result: PTM_RES.SUCCESS, fields: header, stateBlob: { data: got.blob, offset: req.offset! } };
+    },
+  },
+  {
+    code: CMD.SET_STATEBLOB,
+    name: 'SET_STATEBLOB',
+    cap: PTM_CAP.SET_STATEBLOB,
+    gate: 'stopped',
+    request: {
+      kind: 'atLeast',
+      fields: [
+        { name: 'stateFlags', size: 4 },
+        { name: 'type', size: 4 },
+        { name: 'length', size: 4 },
+      ],
+      payload: { lengthField: 'length', max: SET_STATEBLOB_MAX, tooLong: PTM_RES.FAIL },
+    },
+    response: [],
+    run: async (device, req, _ctx, blob) => {
+      // swtpm locks the storage first and exits when it cannot (another process owns the state).
+      if (!(await device.lockStorage(0))) return { result: PTM_RES.IOERROR, terminate: true };
+      const type = blobType(req.type!);
+      if (!type) return fail(PTM_RES.FAIL);
+      try {
+        await device.setStateBlob(type, blob, (req.stateFlags! & PTM_STATE_FLAG.ENCRYPTED) !== 0);
+        return ok();
+      } catch (e) {
+        if (e instanceof StateBlobError) return fail(e.reason === 'encrypted' ? PTM_RES.KEYNOTFOUND : PTM_RES.BAD_PARAMETER);
+        if (e instanceof BlobTypeError) return fail(PTM_RES.BAD_TYPE);
+        return fail(PTM_RES.FAIL); // the engine cannot load what is inside
+      }
     },
   },
   {
@@ -194,6 +329,42 @@ const ROWS: readonly ControlRow[] = [
       return ok(device.bufferSize(req.bufferSize!));
     },
   },
+  {
+    code: CMD.GET_INFO,
+    name: 'GET_INFO',
+    cap: PTM_CAP.GET_INFO,
+    gate: 'always',
+    request: {
+      kind: 'atLeast',
+      fields: [
+        { name: 'flags', size: 8 },
+        { name: 'offset', size: 4 },
+        { pad: 4 },
+      ],
+    },
+    response: [
+      { name: 'totlength', size: 4 },
+      { name: 'length', size: 4 },
+    ],
+    // The JSON text with its NUL, from `offset`, at most PTM_GETINFO_SIZE bytes per call.
+    run: (_d, req) => {
+      const text = new TextEncoder().encode(tpmInfoJson(req.flags!));
+      if (req.offset! >= text.length) return fail(PTM_RES.BAD_PARAMETER);
+      const withNul = new Uint8Array(text.length + 1);
+      withNul.set(text);
+      const chunk = withNul.subarray(req.offset!, req.offset! + PTM_GETINFO_SIZE);
+      return { result: PTM_RES.SUCCESS, fields: { totlength: withNul.length, length: chunk.length }, tail: chunk };
+    },
+  },
+  {
+    code: CMD.LOCK_STORAGE,
+    name: 'LOCK_STORAGE',
+    cap: PTM_CAP.LOCK_STORAGE,
+    gate: 'always',
+    request: { kind: 'atLeast', fields: [{ name: 'retries', size: 4 }] },
+    response: [],
+    run: async (device, req) => ((await device.lockStorage(req.retries!)) ? ok() : fail(PTM_RES.FAIL)),
+  },
 ];
 
 /** The table, keyed by CMD code. Commands missing here answer BAD_ORDINAL. */
@@ -213,16 +384,44 @@ export function capabilities(ctx: ControlContext): number {
   return caps >>> 0;
 }
 
+function blobType(type: number): BlobType | undefined {
+  switch (type) {
+    case PTM_BLOB_TYPE.PERMANENT:
+      return 'permanent';
+    case PTM_BLOB_TYPE.VOLATILE:
+      return 'volatile';
+    case PTM_BLOB_TYPE.SAVESTATE:
+      return 'savestate';
+    default:
+      return undefined;
+  }
+}
+
 export function fieldsSize(fields: readonly Field[]): number {
   return fields.reduce((n, f) => n + ('pad' in f ? f.pad : f.size), 0);
 }
 
-/** Socket framing: how many body bytes to wait for before handling `code`. */
+/**
+ * Socket framing: how many body bytes to wait for before handling `code` (the fixed part; a
+ * payload row's data follows, see payloadOf).
+ */
 export function frameBodySize(code: number): number {
   const row = CONTROL_TABLE.get(code);
   if (!row) return 0;
   if (row.frameBody !== undefined) return row.frameBody;
   return row.request.kind === 'exact' || row.request.kind === 'atLeast' ? fieldsSize(row.request.fields) : 0;
+}
+
+/** The payload rule of a command, if its request carries data after the fields. */
+export function payloadOf(code: number): { fieldsSize: number; lengthOffset: number; spec: PayloadSpec } | undefined {
+  const req = CONTROL_TABLE.get(code)?.request;
+  if (req?.kind !== 'atLeast' || !req.payload) return undefined;
+  let lengthOffset = 0;
+  for (const f of req.fields) {
+    if (!('pad' in f) && f.name === req.payload.lengthField) break;
+    lengthOffset += 'pad' in f ? f.pad : f.size;
+  }
+  return { fieldsSize: fieldsSize(req.fields), lengthOffset, spec: req.payload };
 }
 
 /**
@@ -235,10 +434,12 @@ export async function runControl(
   bodyLength: number,
   decode: (fields: readonly Field[]) => Values,
   ctx: ControlContext,
+  payload: Uint8Array = new Uint8Array(0),
 ): Promise<{ row: ControlRow | undefined; reply: ControlReply }> {
   const row = CONTROL_TABLE.get(code);
   if (!row || !(row.available?.(ctx) ?? true)) return { row, reply: fail(PTM_RES.BAD_ORDINAL) };
   if (row.gate === 'running' && !device.running) return { row, reply: fail(PTM_RES.BAD_ORDINAL) };
+  if (row.gate === 'stopped' && device.running) return { row, reply: fail(PTM_RES.BAD_ORDINAL) };
   const req = row.request;
   let values: Values = {};
   switch (req.kind) {
@@ -252,9 +453,15 @@ export async function runControl(
     case 'atLeast':
       if (bodyLength < fieldsSize(req.fields)) return { row, reply: fail(PTM_RES.BAD_PARAMETER) };
       values = decode(req.fields);
+      if (req.payload) {
+        const announced = values[req.payload.lengthField]!;
+        if (announced > req.payload.max) return { row, reply: fail(req.payload.tooLong) };
+        // More or fewer bytes than announced (the client closed early): TPM_BAD_PARAMETER.
+        if (payload.length !== announced) return { row, reply: fail(PTM_RES.BAD_PARAMETER) };
+      }
       break;
     case 'any':
       break;
   }
-  return { row, reply: await row.run(device, values, ctx) };
+  return { row, reply: await row.run(device, values, ctx, payload) };
 }

@@ -8,6 +8,8 @@
 import type { Logger } from '../common/log.js';
 import { silentLogger } from '../common/log.js';
 import type { Storage } from '../storage/storage.js';
+import { LockError } from '../storage/lock.js';
+import { exportStateBlob, importStateBlob } from '../storage/state-blob.js';
 import { errorResponse } from '../tpm/response.js';
 import { TPM_CC, TPM_RC, TPM_ST, TPM_SU } from '../tpm/constants.js';
 
@@ -19,6 +21,15 @@ export interface TpmEngine {
   takePermanentChanges(): Uint8Array | null;
   permanentBlob(): Uint8Array;
   bufferSize: number;
+  /** _TPM_Hash_Start / _TPM_Hash_Data / _TPM_Hash_End (H-CRTM, DRTM). */
+  hashStart(): void;
+  hashData(data: Uint8Array): void;
+  hashEnd(): void;
+  readonly tpmEstablished: boolean;
+  resetTpmEstablished(): void;
+  /** The volatile state; restoreVolatile after init() resumes from it (throws, changing nothing, if bad). */
+  volatileBlob(): Uint8Array;
+  restoreVolatile(blob: Uint8Array): void;
 }
 
 /** How the device gets engines: the real one in production (engine-factory.ts), fakes in tests. */
@@ -51,13 +62,23 @@ export const NOT_RUNNING_RESPONSE: Uint8Array = errorResponse(TPM_RC.FAILURE);
 
 export type InitResult = { ok: true } | { ok: false; error: Error };
 
+/** The state blob types of GET/SET_STATEBLOB (swtpm-compat §1.3). */
+export type BlobType = 'permanent' | 'volatile' | 'savestate';
+
+/** GET_STATEBLOB: the blob in swtpm's envelope, or `absent` (a TPM 2 has no savestate). */
+export type GetBlobResult = { ok: true; blob: Uint8Array } | { ok: false; absent: true };
+
+/** LOCK_STORAGE and the lock before each TPM command: 10 ms between tries (swtpm-compat §5.5). */
+export const LOCK_RETRY_INTERVAL_MS = 10;
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
 export class Device {
   /** SET_LOCALITY: used by every later data-channel command; never reset by the device. */
   locality = 0;
-  /** The platform's tpmEstablished bit (swtpm-compat §1.7); no H-CRTM sequence sets it yet. */
-  tpmEstablished = false;
-
   private engine: TpmEngine | null = null;
+  /** SET_STATEBLOB blobs (engine state, envelope removed) waiting for the next INIT. */
+  private readonly cachedBlobs = new Map<'permanent' | 'volatile', Uint8Array>();
   private lastCommand = 0;
   private bufferSizeSetting: number;
   private queue: Promise<unknown> = Promise.resolve();
@@ -79,6 +100,11 @@ export class Device {
   /** True between a successful INIT and the next STOP/SHUTDOWN/INIT. */
   get running(): boolean {
     return this.engine !== null;
+  }
+
+  /** The platform's tpmEstablished bit, kept by the engine with its volatile state; false while stopped. */
+  get tpmEstablished(): boolean {
+    return this.engine?.tpmEstablished ?? false;
   }
 
   /** The ordinal of the last client command of at least 10 bytes (swtpm-compat §2). */
@@ -116,33 +142,54 @@ export class Device {
 
   private runTpm(command: Uint8Array, locality: number): Uint8Array {
     if (!this.engine) return NOT_RUNNING_RESPONSE.slice();
+    try {
+      // Released after a SAVESTATE fetch (outgoing migration): taken again before the TPM runs.
+      this.storage.lock();
+    } catch (e) {
+      this.log.error(`cannot lock the state directory: ${(e as Error).message}`);
+      return errorResponse(TPM_RC.FAILURE);
+    }
     if (command.length >= HEADER_SIZE) this.lastCommand = ordinalOf(command);
     return this.runEngine(this.engine, command, locality);
   }
 
   /**
    * CMD_INIT / PTM_INIT: auto-shutdown a running TPM, then power on from the stored state (or
-   * manufacture a new TPM and save it at once). On failure the TPM stays stopped and the error
-   * is logged, unless `quiet` (the caller reports it itself, as the CLI does at launch).
+   * manufacture a new TPM and save it at once), resuming from the volatile state if there is
+   * one (a SET_STATEBLOB blob wins over the file). `deleteVolatile` (swtpm's DELETE_VOLATILE
+   * init flag) removes the volatile file once loaded. Nothing on disk changes unless everything loaded. On
+   * failure the TPM stays stopped and the error is logged, unless `quiet` (the caller reports it
+   * itself, as the CLI does at launch).
    */
-  init(flags = 0, options: { quiet?: boolean } = {}): Promise<InitResult> {
+  init(options: { deleteVolatile?: boolean; quiet?: boolean } = {}): Promise<InitResult> {
     return this.exclusive((): InitResult => {
       this.powerOff();
       try {
         this.storage.lock();
-        const stored = this.storage.loadPermanent();
+        const cachedPermanent = this.cachedBlobs.get('permanent');
+        const stored = cachedPermanent ?? this.storage.loadPermanent();
         let engine: TpmEngine;
+        let manufactured = false;
         if (stored) {
           engine = this.engines.restore(stored);
         } else {
           engine = this.engines.manufacture();
-          this.storage.storePermanent(engine.takePermanentChanges() ?? engine.permanentBlob());
-          this.log.info(`manufactured a new TPM`);
+          manufactured = true;
         }
         engine.bufferSize = this.bufferSizeSetting;
         engine.init();
-        // flags bit 0 (DELETE_VOLATILE) has nothing to delete until volatile state exists.
-        void flags;
+        // A SET_STATEBLOB volatile blob wins over the file (swtpm-compat §1.7 INIT).
+        const volatile = this.cachedBlobs.get('volatile') ?? this.storage.loadVolatile();
+        if (volatile) engine.restoreVolatile(volatile);
+        // Everything loaded: only now does anything on disk change.
+        if (manufactured) {
+          this.storage.storePermanent(engine.takePermanentChanges() ?? engine.permanentBlob());
+          this.log.info(`manufactured a new TPM`);
+        } else if (cachedPermanent) {
+          this.storage.storePermanent(cachedPermanent);
+        }
+        if (options.deleteVolatile) this.storage.deleteVolatile();
+        this.cachedBlobs.clear();
         this.engine = engine;
         return { ok: true };
       } catch (e) {
@@ -151,6 +198,112 @@ export class Device {
         return { ok: false, error };
       }
     });
+  }
+
+  /** HASH_START / HASH_DATA / HASH_END on the running engine; a DRTM may change permanent state. */
+  hash(step: 'start' | 'end'): Promise<void>;
+  hash(step: 'data', data: Uint8Array): Promise<void>;
+  hash(step: 'start' | 'data' | 'end', data?: Uint8Array): Promise<void> {
+    return this.exclusive(() => {
+      const engine = this.requireEngine();
+      if (step === 'start') engine.hashStart();
+      else if (step === 'data') engine.hashData(data!);
+      else engine.hashEnd();
+      const changed = engine.takePermanentChanges();
+      if (changed) this.storage.storePermanent(changed);
+    });
+  }
+
+  /** RESET_TPMESTABLISHED (the control handler checks the locality). */
+  resetTpmEstablished(): Promise<void> {
+    return this.exclusive(() => this.requireEngine().resetTpmEstablished());
+  }
+
+  /** STORE_VOLATILE: writes `tpm2-00.volatilestate` atomically. */
+  storeVolatile(): Promise<void> {
+    return this.exclusive(() => this.storage.storeVolatile(this.requireEngine().volatileBlob()));
+  }
+
+  /**
+   * GET_STATEBLOB: PERMANENT from the file; VOLATILE stored, read back and the file deleted (as
+   * swtpm does); SAVESTATE never exists for a TPM 2, and fetching it releases the storage lock
+   * (outgoing migration: the destination takes over).
+   */
+  getStateBlob(type: BlobType): Promise<GetBlobResult> {
+    return this.exclusive((): GetBlobResult => {
+      const engine = this.requireEngine();
+      if (type === 'savestate') {
+        this.storage.unlock();
+        return { ok: false, absent: true };
+      }
+      let data: Uint8Array | null;
+      if (type === 'permanent') {
+        data = this.storage.loadPermanent();
+      } else {
+        try {
+          this.storage.storeVolatile(engine.volatileBlob());
+          data = this.storage.loadVolatile();
+        } finally {
+          this.storage.deleteVolatile();
+        }
+      }
+      return data ? { ok: true, blob: exportStateBlob(data) } : { ok: false, absent: true };
+    });
+  }
+
+  /**
+   * SET_STATEBLOB (TPM stopped; the caller checks): validates the blob and caches it for the next
+   * INIT; an empty blob clears the cache of that type. Throws StateBlobError for a blob that is
+   * encrypted or damaged, and the engine's error for state it cannot load.
+   */
+  setStateBlob(type: BlobType, blob: Uint8Array, encrypted: boolean): Promise<void> {
+    return this.exclusive(() => {
+      if (type === 'savestate') {
+        if (blob.length !== 0) throw new BlobTypeError('a TPM 2 has no savestate');
+        return;
+      }
+      if (blob.length === 0) {
+        this.cachedBlobs.delete(type);
+        return;
+      }
+      const data = importStateBlob(blob, encrypted);
+      if (type === 'permanent') {
+        this.engines.restore(data);
+      } else {
+        // The volatile state is checked against the permanent state it will join.
+        const permanent = this.cachedBlobs.get('permanent') ?? this.storage.loadPermanent();
+        if (permanent) {
+          const engine = this.engines.restore(permanent);
+          engine.init();
+          engine.restoreVolatile(data);
+        }
+      }
+      this.cachedBlobs.set(type, data);
+    });
+  }
+
+  /** Takes the storage lock: one try plus `retries` more, 10 ms apart. False if it stays held elsewhere. */
+  lockStorage(retries: number): Promise<boolean> {
+    return this.exclusive(async () => {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          this.storage.lock();
+          return true;
+        } catch (e) {
+          if (!(e instanceof LockError)) throw e;
+          if (attempt >= retries) {
+            this.log.warn(`could not lock the state directory after ${retries} retries: ${e.message}`);
+            return false;
+          }
+        }
+        await sleep(LOCK_RETRY_INTERVAL_MS);
+      }
+    });
+  }
+
+  private requireEngine(): TpmEngine {
+    if (!this.engine) throw new Error('the TPM is not running');
+    return this.engine;
   }
 
   /** `--flags startup-clear|startup-state`: TPM2_Startup at launch; counts as the last command. */
@@ -212,6 +365,12 @@ export class Device {
     }
     return response;
   }
+}
+
+/** A SAVESTATE blob for a TPM 2 (swtpm answers TPM_BAD_TYPE). */
+export class BlobTypeError extends Error {
+  readonly code = 'VTPMD_BLOB_TYPE';
+  override name = 'BlobTypeError';
 }
 
 function ordinalOf(command: Uint8Array): number {

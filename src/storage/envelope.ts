@@ -13,14 +13,14 @@ export class StateFileError extends Error {
   }
 }
 
-const HEADER_SIZE = 10;
-const VERSION = 2;
-const MIN_VERSION = 1;
-const TLV_HEADER = 6;
+export const HEADER_SIZE = 10;
+export const VERSION = 2;
+export const MIN_VERSION = 1;
+export const TLV_HEADER = 6;
 /** swtpm-compat §5.2 tag 1: plain data. */
-const TAG_DATA = 1;
+export const TAG_DATA = 1;
 /** Ours (outside swtpm's 1–7): CRC-32 (IEEE) of the TAG_DATA value, 4 bytes. */
-const TAG_CRC32 = 0x7601;
+export const TAG_CRC32 = 0x7601;
 
 export function wrapState(data: Uint8Array): Uint8Array {
   const total = HEADER_SIZE + TLV_HEADER + data.length + TLV_HEADER + 4;

@@ -3,7 +3,7 @@
  * (swtpm-compat §5.1): `tpm2-00.<name>`, temp files `TMP2-00.<name>`, and `.lock`.
  */
 
-/** The state blobs a directory can hold. Only `permall` is written in this version. */
+/** The state blobs a directory can hold (TPM 2 never has a `savestate`). */
 export const STATE_NAMES = { permanent: 'permall', volatile: 'volatilestate' } as const;
 export type StateName = (typeof STATE_NAMES)[keyof typeof STATE_NAMES];
 

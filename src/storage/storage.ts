@@ -7,7 +7,7 @@ import path from 'node:path';
 import { atomicWrite, nodeFs, type FsOps } from './atomic-write.js';
 import { StateFileError, unwrapState, wrapState } from './envelope.js';
 import { lockStateDir, type DirLock } from './lock.js';
-import { STATE_NAMES, stateFileName, tempFileName } from './layout.js';
+import { STATE_NAMES, stateFileName, tempFileName, type StateName } from './layout.js';
 
 export { StateFileError } from './envelope.js';
 export { LockError } from './lock.js';
@@ -29,6 +29,12 @@ export interface Storage {
   loadPermanent(): Uint8Array | null;
   /** Replaces the permanent state atomically (durable when this returns). */
   storePermanent(blob: Uint8Array): void;
+  /** The volatile state (`tpm2-00.volatilestate`), or null when there is none. Throws on a damaged file. */
+  loadVolatile(): Uint8Array | null;
+  /** Writes the volatile state atomically (STORE_VOLATILE). */
+  storeVolatile(blob: Uint8Array): void;
+  /** Removes the volatile state file; no error if it is absent. */
+  deleteVolatile(): void;
 }
 
 export interface DirStorageOptions {
@@ -82,8 +88,32 @@ export class DirStorage implements Storage {
   }
 
   loadPermanent(): Uint8Array | null {
-    const name = stateFileName(STATE_NAMES.permanent);
-    const file = path.join(this.dir, name);
+    return this.load(STATE_NAMES.permanent);
+  }
+
+  storePermanent(blob: Uint8Array): void {
+    this.store(STATE_NAMES.permanent, blob);
+  }
+
+  loadVolatile(): Uint8Array | null {
+    return this.load(STATE_NAMES.volatile);
+  }
+
+  storeVolatile(blob: Uint8Array): void {
+    this.store(STATE_NAMES.volatile, blob);
+  }
+
+  deleteVolatile(): void {
+    const file = path.join(this.dir, stateFileName(STATE_NAMES.volatile));
+    try {
+      this.ops.unlinkSync(file);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new StorageError(`cannot remove ${file}: ${(e as Error).message}`);
+    }
+  }
+
+  private load(name: StateName): Uint8Array | null {
+    const file = path.join(this.dir, stateFileName(name));
     let bytes: Uint8Array;
     try {
       bytes = this.ops.readFileSync(file);
@@ -101,19 +131,12 @@ export class DirStorage implements Storage {
     return unwrapState(bytes, file);
   }
 
-  storePermanent(blob: Uint8Array): void {
+  private store(name: StateName, blob: Uint8Array): void {
     try {
-      atomicWrite(
-        this.dir,
-        tempFileName(STATE_NAMES.permanent),
-        stateFileName(STATE_NAMES.permanent),
-        wrapState(blob),
-        this.mode,
-        this.ops,
-      );
+      atomicWrite(this.dir, tempFileName(name), stateFileName(name), wrapState(blob), this.mode, this.ops);
     } catch (e) {
       if (e instanceof StateFileError) throw e;
-      throw new StorageError(`cannot write ${path.join(this.dir, stateFileName(STATE_NAMES.permanent))}: ${(e as Error).message}`);
+      throw new StorageError(`cannot write ${path.join(this.dir, stateFileName(name))}: ${(e as Error).message}`);
     }
   }
 }

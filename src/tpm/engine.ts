@@ -5,7 +5,7 @@
  * TPM response code; an exception that is not a TpmError is a bug, answered with
  * TPM_RC_FAILURE and logged, and the engine keeps serving.
  */
-import { TPM_ALG, TPM_CC, TPM_RC, TPM_RH, TPM_RS_PW, TPM_ST, TPMA_SESSION } from './constants.js';
+import { TPM_ALG, TPM_CC, TPM_HT, TPM_RC, TPM_RS_PW, TPM_ST, TPMA_SESSION } from './constants.js';
 import { ALL_COMMANDS, COMMANDS } from './commands/index.js';
 import type { CommandDef } from './command.js';
 import { constantTimeEqual, hash, hmac, randomBytes } from './crypto/index.js';
@@ -16,6 +16,8 @@ import type { Codec, FieldCodec } from './marshal/codec.js';
 import { TPM2B_AUTH, TPM2B_NONCE } from './marshal/structures.js';
 import { TPMI_SH_AUTH_SESSION, TPMI_ST_COMMAND_TAG } from './marshal/tpmi.js';
 import { deserializePersistent, manufacture, serializePersistent } from './state/persistent.js';
+import { hashData, hashEnd, hashStart } from './state/hash-events.js';
+import { restoreVolatile, saveVolatile } from './state/volatile.js';
 import { EngineEnv, MAX_BUFFER_SIZE, Tpm } from './tpm.js';
 import { errorResponse, HEADER_SIZE } from './response.js';
 
@@ -79,6 +81,52 @@ export class Engine {
     return serializePersistent(this.tpm.persistent);
   }
 
+  /**
+   * _TPM_Hash_Start (H-CRTM/DRTM, Part 1 §34): starts an event sequence, flushing a loaded
+   * object when no slot is free, and sets tpmEstablished.
+   */
+  hashStart(): void {
+    hashStart(this.tpm);
+  }
+
+  /** _TPM_Hash_Data: digests `data` in the running sequence (nothing without one). */
+  hashData(data: Uint8Array): void {
+    hashData(this.tpm, data);
+  }
+
+  /**
+   * _TPM_Hash_End: after Startup, PCRs 17–22 reset and PCR 17 extended (DRTM); before Startup,
+   * PCR 0 gets 0…04 extended with the digests at the next Startup (H-CRTM).
+   */
+  hashEnd(): void {
+    hashEnd(this.tpm);
+  }
+
+  /** The platform's tpmEstablished bit (PC Client TPM_ACCESS). */
+  get tpmEstablished(): boolean {
+    return this.tpm.tpmEstablished;
+  }
+
+  /** Clears tpmEstablished (the platform checks the locality). */
+  resetTpmEstablished(): void {
+    this.tpm.tpmEstablished = false;
+  }
+
+  /** The volatile state (state/volatile.ts says what it holds and what it leaves out). */
+  volatileBlob(): Uint8Array {
+    const { blob, notes } = saveVolatile(this.tpm);
+    if (notes.droppedSequences.length > 0) {
+      const handles = notes.droppedSequences.map((h) => `0x${h.toString(16)}`).join(', ');
+      this.tpm.env.log(`volatile state leaves out hash/event sequence ${handles}: their digest state cannot be saved`);
+    }
+    return blob;
+  }
+
+  /** Resumes from a volatile blob after init(); throws StateFormatError and changes nothing if it is bad. */
+  restoreVolatile(blob: Uint8Array): void {
+    restoreVolatile(this.tpm, blob);
+  }
+
   /** swtpm's SET_BUFFERSIZE: the command/response size limit clients see as TPM_PT_MAX_*_SIZE. */
   get bufferSize(): number {
     return this.tpm.bufferSize;
@@ -123,8 +171,12 @@ export class Engine {
       handleList.push(h);
     }
     for (let i = 0; i < handleList.length; i++) {
-      // Part 3 §5.3: a transient object that is not loaded is a reference to nothing.
-      if (!this.tpm.isLoaded(handleList[i]!)) throw new TpmError(TPM_RC.REFERENCE_H0 + i);
+      // Part 3 §5.3: a transient object that is not loaded is a reference to nothing; a
+      // persistent object or NV index that does not exist is a bad handle.
+      const h = handleList[i]!;
+      if (this.tpm.isLoaded(h)) continue;
+      if (h >>> 24 === TPM_HT.TRANSIENT) throw new TpmError(TPM_RC.REFERENCE_H0 + i);
+      throw new TpmError(TPM_RC.HANDLE, { handle: i + 1 });
     }
 
     // Authorization area (Part 1 §18). The parameter bytes follow it; HMACs cover them raw.
@@ -203,8 +255,7 @@ export class Engine {
     const stored = this.tpm.entityAuth(entity);
     if (stored === undefined) throw new TpmError(TPM_RC.HANDLE, { session: n });
     const authValue = trimTrailingZeros(stored);
-    // Permanent entities other than lockout, PCRs and sequences are exempt from DA.
-    const failure = entity !== TPM_RH.LOCKOUT ? TPM_RC.BAD_AUTH : TPM_RC.AUTH_FAIL;
+    const failure = this.tpm.isDaExempt(entity) ? TPM_RC.BAD_AUTH : TPM_RC.AUTH_FAIL;
     const session = use.session;
     if (!session) {
       if (!constantTimeEqual(trimTrailingZeros(use.hmac), authValue)) throw new TpmError(failure, { session: n });

@@ -7,7 +7,7 @@ import { HR, TPM_HT, TPM_RH } from './constants.js';
 import { PcrBanks } from './state/pcr.js';
 import { ObjectSlots } from './state/objects.js';
 import { SessionSlots } from './state/sessions.js';
-import { PersistentState } from './state/persistent.js';
+import { PersistentState, SEED_SIZE } from './state/persistent.js';
 import type { TPMS_TIME_INFO } from './marshal/structures.js';
 import type { CommandDef } from './command.js';
 
@@ -20,6 +20,9 @@ export interface EngineEnv {
 
 /** libtpms' default and largest TPM_PT_MAX_COMMAND_SIZE / MAX_RESPONSE_SIZE. */
 export const MAX_BUFFER_SIZE = 4096;
+
+/** TPMA_OBJECT.noDA (Part 2 §8.3). */
+const NO_DA = 1 << 10;
 
 export class Tpm {
   readonly env: EngineEnv;
@@ -48,6 +51,22 @@ export class Tpm {
   bufferSize = MAX_BUFFER_SIZE;
   /** The locality of the command being executed. */
   locality = 0;
+  /**
+   * The platform's TPM_ACCESS.tpmEstablished (PC Client PTP): set by _TPM_Hash_Start, cleared
+   * only by the platform from locality 3 or 4. Kept with the volatile state, as libtpms does.
+   */
+  tpmEstablished = false;
+  /** The event sequence of a running H-CRTM/DRTM sequence (_TPM_Hash_Start), or null. */
+  drtmHandle: number | null = null;
+  /**
+   * H-CRTM digests per bank from a _TPM_Hash_End before Startup: Startup sets PCR 0 to 0…04 and
+   * extends them instead of recording the startup locality (ms-tpm g_DrtmPreStartup).
+   */
+  hcrtm: Map<number, Uint8Array> | null = null;
+  /** The NULL hierarchy's seed and proof: new at every TPM Reset (Part 1 §14.4). */
+  nullSeed: Uint8Array;
+  nullProof: Uint8Array;
+  private objectContextId = 0n;
 
   constructor(env: EngineEnv, persistent: PersistentState) {
     this.env = env;
@@ -55,6 +74,36 @@ export class Tpm {
     this.pcrs = new PcrBanks(persistent.pcrAllocation);
     this.timeEpoch = env.now();
     this.clockAnchor = this.timeEpoch;
+    this.nullSeed = env.random(SEED_SIZE);
+    this.nullProof = env.random(SEED_SIZE);
+  }
+
+  /** TPM Reset: objects of the NULL hierarchy from before can never be recreated or trusted. */
+  resetNullHierarchy(): void {
+    this.nullSeed = this.env.random(SEED_SIZE);
+    this.nullProof = this.env.random(SEED_SIZE);
+    this.objectContextId = 0n;
+  }
+
+  /** The sequence number of the next saved object context (Part 1 §30.4). */
+  nextObjectContextId(): bigint {
+    const id = this.objectContextId;
+    this.objectContextId += 1n;
+    return id;
+  }
+
+  /** The primary seed of a hierarchy (Part 1 §14.4). */
+  hierarchySeed(hierarchy: number): Uint8Array {
+    switch (hierarchy) {
+      case TPM_RH.PLATFORM:
+        return this.persistent.pps;
+      case TPM_RH.OWNER:
+        return this.persistent.sps;
+      case TPM_RH.ENDORSEMENT:
+        return this.persistent.eps;
+      default:
+        return this.nullSeed;
+    }
   }
 
   /** _TPM_Init: volatile state is lost; the TPM waits for TPM2_Startup. */
@@ -64,6 +113,8 @@ export class Tpm {
     this.sessions.clear();
     this.pcrs = new PcrBanks(this.persistent.pcrAllocation);
     this.selfTestDone = false;
+    this.drtmHandle = null;
+    this.hcrtm = null;
     this.syncClock();
     this.timeEpoch = this.env.now();
   }
@@ -109,6 +160,8 @@ export class Tpm {
         return this.persistent.shProof;
       case TPM_RH.ENDORSEMENT:
         return this.persistent.ehProof;
+      case TPM_RH.NULL:
+        return this.nullProof;
       default:
         return undefined;
     }
@@ -142,7 +195,8 @@ export class Tpm {
    * the Empty Buffer for a sequence object, which has no nameAlg.
    */
   entityName(handle: number): Uint8Array {
-    if (handle >>> 24 === TPM_HT.TRANSIENT && this.objects.get(handle)) return new Uint8Array(0);
+    const object = handle >>> 24 === TPM_HT.TRANSIENT ? this.objects.get(handle) : undefined;
+    if (object) return object.kind === 'key' ? object.name : new Uint8Array(0);
     return new Uint8Array([handle >>> 24, (handle >>> 16) & 0xff, (handle >>> 8) & 0xff, handle & 0xff]);
   }
 
@@ -155,6 +209,19 @@ export class Tpm {
   isLoaded(handle: number): boolean {
     const type = handle >>> 24;
     if (type === HR.TRANSIENT >>> 24) return this.objects.get(handle) !== undefined;
+    // No persistent objects or NV indices exist yet.
+    if (type === HR.PERSISTENT >>> 24 || type === HR.NV_INDEX >>> 24) return false;
+    return true;
+  }
+
+  /**
+   * Part 1 §19.8: entities exempt from dictionary-attack protection fail with TPM_RC_BAD_AUTH,
+   * the rest with TPM_RC_AUTH_FAIL: lockoutAuth and objects without noDA are protected.
+   */
+  isDaExempt(handle: number): boolean {
+    if (handle === TPM_RH.LOCKOUT) return false;
+    const object = handle >>> 24 === TPM_HT.TRANSIENT ? this.objects.get(handle) : undefined;
+    if (object?.kind === 'key') return (object.publicArea.objectAttributes & NO_DA) !== 0;
     return true;
   }
 }

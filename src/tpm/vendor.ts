@@ -24,4 +24,8 @@ export const VENDOR = {
   tpmType: 1,
   firmwareVersion1: 0x20191023,
   firmwareVersion2: 0x00163636,
+  /** IBM's number in the TCG vendor ID registry; libtpms reports it as GET_INFO's manufacturer. */
+  tcgVendorId: 0x1014,
+  /** GET_INFO's TPMAttributes model, as libtpms reports it. */
+  model: 'swtpm',
 } as const;

@@ -1,10 +1,12 @@
 // The swtpm control channel: swtpm_ioctl as the client, plus raw requests for exact bytes.
+import { existsSync, statSync } from 'node:fs';
 import net from 'node:net';
+import path from 'node:path';
 import { expect, it } from 'vitest';
-import { describeImpls, settlesWithin, startDaemon, type Daemon } from '../helpers/daemon.js';
+import { describeImpls, makeTempDir, settlesWithin, startDaemon, type Daemon } from '../helpers/daemon.js';
 import { CMD, CtrlClient, ctrlRaw, ctrlRequest, u32be } from '../helpers/ctrl.js';
 import { CC, RC, TPM_CAP, TpmClient, cmd, dataTarget, parseResponse, R, transmitOnce } from '../helpers/tpm.js';
-import { swtpmIoctl, tpm2, tpm2ok } from '../helpers/tools.js';
+import { parsePcrReadOutput, swtpmIoctl, tpm2, tpm2ok } from '../helpers/tools.js';
 
 /** The bits QEMU and cloud-hypervisor require of a TPM 2 emulator (swtpm-compat §1.1). */
 const PTM_CAP_REQUIRED_BY_QEMU = 0x348f;
@@ -298,5 +300,159 @@ describeImpls('control channel over unix sockets', (impl) => {
     expect((await swtpmIoctl(t, ['-e'])).stdout).toMatch(/tpmEstablished is 0/);
     await tpm2ok('startup', d.tcti, ['-c']);
     expect((await tpm2ok('getrandom', d.tcti, ['8'])).stdoutBytes.length).toBe(8);
+  });
+});
+
+/** PCR `n` of each bank as lowercase hex, through tpm2_pcrread. */
+async function pcrs(tcti: string, n: number): Promise<{ sha1: string; sha256: string }> {
+  const r = await tpm2ok('pcrread', tcti, [`sha1:${n}+sha256:${n}`]);
+  const banks = parsePcrReadOutput(r.stdout);
+  return { sha1: banks.get('sha1')!.get(n)!, sha256: banks.get('sha256')!.get(n)! };
+}
+const stateFile = (d: Daemon, name: string) => path.join(d.stateDir, `tpm2-00.${name}`);
+const DIGEST = '22'.repeat(32);
+
+describeImpls('H-CRTM / DRTM hashing and tpmEstablished', (impl) => {
+  it('swtpm_ioctl -h 1234 after Startup: PCR 17 = H(0 || H(data)); -e = 1; -r 3 then -e = 0', async () => {
+    const d = await startDaemon({ impl, flags: ['not-need-init'] });
+    await tpm2ok('startup', d.tcti, ['-c']);
+    expect((await swtpmIoctl(d, ['-e'])).stdout).toMatch(/tpmEstablished is 0/);
+    const h = await swtpmIoctl(d, ['-h', '1234']);
+    expect(h.code, h.stderr).toBe(0);
+    expect(await pcrs(d.tcti, 17)).toEqual({
+      sha1: '97e976e4f22cd6d24afd212085ad7a86647f2ae5',
+      sha256: 'fca5d649bfb0c922fd330f79b20043289dafd60d01a4c4373cf28adb56c9b454',
+    });
+    expect((await pcrs(d.tcti, 18)).sha256).toBe('00'.repeat(32)); // reset from all-ones by the DRTM
+    expect((await swtpmIoctl(d, ['-e'])).stdout).toMatch(/tpmEstablished is 1/);
+    expect(hex(await ctrlRequest(d, CMD.GET_TPMESTABLISHED))).toBe('0000000001000000');
+    expect((await swtpmIoctl(d, ['-r', '3'])).code).toBe(0);
+    expect((await swtpmIoctl(d, ['-e'])).stdout).toMatch(/tpmEstablished is 0/);
+  });
+
+  it('-h before Startup (H-CRTM): PCR 0 = H(0…04 || H(data)) after Startup(CLEAR)', async () => {
+    const d = await startDaemon({ impl, flags: ['not-need-init'] });
+    expect((await swtpmIoctl(d, ['-h', '1234'])).code).toBe(0);
+    await tpm2ok('startup', d.tcti, ['-c']);
+    expect(await pcrs(d.tcti, 0)).toEqual({
+      sha1: '650ef867669ee66b4afb2d348823d8b7021f6727',
+      sha256: '340a233fac4ca014986e45dd95ec776a7a3f86a21074f43a4390c5b8c3abeaf4',
+    });
+    expect((await swtpmIoctl(d, ['-e'])).stdout).toMatch(/tpmEstablished is 1/);
+  });
+
+  it('raw HASH_* bytes: gates (0x0A while stopped), empty bodies, data split across writes; 8 KiB of "a"', async () => {
+    const d = await startDaemon({ impl });
+    expect(hex(await ctrlRequest(d, CMD.HASH_START))).toBe('0000000a');
+    expect(hex(await ctrlRequest(d, CMD.INIT, u32be(0)))).toBe('00000000');
+    await tpm2ok('startup', d.tcti, ['-c']);
+    expect(hex(await ctrlRequest(d, CMD.HASH_START, u32be(0)))).toBe('00000003');
+    const c = await CtrlClient.connect(d);
+    try {
+      expect(hex(await c.request(CMD.HASH_START))).toBe('00000000');
+      const data = Buffer.alloc(8192, 'a');
+      c.write(Buffer.concat([u32be(CMD.HASH_DATA), u32be(4096), data.subarray(0, 2000)]));
+      await new Promise((r) => setTimeout(r, 50));
+      c.write(data.subarray(2000, 4096)); // the rest of the first chunk, in a second write
+      expect(hex(await c.read({ expectLen: 4 }))).toBe('00000000');
+      expect(hex(await c.request(CMD.HASH_DATA, Buffer.concat([u32be(4096), data.subarray(4096)])))).toBe('00000000');
+      expect(hex(await c.request(CMD.HASH_END))).toBe('00000000');
+    } finally {
+      c.close();
+    }
+    // swtpm-compat §7.5: PCR17 after hashing 8 KiB of 'a'
+    expect((await pcrs(d.tcti, 17)).sha256).toMatch(/^e517e39b[0-9a-f]{52}4cb9$/);
+  });
+});
+
+describeImpls('volatile state and state blobs', (impl) => {
+  it('-v writes tpm2-00.volatilestate; -i resumes from it (PCRs kept, no Startup) and deletes it', async () => {
+    const d = await startDaemon({ impl, flags: ['not-need-init'] });
+    await tpm2ok('startup', d.tcti, ['-c']);
+    await tpm2ok('pcrextend', d.tcti, [`10:sha256=${DIGEST}`]);
+    const before = await pcrs(d.tcti, 10);
+    expect(existsSync(stateFile(d, 'volatilestate'))).toBe(false);
+    expect((await swtpmIoctl(d, ['-v'])).code).toBe(0);
+    expect(existsSync(stateFile(d, 'volatilestate'))).toBe(true);
+    await tpm2ok('pcrextend', d.tcti, [`10:sha256=${DIGEST}`]);
+    expect((await swtpmIoctl(d, ['-i'])).code).toBe(0);
+    expect(existsSync(stateFile(d, 'volatilestate'))).toBe(false);
+    expect(await pcrs(d.tcti, 10)).toEqual(before);
+    expect((await transmitOnce(dataTarget(d), cmd.startup())).rc).toBe(RC.INITIALIZE); // already started
+  });
+
+  it('--save permanent/volatile, --stop, --load both, -i: PCRs restored; volatile file gone after --save', async () => {
+    const dir = makeTempDir();
+    const d = await startDaemon({ impl, flags: ['not-need-init'] });
+    await tpm2ok('startup', d.tcti, ['-c']);
+    await tpm2ok('pcrextend', d.tcti, [`10:sha256=${DIGEST}`]);
+    const before = await pcrs(d.tcti, 10);
+    const perm = path.join(dir, 'perm');
+    const vol = path.join(dir, 'vol');
+    expect((await swtpmIoctl(d, ['--save', 'permanent', perm])).code).toBe(0);
+    expect((await swtpmIoctl(d, ['--save', 'volatile', vol])).code).toBe(0);
+    expect(existsSync(stateFile(d, 'volatilestate'))).toBe(false);
+    expect(statSync(perm).size).toBeGreaterThan(10);
+    expect(statSync(vol).size).toBeGreaterThan(10);
+    // loading needs a stopped TPM
+    const early = await swtpmIoctl(d, ['--load', 'permanent', perm]);
+    expect(early.code).not.toBe(0);
+    expect((await swtpmIoctl(d, ['--stop'])).code).toBe(0);
+    expect((await swtpmIoctl(d, ['--load', 'permanent', perm])).code).toBe(0);
+    expect((await swtpmIoctl(d, ['--load', 'volatile', vol])).code).toBe(0);
+    expect((await swtpmIoctl(d, ['-i'])).code).toBe(0);
+    expect(await pcrs(d.tcti, 10)).toEqual(before);
+    // a second INIT without blobs: the loaded state is the one on disk now
+    expect((await swtpmIoctl(d, ['-i'])).code).toBe(0);
+    expect((await transmitOnce(dataTarget(d), cmd.getRandom(8))).rc).toBe(RC.INITIALIZE);
+  });
+
+  it('the blobs move state to another instance: PCRs and the permanent state arrive', async () => {
+    const dir = makeTempDir();
+    const src = await startDaemon({ impl, flags: ['not-need-init'] });
+    await tpm2ok('startup', src.tcti, ['-c']);
+    await tpm2ok('pcrextend', src.tcti, [`10:sha256=${DIGEST}`]);
+    const before = await pcrs(src.tcti, 10);
+    for (const t of ['permanent', 'volatile']) expect((await swtpmIoctl(src, ['--save', t, path.join(dir, t)])).code).toBe(0);
+    const dst = await startDaemon({ impl });
+    for (const t of ['permanent', 'volatile']) expect((await swtpmIoctl(dst, ['--load', t, path.join(dir, t)])).code).toBe(0);
+    expect((await swtpmIoctl(dst, ['-i'])).code).toBe(0);
+    expect(await pcrs(dst.tcti, 10)).toEqual(before);
+    expect(existsSync(stateFile(dst, 'permall'))).toBe(true);
+  });
+
+  it('GET_STATEBLOB SAVESTATE: TPM_RETRY (0x800) with a 16-byte header; bad type: 0x09 header', async () => {
+    const d = await startDaemon({ impl, flags: ['not-need-init'] });
+    const save = await ctrlRequest(d, CMD.GET_STATEBLOB, Buffer.concat([u32be(0), u32be(3), u32be(0)]), { expectLen: 16 });
+    expect(hex(save)).toBe('00000800' + '00'.repeat(12));
+    const bad = await ctrlRequest(d, CMD.GET_STATEBLOB, Buffer.concat([u32be(0), u32be(7), u32be(0)]), { expectLen: 16 });
+    // newer swtpm (and vtpmd): TPM_FAIL; Debian's swtpm 0.7.1 answers TPM_RETRY for an unknown type too
+    expect(impl === 'swtpm' ? ['00000009', '00000800'] : ['00000009']).toContain(hex(bad).slice(0, 8));
+    expect(hex(bad).slice(8)).toBe('00'.repeat(12));
+    // the TPM keeps working (the lock is taken again before the next command)
+    await tpm2ok('startup', d.tcti, ['-c']);
+  });
+});
+
+describeImpls('GET_INFO and LOCK_STORAGE', (impl) => {
+  it('swtpm_ioctl --info 1 / 2 / 3 print libtpms\' JSON', async () => {
+    const d = await startDaemon({ impl });
+    const spec = '{"TPMSpecification":{"family":"2.0","level":0,"revision":164}}';
+    const attrs = '{"TPMAttributes":{"manufacturer":"id:00001014","version":"id:20191023","model":"swtpm"}}';
+    expect((await swtpmIoctl(d, ['--info', '1'])).stdout.trim()).toBe(spec);
+    expect((await swtpmIoctl(d, ['--info', '2'])).stdout.trim()).toBe(attrs);
+    expect((await swtpmIoctl(d, ['--info', '3'])).stdout.trim()).toBe(`{${spec.slice(1, -1)},${attrs.slice(1, -1)}}`);
+    expect((await swtpmIoctl(d, ['--info', '0'])).stdout.trim()).toBe('{}');
+    const raw = await ctrlRequest(d, CMD.GET_INFO, Buffer.concat([u32be(0), u32be(1), u32be(0), u32be(0)]), { quietMs: 200 });
+    expect(hex(raw)).toBe('00000000' + u32be(spec.length + 1).toString('hex').repeat(2) + Buffer.from(spec + '\0').toString('hex'));
+    expect(hex(await ctrlRequest(d, CMD.GET_INFO, Buffer.concat([u32be(0), u32be(1), u32be(spec.length), u32be(0)])))).toBe('00000003');
+  });
+
+  it('LOCK_STORAGE: 0 once the lock is held (where advertised)', async () => {
+    const d = await startDaemon({ impl, flags: ['not-need-init'] });
+    const caps = (await ctrlRequest(d, CMD.GET_CAPABILITY)).readUInt32BE(4);
+    const r = hex(await ctrlRequest(d, CMD.LOCK_STORAGE, u32be(3)));
+    expect(r).toBe(caps & (1 << 16) ? '00000000' : '0000000a');
+    if (impl === 'vtpmd') expect(caps & (1 << 16)).not.toBe(0);
   });
 });

@@ -135,9 +135,10 @@ const DEVIATIONS = {
     };
   })(),
   eccCurves: {
-    why: 'GetCapability(ECC_CURVES): vtpmd has no ECC yet, so it lists no curves (swtpm: the libtpms curves)',
-    // moreData 0, TPM_CAP_ECC_CURVES, count 0
-    check: (_sw, vt) => (vt === '80010000001300000000' + '00' + '00000008' + '00000000' ? null : 'expected an empty curve list'),
+    why: 'GetCapability(ECC_CURVES): vtpmd lists the NIST curves it has keys for (P-256, P-384, P-521); swtpm also lists the BN and SM2 curves',
+    // moreData 0, TPM_CAP_ECC_CURVES, count 3, 0x0003 0x0004 0x0005
+    check: (_sw, vt) =>
+      vt === '80010000001900000000' + '00' + '00000008' + '00000003' + '000300040005' ? null : `expected P-256, P-384, P-521, got ${vt}`,
   } satisfies Deviation,
   incrementalSelfTest: {
     why: 'IncrementalSelfTest: libtpms tests algorithms one by one and returns the still-untested ones as toDoList; vtpmd tests everything at once and returns an empty toDoList',

@@ -1,8 +1,11 @@
 // TPM2_Shutdown / daemon restart on the same state dir / TPM2_Startup: Resume (STATE/STATE),
 // Reset (CLEAR), the refused Startup(STATE) after Shutdown(CLEAR) or a crash.
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { expect, it } from 'vitest';
 import { describeImpls, makeTempDir, startDaemon } from '../helpers/daemon.js';
-import { parsePcrReadOutput, parseYamlScalars, tpm2, tpm2ok } from '../helpers/tools.js';
+import { parsePcrReadOutput, parseYamlScalars, swtpmIoctl, tpm2, tpm2ok } from '../helpers/tools.js';
+import { cmd, dataTarget, RC, transmitOnce } from '../helpers/tpm.js';
 
 const DIGEST = '11'.repeat(32);
 
@@ -105,3 +108,39 @@ describeImpls('auto-shutdown on SIGTERM', (impl) => {
     expect(await pcr10(d.tcti)).toBe(before);
   });
 }, ['vtpmd']);
+
+describeImpls('volatile state across a daemon restart', (impl) => {
+  it('-v, SHUTDOWN, restart, -i: PCRs unchanged, no Startup needed, volatile file gone', async () => {
+    const stateDir = makeTempDir();
+    let d = await startDaemon({ impl, flags: ['not-need-init'], stateDir });
+    await tpm2ok('startup', d.tcti, ['-c']);
+    await tpm2ok('pcrextend', d.tcti, [`10:sha256=${DIGEST}`]);
+    const before = await pcr10(d.tcti);
+    expect((await swtpmIoctl(d, ['-v'])).code).toBe(0);
+    const volatileFile = path.join(stateDir, 'tpm2-00.volatilestate');
+    expect(existsSync(volatileFile)).toBe(true);
+    expect((await swtpmIoctl(d, ['-s'])).code).toBe(0);
+    await d.exited;
+
+    d = await startDaemon({ impl, stateDir }); // no not-need-init: INIT comes from -i
+    expect((await swtpmIoctl(d, ['-i'])).code).toBe(0);
+    expect(await pcr10(d.tcti)).toBe(before);
+    expect((await transmitOnce(dataTarget(d), cmd.startup())).rc).toBe(RC.INITIALIZE); // already started
+    expect(existsSync(volatileFile)).toBe(false);
+  });
+
+  it('--flags not-need-init with a leftover volatile file resumes from it and keeps the file', async () => {
+    const stateDir = makeTempDir();
+    let d = await startDaemon({ impl, flags: ['not-need-init'], stateDir });
+    await tpm2ok('startup', d.tcti, ['-c']);
+    await tpm2ok('pcrextend', d.tcti, [`10:sha256=${DIGEST}`]);
+    const before = await pcr10(d.tcti);
+    expect((await swtpmIoctl(d, ['-v'])).code).toBe(0);
+    expect((await swtpmIoctl(d, ['-s'])).code).toBe(0);
+    await d.exited;
+
+    d = await startDaemon({ impl, flags: ['not-need-init'], stateDir });
+    expect(await pcr10(d.tcti)).toBe(before);
+    expect(existsSync(path.join(stateDir, 'tpm2-00.volatilestate'))).toBe(true);
+  });
+});

@@ -6,12 +6,15 @@
  * the length rules answer it with TPM_BAD_PARAMETER (00 00 00 03; fewer than 4 bytes, with no
  * command code, too), as newer swtpm does. swtpm 0.7.1 closes the connection instead, which
  * leaves a client such as QEMU waiting for a reply that never comes.
+ * HASH_DATA and SET_STATEBLOB announce a length after their fixed fields: once those are in, the
+ * data is read to its end with no deadline (swtpm's blocking reads), and a length above the
+ * command's limit is answered at once without waiting for the data.
  * Commands on one connection run in order; each reply goes out in one write.
  */
 import type net from 'node:net';
 import type { Logger } from '../../common/log.js';
 import { CMD, CTRL_MAX_REQUEST, CTRL_RECV_BUDGET_MS, PTM_RES } from '../../control/codes.js';
-import { frameBodySize, runControl, type ControlContext } from '../../control/handlers.js';
+import { frameBodySize, payloadOf, runControl, type ControlContext } from '../../control/handlers.js';
 import type { Device } from '../../device/device.js';
 import { decodeFields, encodeReply } from './socket-codec.js';
 
@@ -77,6 +80,7 @@ export class CtrlConnection {
   private timeout(): void {
     this.deadline = undefined;
     if (this.busy || this.closed || this.buf.length === 0) return;
+    if (this.payloadPending()) return; // the data of HASH_DATA / SET_STATEBLOB has no deadline
     this.options.log.warn(`control channel: incomplete command (${this.buf.length} bytes) after ${CTRL_RECV_BUDGET_MS} ms; answering it as it is`);
     const request = this.buf.subarray(0, CTRL_MAX_REQUEST);
     this.buf = this.buf.subarray(request.length);
@@ -100,8 +104,31 @@ export class CtrlConnection {
     }
   }
 
+  /** The announced data length of a payload command whose fixed fields are in, else undefined. */
+  private announcedPayload(): { fixed: number; length: number; tooLong: boolean } | undefined {
+    if (this.buf.length < CMD_SIZE) return undefined;
+    const p = payloadOf(this.buf.readUInt32BE(0));
+    if (!p || this.buf.length < CMD_SIZE + p.fieldsSize) return undefined;
+    const length = this.buf.readUInt32BE(CMD_SIZE + p.lengthOffset);
+    return { fixed: CMD_SIZE + p.fieldsSize, length, tooLong: length > p.spec.max };
+  }
+
+  private payloadPending(): boolean {
+    const p = this.announcedPayload();
+    return p !== undefined && !p.tooLong && this.buf.length < p.fixed + p.length;
+  }
+
   private needed(): number | null {
     if (this.buf.length < CMD_SIZE) return null;
+    const payload = this.announcedPayload();
+    if (payload) {
+      if (payload.tooLong) return payload.fixed; // answered without the data
+      const need = payload.fixed + payload.length;
+      if (this.buf.length < need) return null;
+      // As in swtpm, bytes beyond the announced length in the first read (≤ 4 + 4100) are part of
+      // the request and make it TPM_BAD_PARAMETER.
+      return need >= CTRL_MAX_REQUEST ? need : Math.min(this.buf.length, CTRL_MAX_REQUEST);
+    }
     const need = CMD_SIZE + frameBodySize(this.buf.readUInt32BE(0));
     return this.buf.length >= need ? Math.min(this.buf.length, CTRL_MAX_REQUEST) : null;
   }
@@ -135,7 +162,9 @@ export class CtrlConnection {
     let reply;
     let fields;
     try {
-      const out = await runControl(this.options.device, code, body.length, (f) => decodeFields(body, f), ctx);
+      const p = payloadOf(code);
+      const payload = p && body.length >= p.fieldsSize ? body.subarray(p.fieldsSize) : undefined;
+      const out = await runControl(this.options.device, code, body.length, (f) => decodeFields(body, f), ctx, payload);
       reply = out.reply;
       fields = out.row?.response ?? [];
     } catch (e) {

@@ -4,7 +4,7 @@
  * without being listed twice.
  */
 import { command } from '../command.js';
-import { CONTEXT_INTEGRITY_HASH_ALG, IMPLEMENTED_ALGS, MAX_DIGEST_SIZE } from '../algorithms.js';
+import { CONTEXT_INTEGRITY_HASH_ALG, ECC_CURVES, IMPLEMENTED_ALGS, MAX_DIGEST_SIZE } from '../algorithms.js';
 import {
   PT_FIXED,
   PT_VAR,
@@ -26,6 +26,7 @@ import {
   MAX_CAP_BUFFER,
   MAX_CAP_CC,
   MAX_CAP_HANDLES,
+  MAX_ECC_CURVES,
   MAX_PCR_PROPERTIES,
   MAX_TAGGED_POLICIES,
   MAX_TPM_PROPERTIES,
@@ -182,7 +183,7 @@ function properties(tpm: Tpm, commands: readonly CommandDef[]): [number, number]
     [TPM_PT.NV_COUNTERS, 0],
     [TPM_PT.NV_COUNTERS_AVAIL, NV_COUNTERS_AVAIL],
     [TPM_PT.ALGORITHM_SET, 0],
-    [TPM_PT.LOADED_CURVES, 0],
+    [TPM_PT.LOADED_CURVES, ECC_CURVES.length],
     [TPM_PT.LOCKOUT_COUNTER, 0],
     [TPM_PT.MAX_AUTH_FAIL, MAX_AUTH_FAIL],
     [TPM_PT.LOCKOUT_INTERVAL, LOCKOUT_INTERVAL],
@@ -274,8 +275,10 @@ export const GetCapability = command({
         const [tags, more] = page(PCR_PROPERTY_TAGS, (t) => t, property, count, MAX_PCR_PROPERTIES);
         return reply(more, tags.map((tag) => ({ tag, sizeofSelect: PCR_SELECT_MAX, pcrSelect: pcrsWith(tag) })));
       }
-      case TPM_CAP.ECC_CURVES:
-        return reply(false, []);
+      case TPM_CAP.ECC_CURVES: {
+        const [curves, more] = page(ECC_CURVES.map((c) => c.curve), (c) => c, property, count, MAX_ECC_CURVES);
+        return reply(more, curves);
+      }
       case TPM_CAP.AUTH_POLICIES: {
         if (property >>> 24 !== TPM_HT.PERMANENT) throw new TpmError(TPM_RC.VALUE, { param: 2 });
         const withPolicy = [TPM_RH.OWNER, TPM_RH.LOCKOUT, TPM_RH.ENDORSEMENT, TPM_RH.PLATFORM];

@@ -1,8 +1,131 @@
-/** Part 3 §28 Context Management: TPM2_FlushContext. */
+/**
+ * Part 3 §28 Context Management: ContextSave, ContextLoad, FlushContext. A saved object
+ * context is AES-256-CFB encrypted and HMAC-SHA-512 protected with keys derived by KDFa from
+ * its hierarchy's proof, the sequence number and the handle (Part 1 §30.3); the HMAC also
+ * covers resetCount, so a context does not outlive a TPM Reset.
+ */
 import { command } from '../command.js';
+import { CONTEXT_INTEGRITY_HASH_ALG } from '../algorithms.js';
 import { HR, TPM_CC, TPM_RC } from '../constants.js';
+import { aesCfbDecrypt, aesCfbEncrypt, constantTimeEqual, hmac, kdfa } from '../crypto/index.js';
 import { TpmError } from '../errors.js';
+import { decode, encode, struct, tpm2b, UINT32 } from '../marshal/codec.js';
+import { objectName, TPM2B_NAME, TPM2B_PUBLIC, TPMS_CONTEXT } from '../marshal/objects.js';
 import { TPMI_DH_CONTEXT } from '../marshal/tpmi.js';
+import { MAX_LOADED_OBJECTS, type KeyObject } from '../state/objects.js';
+import type { Tpm } from '../tpm.js';
+
+/** The handle a saved ordinary object context carries (Part 2 §14.5: 0x80000000). */
+const SAVED_OBJECT = HR.TRANSIENT;
+const AES_KEY_BYTES = 32;
+const IV_BYTES = 16;
+
+/** What an object context blob holds, encrypted. */
+const CONTEXT_OBJECT = struct({
+  publicArea: TPM2B_PUBLIC,
+  auth: tpm2b(64),
+  sensitive: tpm2b(1024),
+  seedValue: tpm2b(64),
+  qualifiedName: TPM2B_NAME,
+});
+
+const u32 = (v: number): Uint8Array => new Uint8Array([v >>> 24, (v >>> 16) & 0xff, (v >>> 8) & 0xff, v & 0xff]);
+const u64 = (v: bigint): Uint8Array => {
+  const b = new Uint8Array(8);
+  new DataView(b.buffer).setBigUint64(0, v);
+  return b;
+};
+
+/** Encryption key, IV and integrity key of one context (Part 1 §30.3). */
+function contextKeys(tpm: Tpm, hierarchy: number, sequence: bigint, handle: number) {
+  const proof = tpm.hierarchyProof(hierarchy);
+  if (!proof) throw new TpmError(TPM_RC.HIERARCHY, { param: 1 });
+  const material = kdfa(CONTEXT_INTEGRITY_HASH_ALG, proof, 'CONTEXT', u64(sequence), u32(handle), (AES_KEY_BYTES + IV_BYTES) * 8);
+  const integrityKey = kdfa(CONTEXT_INTEGRITY_HASH_ALG, proof, 'INTEGRITY', u64(sequence), u32(handle), 512);
+  return { key: material.subarray(0, AES_KEY_BYTES), iv: material.subarray(AES_KEY_BYTES), integrityKey };
+}
+
+function integrity(tpm: Tpm, integrityKey: Uint8Array, sequence: bigint, handle: number, encrypted: Uint8Array): Uint8Array {
+  return hmac(CONTEXT_INTEGRITY_HASH_ALG, integrityKey, u32(tpm.persistent.resetCount), u64(sequence), u32(handle), encrypted);
+}
+
+/**
+ * Part 3 §28.2 TPM2_ContextSave for a loaded key or data object; the object stays loaded.
+ * RCs: TPM_RC_HANDLE+P1 (nothing loaded there), TPM_RC_TYPE+P1 (a hash sequence, whose running
+ * digest cannot be exported; and sessions, whose contexts arrive with the sessions issue).
+ */
+export const ContextSave = command({
+  code: TPM_CC.ContextSave,
+  handles: [{ name: 'saveHandle', type: TPMI_DH_CONTEXT }],
+  params: {},
+  response: { context: TPMS_CONTEXT },
+  noSessions: true,
+  run(tpm, { saveHandle }) {
+    if (saveHandle >>> 24 !== HR.TRANSIENT >>> 24) throw new TpmError(TPM_RC.TYPE, { handle: 1 });
+    const object = tpm.objects.get(saveHandle);
+    if (!object) throw new TpmError(TPM_RC.HANDLE, { handle: 1 });
+    if (object.kind !== 'key') throw new TpmError(TPM_RC.TYPE, { handle: 1 });
+    const sequence = tpm.nextObjectContextId();
+    const plain = encode(CONTEXT_OBJECT, {
+      publicArea: object.publicArea,
+      auth: object.auth,
+      sensitive: object.sensitive,
+      seedValue: object.seedValue,
+      qualifiedName: object.qualifiedName,
+    });
+    const { key, iv, integrityKey } = contextKeys(tpm, object.hierarchy, sequence, SAVED_OBJECT);
+    const encrypted = aesCfbEncrypt(key, iv, plain);
+    plain.fill(0);
+    const mac = integrity(tpm, integrityKey, sequence, SAVED_OBJECT, encrypted);
+    return {
+      context: {
+        sequence,
+        savedHandle: SAVED_OBJECT,
+        hierarchy: object.hierarchy,
+        contextBlob: encode(struct({ integrity: tpm2b(64), encrypted: tpm2b(2600) }), { integrity: mac, encrypted }),
+      },
+    };
+  },
+});
+
+/**
+ * Part 3 §28.3 TPM2_ContextLoad: verifies and decrypts an object context and loads it at the
+ * next free handle. RCs: TPM_RC_INTEGRITY+P1 (tampered, another TPM's, or from before a TPM
+ * Reset), TPM_RC_HANDLE+P1 (not an object context), TPM_RC_OBJECT_MEMORY.
+ */
+export const ContextLoad = command({
+  code: TPM_CC.ContextLoad,
+  handles: [],
+  params: { context: TPMS_CONTEXT },
+  response: { loadedHandle: UINT32 },
+  responseHandle: 'loadedHandle',
+  noSessions: true,
+  run(tpm, _h, { context }) {
+    if (context.savedHandle !== SAVED_OBJECT) throw new TpmError(TPM_RC.HANDLE, { param: 1 });
+    let blob;
+    try {
+      blob = decode(struct({ integrity: tpm2b(64), encrypted: tpm2b(2600) }), context.contextBlob);
+    } catch {
+      throw new TpmError(TPM_RC.SIZE, { param: 1 });
+    }
+    const { key, iv, integrityKey } = contextKeys(tpm, context.hierarchy, context.sequence, context.savedHandle);
+    const expected = integrity(tpm, integrityKey, context.sequence, context.savedHandle, blob.encrypted);
+    if (!constantTimeEqual(expected, blob.integrity)) throw new TpmError(TPM_RC.INTEGRITY, { param: 1 });
+    if (tpm.objects.count === MAX_LOADED_OBJECTS) throw new TpmError(TPM_RC.OBJECT_MEMORY);
+    const plain = decode(CONTEXT_OBJECT, aesCfbDecrypt(key, iv, blob.encrypted));
+    const object: KeyObject = {
+      kind: 'key',
+      publicArea: plain.publicArea,
+      name: objectName(plain.publicArea),
+      qualifiedName: plain.qualifiedName,
+      auth: plain.auth,
+      sensitive: plain.sensitive,
+      seedValue: plain.seedValue,
+      hierarchy: context.hierarchy,
+    };
+    return { loadedHandle: tpm.objects.add(object) };
+  },
+});
 
 /**
  * Part 3 §28.4 TPM2_FlushContext: unloads a transient object or ends a session. The handle is

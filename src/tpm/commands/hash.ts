@@ -19,11 +19,10 @@ import type { Tpm } from '../tpm.js';
 import { checkExtendLocality, noteChange } from './pcr.js';
 import { hashCheckTicket, isFirstBlockTicketSafe, nullHashCheck, startsWithGeneratedValue } from './tickets.js';
 
-
 /** The sequence object behind a handle, or TPM_RC_MODE for handle `n` if it is not one of `kind`. */
 function sequence(tpm: Tpm, handle: number, n: number, kind?: HashSequence['kind']): HashSequence {
   const object = tpm.objects.get(handle);
-  if (!object || (kind && object.kind !== kind)) throw new TpmError(TPM_RC.MODE, { handle: n });
+  if (!object || object.kind === 'key' || (kind && object.kind !== kind)) throw new TpmError(TPM_RC.MODE, { handle: n });
   return object;
 }
 

@@ -5,8 +5,10 @@
 import type { CommandDef } from '../command.js';
 import { GetCapability } from './capability.js';
 import { ReadClock } from './clock.js';
-import { FlushContext } from './context.js';
+import { ContextLoad, ContextSave, FlushContext } from './context.js';
 import { StartAuthSession } from './session.js';
+import { CreatePrimary } from './hierarchy.js';
+import { ReadPublic } from './object.js';
 import { EventSequenceComplete, Hash, HashSequenceStart, SequenceComplete, SequenceUpdate } from './hash.js';
 import { PCR_Event, PCR_Extend, PCR_Read, PCR_Reset } from './pcr.js';
 import { GetRandom, StirRandom } from './random.js';
@@ -34,6 +36,10 @@ export const ALL_COMMANDS: readonly CommandDef[] = [
   ReadClock,
   StartAuthSession,
   FlushContext,
+  CreatePrimary,
+  ReadPublic,
+  ContextSave,
+  ContextLoad,
 ];
 
 function buildTable(commands: readonly CommandDef[]): ReadonlyMap<number, CommandDef> {

@@ -3,6 +3,7 @@ import { command } from '../command.js';
 import { TPM_CC, TPM_RC, TPM_SU } from '../constants.js';
 import { TpmError } from '../errors.js';
 import { TPM_SU_CODEC } from '../marshal/tpmi.js';
+import { applyHcrtm } from '../state/hash-events.js';
 
 /**
  * Part 3 §9.3 TPM2_Startup. After Shutdown(STATE), Startup(STATE) is a TPM Resume (saved PCRs
@@ -40,9 +41,13 @@ export const Startup = command({
       // TPM Reset. A reset after no orderly shutdown may have lost clock updates.
       if (p.orderly === 'NONE') p.clockSafe = false;
       tpm.pcrs.startup(locality, 0);
+      tpm.resetNullHierarchy();
       p.resetCount = (p.resetCount + 1) >>> 0;
       p.restartCount = 0;
     }
+    // An H-CRTM sequence before this Startup goes into PCR 0; a Resume keeps the saved PCR 0.
+    if (startupType === TPM_SU.STATE && saved) tpm.hcrtm = null;
+    else applyHcrtm(tpm);
     tpm.startupLocality = locality;
     tpm.startedOrderly = p.orderly !== 'NONE';
     tpm.started = true;

@@ -39,3 +39,13 @@ export function hashCheckTicket(tpm: Tpm, hierarchy: number, hashAlg: number, di
     digest: hmac(CONTEXT_INTEGRITY_HASH_ALG, proof, u16(TPM_ST.HASHCHECK), u16(hashAlg), digest),
   };
 }
+
+/** Part 2 §10.7.3: HMAC(proof, TPM_ST_CREATION || name || creationHash) binds an object to its creation data. */
+export function creationTicket(tpm: Tpm, hierarchy: number, name: Uint8Array, creationHash: Uint8Array) {
+  const proof = tpm.hierarchyProof(hierarchy) ?? new Uint8Array(0);
+  return {
+    tag: TPM_ST.CREATION,
+    hierarchy,
+    digest: hmac(CONTEXT_INTEGRITY_HASH_ALG, proof, u16(TPM_ST.CREATION), name, creationHash),
+  };
+}

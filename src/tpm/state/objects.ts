@@ -6,6 +6,7 @@
 import { HR, TPM_RC } from '../constants.js';
 import { TpmError } from '../errors.js';
 import type { HashState } from '../crypto/index.js';
+import type { TPMT_PUBLIC } from '../marshal/objects.js';
 
 /** libtpms' MAX_LOADED_OBJECTS. */
 export const MAX_LOADED_OBJECTS = 3;
@@ -21,7 +22,23 @@ export interface HashSequence {
   ticketSafe: boolean;
 }
 
-export type TransientObject = HashSequence;
+/** A loaded key or data object (Part 1 §23): public area, Name and sensitive part. */
+export interface KeyObject {
+  readonly kind: 'key';
+  readonly publicArea: TPMT_PUBLIC;
+  readonly name: Uint8Array;
+  readonly qualifiedName: Uint8Array;
+  /** The object's authValue, trailing zeros removed. */
+  readonly auth: Uint8Array;
+  /** The sensitive value: ECC private scalar, symmetric key, HMAC key or sealed data. */
+  readonly sensitive: Uint8Array;
+  /** TPMT_SENSITIVE.seedValue: obfuscates unique for symmetric objects, protects children of a parent. */
+  readonly seedValue: Uint8Array;
+  /** The hierarchy the object belongs to (its primary seed's). */
+  readonly hierarchy: number;
+}
+
+export type TransientObject = HashSequence | KeyObject;
 
 export class ObjectSlots {
   private readonly slots: (TransientObject | undefined)[] = new Array(MAX_LOADED_OBJECTS);
@@ -32,6 +49,13 @@ export class ObjectSlots {
     if (slot < 0) throw new TpmError(TPM_RC.OBJECT_MEMORY);
     this.slots[slot] = object;
     return HR.TRANSIENT + slot;
+  }
+
+  /** Puts an object at a given slot (restoring saved volatile state); the slot must be free. */
+  put(handle: number, object: TransientObject): void {
+    const slot = handle - HR.TRANSIENT;
+    if (slot < 0 || slot >= MAX_LOADED_OBJECTS || this.slots[slot]) throw new RangeError(`object slot for 0x${handle.toString(16)} is not free`);
+    this.slots[slot] = object;
   }
 
   get(handle: number): TransientObject | undefined {

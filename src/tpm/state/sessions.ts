@@ -49,6 +49,15 @@ export class SessionSlots {
     return session;
   }
 
+  /** Puts a session back at its handle's slot (restoring saved volatile state); the slot must be free. */
+  put(session: Session): void {
+    const slot = session.handle & 0xffffff;
+    if (slot >= MAX_ACTIVE_SESSIONS || this.slots[slot] || this.count >= MAX_LOADED_SESSIONS) {
+      throw new RangeError(`session slot for 0x${session.handle.toString(16)} is not free`);
+    }
+    this.slots[slot] = session;
+  }
+
   get(handle: number): Session | undefined {
     const session = this.slots[handle & 0xffffff];
     return session?.handle === handle ? session : undefined;

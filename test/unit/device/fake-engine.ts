@@ -1,6 +1,7 @@
 // A small stand-in for tpm/engine.ts's Engine and for Storage, recording what happens.
 import type { EngineFactory, TpmEngine } from '../../../src/device/device.js';
 import type { Storage } from '../../../src/storage/storage.js';
+import { LockError } from '../../../src/storage/lock.js';
 
 export const CC = { Startup: 0x144, Shutdown: 0x145, NV_Write: 0x137, GetRandom: 0x17b } as const;
 
@@ -24,6 +25,11 @@ export class FakeEngine implements TpmEngine {
   inits = 0;
   /** Every executed command code with its locality, internal ones included. */
   executed: { cc: number; su?: number; locality: number }[] = [];
+  tpmEstablished = false;
+  /** hashStart/hashData/hashEnd calls, with the data. */
+  hashing: string[] = [];
+  /** What restoreVolatile got (it refuses a blob starting 0xff). */
+  restoredVolatile: Uint8Array | null = null;
   /** What Shutdown answers (to test the SU_STATE → SU_CLEAR fallback). */
   shutdownRc: (su: number) => number = () => 0;
   private dirty = false;
@@ -62,6 +68,34 @@ export class FakeEngine implements TpmEngine {
     return rsp;
   }
 
+  hashStart(): void {
+    this.hashing.push('start');
+    this.tpmEstablished = true;
+  }
+
+  hashData(data: Uint8Array): void {
+    this.hashing.push(`data ${Buffer.from(data).toString('hex')}`);
+  }
+
+  hashEnd(): void {
+    this.hashing.push('end');
+  }
+
+  resetTpmEstablished(): void {
+    this.tpmEstablished = false;
+  }
+
+  /** "V" + started flag + the permanent state. */
+  volatileBlob(): Uint8Array {
+    return new Uint8Array([0x56, this.started ? 1 : 0, ...this.state]);
+  }
+
+  restoreVolatile(blob: Uint8Array): void {
+    if (blob[0] !== 0x56) throw new Error('not a volatile state');
+    this.restoredVolatile = blob.slice();
+    this.started = blob[1] === 1;
+  }
+
   takePermanentChanges(): Uint8Array | null {
     if (!this.dirty) return null;
     this.dirty = false;
@@ -75,11 +109,19 @@ export class FakeEngine implements TpmEngine {
 
 export class MemoryStorage implements Storage {
   permall: Uint8Array | null = null;
+  volatile: Uint8Array | null = null;
+  /** lock() throws a LockError this many more times. */
+  lockBusy = 0;
   locked = false;
   failStore = false;
   failLoad: Error | null = null;
   constructor(private readonly events: string[]) {}
   lock(): void {
+    if (this.locked) return;
+    if (this.lockBusy > 0) {
+      this.lockBusy--;
+      throw new LockError('state directory is in use by process 1');
+    }
     this.locked = true;
   }
   unlock(): void {
@@ -93,6 +135,17 @@ export class MemoryStorage implements Storage {
     if (this.failStore) throw new Error('disk full');
     this.events.push(`store ${blob.length}`);
     this.permall = blob.slice();
+  }
+  loadVolatile(): Uint8Array | null {
+    return this.volatile;
+  }
+  storeVolatile(blob: Uint8Array): void {
+    this.events.push(`store volatile ${blob.length}`);
+    this.volatile = blob.slice();
+  }
+  deleteVolatile(): void {
+    if (this.volatile) this.events.push('delete volatile');
+    this.volatile = null;
   }
 }
 

@@ -112,6 +112,7 @@ describe('failure boundary', () => {
     const handle = new DataView(seq.body.buffer, seq.body.byteOffset).getUint32(0);
     // Break the sequence object from outside, as a bug would.
     const object = t.engine.tpm.objects.get(handle)!;
+    if (object.kind === 'key') throw new Error('expected a sequence');
     (object.states as Map<number, unknown>).set(0x000b, null);
     const r = t.call(TPM_CC.SequenceUpdate, { handles: [handle], passwords: [''], params: be.u16(0) });
     expect(r.rc).toBe(TPM_RC.FAILURE);

@@ -5,7 +5,7 @@
  */
 import { expect, test } from 'vitest';
 import { TPM_CC } from '../../../src/tpm/constants.js';
-import { be, buildCommand, cat, createTestTpm } from '../../helpers/engine.js';
+import { be, buildCommand, cat, createTestTpm, unhex } from '../../helpers/engine.js';
 
 /** xorshift32: a small reproducible PRNG; the seed is printed on failure. */
 function prng(seed: number): () => number {
@@ -38,6 +38,21 @@ const SEEDS: Uint8Array[] = [
   buildCommand(TPM_CC.StirRandom, { params: be.b2('entropy') }),
   buildCommand(TPM_CC.ReadClock),
   buildCommand(TPM_CC.Shutdown, { params: be.u16(1) }),
+  // An ECC P-256 storage key template (swtpm's, unique emptied), then what can be done with it.
+  buildCommand(TPM_CC.CreatePrimary, {
+    handles: [0x40000001],
+    passwords: [''],
+    params: cat(
+      be.b2(cat(be.b2(''), be.b2(''))),
+      be.b2(unhex('0023000b00030072000000060080004300100003001000000000')),
+      be.b2(''),
+      cat(be.u32(1), be.u16(0xb), be.u8(3), new Uint8Array([1, 0, 0])),
+    ),
+  }),
+  buildCommand(TPM_CC.ReadPublic, { handles: [0x80000000] }),
+  buildCommand(TPM_CC.ContextSave, { handles: [0x80000000] }),
+  buildCommand(TPM_CC.ContextLoad, { params: cat(be.u32(0), be.u32(1), be.u32(0x80000000), be.u32(0x40000001), be.b2(new Uint8Array(120).fill(7))) }),
+  buildCommand(TPM_CC.FlushContext, { params: be.u32(0x80000000) }),
   buildCommand(TPM_CC.Startup, { params: be.u16(0) }),
 ];
 

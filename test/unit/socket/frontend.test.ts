@@ -236,7 +236,7 @@ c.sendall(bytes.fromhex('00000010')); print(c.recv(16).hex())
       '00000000', // SET_DATAFD accepted
       '80010000000a00000100', // ReadClock over the passed socket: running, no Startup yet
       '0000001f', // a data channel exists already
-      '000000000000' + '3caf', // GET_CAPABILITY
+      '000000000001' + '7fff', // GET_CAPABILITY
       '0000001f',
     ]);
   });

@@ -1,0 +1,112 @@
+/** Part 3 §24 Hierarchy Commands: TPM2_CreatePrimary. */
+import { command } from '../command.js';
+import { TPM_ALG, TPM_CC, TPM_RC } from '../constants.js';
+import { hash } from '../crypto/index.js';
+import { TpmError } from '../errors.js';
+import { encode, UINT32 } from '../marshal/codec.js';
+import {
+  TPM2B_CREATION_DATA,
+  TPM2B_NAME,
+  TPM2B_PUBLIC,
+  TPM2B_SENSITIVE_CREATE,
+  TPMS_CREATION_DATA,
+  TPMT_TK_CREATION,
+  type TPMS_CREATION_DATA as CreationData,
+} from '../marshal/objects.js';
+import { TPM2B_DATA, TPM2B_DIGEST, TPML_PCR_SELECTION, type TPML_PCR_SELECTION as PcrSelection } from '../marshal/structures.js';
+import { TPMI_RH_HIERARCHY } from '../marshal/tpmi.js';
+import { isSelected, PCR_COUNT } from '../state/pcr.js';
+import { MAX_LOADED_OBJECTS } from '../state/objects.js';
+import type { Tpm } from '../tpm.js';
+import { createChecks } from './object-checks.js';
+import { derivePrimary } from './object-create.js';
+import { creationTicket } from './tickets.js';
+
+const u32 = (v: number): Uint8Array => new Uint8Array([v >>> 24, (v >>> 16) & 0xff, (v >>> 8) & 0xff, v & 0xff]);
+
+/**
+ * Part 3 §15.1 (TPMS_CREATION_DATA): the creation PCRs as allocated, the digest of their values
+ * in selection order, the locality, and the parent (for a primary: its hierarchy).
+ */
+export function creationData(
+  tpm: Tpm,
+  nameAlg: number,
+  parent: { nameAlg: number; name: Uint8Array; qualifiedName: Uint8Array },
+  creationPCR: PcrSelection,
+  outsideInfo: Uint8Array,
+): CreationData {
+  const values: Uint8Array[] = [];
+  const pcrSelect = creationPCR.map((sel) => {
+    const allocated = tpm.persistent.pcrAllocation.get(sel.hash);
+    const out = new Uint8Array(sel.sizeofSelect);
+    for (let pcr = 0; pcr < PCR_COUNT && pcr >> 3 < sel.sizeofSelect; pcr++) {
+      if (!isSelected(sel.pcrSelect, pcr) || !allocated || !isSelected(allocated, pcr)) continue;
+      values.push(tpm.pcrs.get(sel.hash, pcr)!);
+      out[pcr >> 3]! |= 1 << (pcr & 7);
+    }
+    return { hash: sel.hash, sizeofSelect: sel.sizeofSelect, pcrSelect: out };
+  });
+  return {
+    pcrSelect,
+    pcrDigest: hash(nameAlg, ...values),
+    locality: 1 << tpm.locality,
+    parentNameAlg: parent.nameAlg,
+    parentName: parent.name,
+    parentQualifiedName: parent.qualifiedName,
+    outsideInfo,
+  };
+}
+
+/**
+ * Part 3 §24.1 TPM2_CreatePrimary: a key or data object derived from the hierarchy's primary
+ * seed, loaded at the next free transient handle. RCs: TPM_RC_OBJECT_MEMORY,
+ * TPM_RC_ATTRIBUTES/SCHEME/SYMMETRIC/KDF/HASH/SIZE+P2 (template checks, as the reference
+ * orders them), TPM_RC_SIZE+P1 (userAuth longer than the nameAlg digest), TPM_RC_KEY_SIZE+P1.
+ */
+export const CreatePrimary = command({
+  code: TPM_CC.CreatePrimary,
+  handles: [{ name: 'primaryHandle', type: TPMI_RH_HIERARCHY.plus, auth: 'USER' }],
+  params: {
+    inSensitive: TPM2B_SENSITIVE_CREATE,
+    inPublic: TPM2B_PUBLIC,
+    outsideInfo: TPM2B_DATA,
+    creationPCR: TPML_PCR_SELECTION,
+  },
+  response: {
+    objectHandle: UINT32,
+    outPublic: TPM2B_PUBLIC,
+    creationData: TPM2B_CREATION_DATA,
+    creationHash: TPM2B_DIGEST,
+    creationTicket: TPMT_TK_CREATION,
+    name: TPM2B_NAME,
+  },
+  responseHandle: 'objectHandle',
+  run(tpm, { primaryHandle }, { inSensitive, inPublic, outsideInfo, creationPCR }) {
+    if (tpm.objects.count === MAX_LOADED_OBJECTS) throw new TpmError(TPM_RC.OBJECT_MEMORY);
+    try {
+      createChecks(null, inPublic, inSensitive.data.length);
+    } catch (e) {
+      if (e instanceof TpmError) throw new TpmError(e.rc, { param: 2 });
+      throw e;
+    }
+    let object;
+    try {
+      object = derivePrimary(primaryHandle, tpm.hierarchySeed(primaryHandle), inPublic, inSensitive);
+    } catch (e) {
+      if (e instanceof TpmError) throw new TpmError(e.rc, { param: 1 });
+      throw e;
+    }
+    const hierarchyName = u32(primaryHandle);
+    const data = creationData(tpm, inPublic.nameAlg, { nameAlg: TPM_ALG.NULL, name: hierarchyName, qualifiedName: hierarchyName }, creationPCR, outsideInfo);
+    const creationHash = hash(inPublic.nameAlg, encode(TPMS_CREATION_DATA, data));
+    const objectHandle = tpm.objects.add(object);
+    return {
+      objectHandle,
+      outPublic: object.publicArea,
+      creationData: data,
+      creationHash,
+      creationTicket: creationTicket(tpm, primaryHandle, object.name, creationHash),
+      name: object.name,
+    };
+  },
+});

@@ -1,0 +1,52 @@
+/**
+ * ECC keys on the NIST curves (Part 1 §C.8): public points through node:crypto (OpenSSL, 60 µs
+ * for P-256), curve orders from @noble/curves so they are not restated here.
+ */
+import * as nodeCrypto from 'node:crypto';
+import { p256, p384, p521 } from '@noble/curves/nist.js';
+import { eccCurveInfo } from '../algorithms.js';
+import { TPM_ECC_CURVE, TPM_RC } from '../constants.js';
+import { TpmError } from '../errors.js';
+import { view } from './bytes.js';
+
+const ORDERS = new Map<number, bigint>([
+  [TPM_ECC_CURVE.NIST_P256, p256.Point.Fn.ORDER],
+  [TPM_ECC_CURVE.NIST_P384, p384.Point.Fn.ORDER],
+  [TPM_ECC_CURVE.NIST_P521, p521.Point.Fn.ORDER],
+]);
+
+function curveOf(curve: number) {
+  const info = eccCurveInfo(curve);
+  const n = ORDERS.get(curve);
+  if (!info || n === undefined) throw new TpmError(TPM_RC.CURVE);
+  return { info, n };
+}
+
+const toBig = (b: Uint8Array): bigint => (b.length ? BigInt(`0x${Buffer.from(b).toString('hex')}`) : 0n);
+function toBytes(v: bigint, length: number): Uint8Array {
+  return view(Buffer.from(v.toString(16).padStart(length * 2, '0'), 'hex'));
+}
+
+/**
+ * FIPS 186-5 §A.2.1 ("extra random bits"): a private scalar in [1, n-1] from at least
+ * keyBits + 64 bits of KDF output, so the result is unbiased and deterministic in its input.
+ */
+export function eccPrivateFromBits(curve: number, c: Uint8Array): Uint8Array {
+  const { info, n } = curveOf(curve);
+  const d = (toBig(c) % (n - 1n)) + 1n;
+  return toBytes(d, info.bytes);
+}
+
+/** Bits of KDF output eccPrivateFromBits needs for a curve. */
+export function eccPrivateInputBits(curve: number): number {
+  return curveOf(curve).info.keyBits + 64;
+}
+
+/** The public point d·G, each coordinate left-padded to the curve's byte size. */
+export function eccPublicPoint(curve: number, d: Uint8Array): { x: Uint8Array; y: Uint8Array } {
+  const { info } = curveOf(curve);
+  const ecdh = nodeCrypto.createECDH(info.openssl);
+  ecdh.setPrivateKey(d);
+  const point = ecdh.getPublicKey(); // 0x04 || X || Y
+  return { x: view(point.subarray(1, 1 + info.bytes)), y: view(point.subarray(1 + info.bytes)) };
+}

@@ -1,0 +1,181 @@
+/**
+ * Part 2 §12 object structures: TPMT_PUBLIC with its parameters and unique field selected by
+ * the object type, TPMS_SENSITIVE_CREATE, TPMS_CREATION_DATA and the Name (§12.2, Part 1 §16).
+ * Only the object types this TPM implements unmarshal; anything else is TPM_RC_TYPE.
+ */
+import { AES_KEY_BITS, ECC_CURVES, MAX_ECC_KEY_BYTES } from '../algorithms.js';
+import { TPM_ALG, TPM_RC } from '../constants.js';
+import { hash } from '../crypto/index.js';
+import {
+  bits,
+  EMPTY,
+  encode,
+  Infer,
+  oneOf,
+  sized,
+  struct,
+  tpm2b,
+  UINT16,
+  UINT32,
+  UINT64,
+  UINT8,
+  union,
+} from './codec.js';
+import { TPM2B_AUTH, TPM2B_DATA, TPM2B_DIGEST, TPML_PCR_SELECTION, MAX_SYM_DATA } from './structures.js';
+import { TPMI_ALG_HASH, TPMI_RH_HIERARCHY } from './tpmi.js';
+
+/** §8.3 TPMA_OBJECT bits. */
+export const TPMA_OBJECT = {
+  fixedTPM: 1 << 1,
+  stClear: 1 << 2,
+  fixedParent: 1 << 4,
+  sensitiveDataOrigin: 1 << 5,
+  userWithAuth: 1 << 6,
+  adminWithPolicy: 1 << 7,
+  noDA: 1 << 10,
+  encryptedDuplication: 1 << 11,
+  restricted: 1 << 16,
+  decrypt: 1 << 17,
+  sign: 1 << 18,
+  x509sign: 1 << 19,
+} as const;
+const TPMA_OBJECT_RESERVED = ~Object.values(TPMA_OBJECT).reduce((a, b) => a | b, 0) >>> 0;
+
+/** The object types that unmarshal (TPMI_ALG_PUBLIC); RSA joins when RSA keys exist. */
+export const OBJECT_TYPES = [TPM_ALG.KEYEDHASH, TPM_ALG.ECC, TPM_ALG.SYMCIPHER] as const;
+export const TPMI_ALG_PUBLIC = oneOf(UINT16, OBJECT_TYPES, TPM_RC.TYPE);
+
+const HASH_DETAIL = struct({ hashAlg: TPMI_ALG_HASH });
+
+/** §11.1.7 TPMT_SYM_DEF_OBJECT: the symmetric algorithm of a storage key or SYMCIPHER object. */
+const TPMI_ALG_SYM_OBJECT = oneOf(UINT16, [TPM_ALG.AES], TPM_RC.SYMMETRIC, TPM_ALG.NULL);
+const TPMI_AES_KEY_BITS = oneOf(UINT16, AES_KEY_BITS, TPM_RC.KEY_SIZE);
+/** CFB, the mode storage keys and parameter encryption use; others arrive with EncryptDecrypt. */
+const TPMI_ALG_SYM_MODE = oneOf(UINT16, [TPM_ALG.CFB], TPM_RC.MODE, TPM_ALG.NULL);
+export const TPMT_SYM_DEF_OBJECT = struct({
+  algorithm: TPMI_ALG_SYM_OBJECT.plus,
+  keyBits: union('algorithm', { [TPM_ALG.AES]: TPMI_AES_KEY_BITS, [TPM_ALG.NULL]: EMPTY }),
+  mode: union('algorithm', { [TPM_ALG.AES]: TPMI_ALG_SYM_MODE.plus, [TPM_ALG.NULL]: EMPTY }),
+});
+export type TPMT_SYM_DEF_OBJECT = Infer<typeof TPMT_SYM_DEF_OBJECT>;
+
+/** §11.1.23 TPMT_KEYEDHASH_SCHEME: HMAC or XOR (with its KDF), or NULL. */
+const TPMI_ALG_KDF = oneOf(UINT16, [TPM_ALG.KDF1_SP800_108], TPM_RC.KDF, TPM_ALG.NULL);
+export const TPMT_KEYEDHASH_SCHEME = struct({
+  scheme: oneOf(UINT16, [TPM_ALG.HMAC, TPM_ALG.XOR], TPM_RC.VALUE, TPM_ALG.NULL).plus,
+  details: union('scheme', {
+    [TPM_ALG.HMAC]: HASH_DETAIL,
+    [TPM_ALG.XOR]: struct({ hashAlg: TPMI_ALG_HASH, kdf: TPMI_ALG_KDF }),
+    [TPM_ALG.NULL]: EMPTY,
+  }),
+});
+
+/** §11.2.5.4 TPMT_ECC_SCHEME (the schemes an ECC key may carry). */
+const ECC_SCHEMES = [TPM_ALG.ECDSA, TPM_ALG.ECDH, TPM_ALG.ECSCHNORR] as const;
+export const TPMT_ECC_SCHEME = struct({
+  scheme: oneOf(UINT16, ECC_SCHEMES, TPM_RC.SCHEME, TPM_ALG.NULL).plus,
+  details: union('scheme', {
+    [TPM_ALG.ECDSA]: HASH_DETAIL,
+    [TPM_ALG.ECDH]: HASH_DETAIL,
+    [TPM_ALG.ECSCHNORR]: HASH_DETAIL,
+    [TPM_ALG.NULL]: EMPTY,
+  }),
+});
+
+/** §11.2.3 TPMT_KDF_SCHEME. */
+export const TPMT_KDF_SCHEME = struct({
+  scheme: TPMI_ALG_KDF.plus,
+  details: union('scheme', {
+    [TPM_ALG.KDF1_SP800_108]: HASH_DETAIL,
+    [TPM_ALG.NULL]: EMPTY,
+  }),
+});
+
+/** §11.2.5.1 TPM2B_ECC_PARAMETER and §11.2.5.2 TPMS_ECC_POINT. */
+export const TPM2B_ECC_PARAMETER = tpm2b(MAX_ECC_KEY_BYTES);
+export const TPMS_ECC_POINT = struct({ x: TPM2B_ECC_PARAMETER, y: TPM2B_ECC_PARAMETER });
+export type TPMS_ECC_POINT = Infer<typeof TPMS_ECC_POINT>;
+
+/** §12.2.3 TPMU_PUBLIC_PARMS arms. */
+export const TPMS_KEYEDHASH_PARMS = struct({ scheme: TPMT_KEYEDHASH_SCHEME });
+export const TPMS_SYMCIPHER_PARMS = struct({ sym: TPMT_SYM_DEF_OBJECT });
+export const TPMS_ECC_PARMS = struct({
+  symmetric: TPMT_SYM_DEF_OBJECT,
+  scheme: TPMT_ECC_SCHEME,
+  curveID: oneOf(UINT16, ECC_CURVES.map((c) => c.curve), TPM_RC.CURVE),
+  kdf: TPMT_KDF_SCHEME,
+});
+
+/** §12.2.4 TPMT_PUBLIC. */
+export const TPMT_PUBLIC = struct({
+  type: TPMI_ALG_PUBLIC,
+  nameAlg: TPMI_ALG_HASH.plus,
+  objectAttributes: bits(UINT32, TPMA_OBJECT_RESERVED),
+  authPolicy: TPM2B_DIGEST,
+  parameters: union('type', {
+    [TPM_ALG.KEYEDHASH]: TPMS_KEYEDHASH_PARMS,
+    [TPM_ALG.SYMCIPHER]: TPMS_SYMCIPHER_PARMS,
+    [TPM_ALG.ECC]: TPMS_ECC_PARMS,
+  }),
+  unique: union('type', {
+    [TPM_ALG.KEYEDHASH]: TPM2B_DIGEST,
+    [TPM_ALG.SYMCIPHER]: TPM2B_DIGEST,
+    [TPM_ALG.ECC]: TPMS_ECC_POINT,
+  }),
+});
+export type TPMT_PUBLIC = Infer<typeof TPMT_PUBLIC>;
+
+/** §12.2.5 TPM2B_PUBLIC. */
+export const TPM2B_PUBLIC = sized(TPMT_PUBLIC);
+
+/** §12.1.16 TPMS_SENSITIVE_CREATE and §12.1.17 TPM2B_SENSITIVE_CREATE. */
+export const TPM2B_SENSITIVE_DATA_CREATE = tpm2b(MAX_SYM_DATA);
+export const TPMS_SENSITIVE_CREATE = struct({ userAuth: TPM2B_AUTH, data: TPM2B_SENSITIVE_DATA_CREATE });
+export const TPM2B_SENSITIVE_CREATE = sized(TPMS_SENSITIVE_CREATE);
+
+/** §10.5.3 TPM2B_NAME: a digest with its algorithm, or a handle. */
+export const TPM2B_NAME = tpm2b(2 + 64);
+
+/** §15.1 TPMS_CREATION_DATA. */
+export const TPMS_CREATION_DATA = struct({
+  pcrSelect: TPML_PCR_SELECTION,
+  pcrDigest: TPM2B_DIGEST,
+  locality: UINT8,
+  parentNameAlg: UINT16,
+  parentName: TPM2B_NAME,
+  parentQualifiedName: TPM2B_NAME,
+  outsideInfo: TPM2B_DATA,
+});
+export type TPMS_CREATION_DATA = Infer<typeof TPMS_CREATION_DATA>;
+export const TPM2B_CREATION_DATA = sized(TPMS_CREATION_DATA);
+
+/** §10.7.3 TPMT_TK_CREATION. */
+export const TPMT_TK_CREATION = struct({
+  tag: oneOf(UINT16, [0x8021], TPM_RC.TAG),
+  hierarchy: TPMI_RH_HIERARCHY.plus,
+  digest: TPM2B_DIGEST,
+});
+
+/**
+ * Part 1 §16: the Name of an object is nameAlg || H_nameAlg(TPMT_PUBLIC); with nameAlg NULL it
+ * is the Empty Buffer.
+ */
+export function objectName(publicArea: TPMT_PUBLIC): Uint8Array {
+  if (publicArea.nameAlg === TPM_ALG.NULL) return new Uint8Array(0);
+  const digest = hash(publicArea.nameAlg, encode(TPMT_PUBLIC, publicArea));
+  const name = new Uint8Array(2 + digest.length);
+  name[0] = publicArea.nameAlg >> 8;
+  name[1] = publicArea.nameAlg & 0xff;
+  name.set(digest, 2);
+  return name;
+}
+
+/** §14.5 TPMS_CONTEXT; the blob (TPM2B_CONTEXT_DATA) is opaque to the client. */
+export const MAX_CONTEXT_SIZE = 2680;
+export const TPMS_CONTEXT = struct({
+  sequence: UINT64,
+  savedHandle: UINT32,
+  hierarchy: TPMI_RH_HIERARCHY.plus,
+  contextBlob: tpm2b(MAX_CONTEXT_SIZE),
+});
+export type TPMS_CONTEXT = Infer<typeof TPMS_CONTEXT>;

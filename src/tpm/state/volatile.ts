@@ -1,0 +1,131 @@
+/**
+ * The engine's volatile state (Part 1 "TPM Resume": what _TPM_Init loses), saved for swtpm's
+ * STORE_VOLATILE and VOLATILE state blobs and restored by the next INIT so the TPM resumes as it
+ * was: started or not, PCRs and their update counter, tpmEstablished, a pending H-CRTM, the NULL
+ * hierarchy's seed and proof, loaded sessions and loaded key objects.
+ *
+ * Hash and event sequences are NOT saved: their digests in progress are node:crypto Hash objects,
+ * whose internal state cannot be exported (libtpms does save them). A restored TPM has those slots
+ * empty, as if the sequences had been flushed; a client then gets TPM_RC_REFERENCE_H0 for them.
+ * The alternative, keeping every byte a sequence was fed to replay it, would make sequence
+ * memory unbounded. The TPMS_TIME_INFO.time counter restarts, as after _TPM_Init.
+ */
+import { HR } from '../constants.js';
+import type { Tpm } from '../tpm.js';
+import type { KeyObject } from './objects.js';
+import { MAX_LOADED_OBJECTS } from './objects.js';
+import { PcrBanks, PCR_COUNT } from './pcr.js';
+import { MAX_ACTIVE_SESSIONS, MAX_LOADED_SESSIONS, type Session } from './sessions.js';
+import { deserializeState, serializeState, StateFormatError } from './serialize.js';
+
+export const VOLATILE_VERSION = 1;
+
+interface VolatileBody {
+  started: boolean;
+  startupLocality: number;
+  startedOrderly: boolean;
+  selfTestDone: boolean;
+  pcrs: Map<number, (Uint8Array | null)[]>;
+  pcrUpdateCounter: number;
+  tpmEstablished: boolean;
+  hcrtm: Map<number, Uint8Array> | null;
+  nullSeed: Uint8Array;
+  nullProof: Uint8Array;
+  sessions: Session[];
+  objects: { handle: number; object: KeyObject }[];
+}
+
+/** What `saveVolatile` left out, for the log. */
+export interface VolatileSaveNotes {
+  droppedSequences: number[];
+}
+
+export function saveVolatile(tpm: Tpm): { blob: Uint8Array; notes: VolatileSaveNotes } {
+  const pcrs = new Map([...tpm.pcrs.values].map(([alg, bank]) => [alg, Array.from({ length: PCR_COUNT }, (_, i) => bank[i] ?? null)]));
+  const objects: VolatileBody['objects'] = [];
+  const droppedSequences: number[] = [];
+  for (const handle of tpm.objects.handles()) {
+    const object = tpm.objects.get(handle)!;
+    if (object.kind === 'key') objects.push({ handle, object });
+    else droppedSequences.push(handle);
+  }
+  const sessions = tpm.sessions.handles().map((h) => tpm.sessions.get(h)!);
+  const body: VolatileBody = {
+    started: tpm.started,
+    startupLocality: tpm.startupLocality,
+    startedOrderly: tpm.startedOrderly,
+    selfTestDone: tpm.selfTestDone,
+    pcrs,
+    pcrUpdateCounter: tpm.pcrs.updateCounter,
+    tpmEstablished: tpm.tpmEstablished,
+    hcrtm: tpm.hcrtm,
+    nullSeed: tpm.nullSeed,
+    nullProof: tpm.nullProof,
+    sessions,
+    objects,
+  };
+  return { blob: serializeState('volatile', VOLATILE_VERSION, 1, body), notes: { droppedSequences } };
+}
+
+/**
+ * Replaces the volatile state of a TPM that has just been powered on. Everything is parsed and
+ * checked first; the TPM is changed only when the whole blob is good (StateFormatError otherwise).
+ */
+export function restoreVolatile(tpm: Tpm, blob: Uint8Array): void {
+  const { body } = deserializeState('volatile', VOLATILE_VERSION, blob);
+  const b = body as Partial<VolatileBody> | null;
+  const bad = (why: string) => new StateFormatError(`volatile state ${why}`);
+  if (!b || typeof b !== 'object') throw bad('has no body');
+  for (const key of ['started', 'startedOrderly', 'selfTestDone', 'tpmEstablished'] as const) {
+    if (typeof b[key] !== 'boolean') throw bad(`lacks ${key}`);
+  }
+  if (!isU32(b.startupLocality) || b.startupLocality > 4) throw bad('has a bad startup locality');
+  if (!isU32(b.pcrUpdateCounter)) throw bad('has a bad PCR update counter');
+  if (!(b.nullSeed instanceof Uint8Array) || !(b.nullProof instanceof Uint8Array)) throw bad('lacks the NULL hierarchy seed');
+  if (!(b.pcrs instanceof Map)) throw bad('lacks PCR values');
+  const banks = new PcrBanks(tpm.persistent.pcrAllocation);
+  for (const [alg, values] of b.pcrs) {
+    if (!tpm.persistent.pcrAllocation.has(alg)) throw bad(`has PCR bank 0x${Number(alg).toString(16)}, which is not allocated`);
+    if (!Array.isArray(values) || values.length !== PCR_COUNT) throw bad('has a bad PCR bank');
+    const bank = values.map((v) => (v instanceof Uint8Array ? v : undefined));
+    banks.values.set(alg, bank);
+  }
+  if (b.started && banks.values.size !== tpm.persistent.pcrAllocation.size) throw bad('lacks an allocated PCR bank');
+  banks.updateCounter = b.pcrUpdateCounter;
+  if (b.hcrtm !== null && !(b.hcrtm instanceof Map)) throw bad('has a bad H-CRTM record');
+  if (!Array.isArray(b.sessions) || !Array.isArray(b.objects)) throw bad('lacks sessions or objects');
+  for (const s of b.sessions) {
+    if (!s || !isU32(s.handle) || !(s.sessionKey instanceof Uint8Array) || !(s.nonceTPM instanceof Uint8Array) || !(s.policyDigest instanceof Uint8Array)) {
+      throw bad('has a damaged session');
+    }
+    if (s.bind !== null && !(s.bind?.authValue instanceof Uint8Array)) throw bad('has a damaged session binding');
+  }
+  if (b.sessions.length > MAX_LOADED_SESSIONS) throw bad('has too many sessions');
+  if (new Set(b.sessions.map((s) => s.handle & 0xffffff)).size !== b.sessions.length) throw bad('has two sessions in one slot');
+  if (b.sessions.some((s) => (s.handle & 0xffffff) >= MAX_ACTIVE_SESSIONS)) throw bad('has a bad session handle');
+  if (new Set(b.objects.map((o) => o?.handle)).size !== b.objects.length) throw bad('has two objects in one slot');
+  for (const o of b.objects) {
+    const slot = isU32(o?.handle) ? o.handle - HR.TRANSIENT : -1;
+    if (slot < 0 || slot >= MAX_LOADED_OBJECTS || o.object?.kind !== 'key') throw bad('has a damaged object');
+  }
+
+  // All checked: replace.
+  tpm.started = b.started!;
+  tpm.startupLocality = b.startupLocality;
+  tpm.startedOrderly = b.startedOrderly!;
+  tpm.selfTestDone = b.selfTestDone!;
+  tpm.pcrs = banks;
+  tpm.tpmEstablished = b.tpmEstablished!;
+  tpm.hcrtm = b.hcrtm ?? null;
+  tpm.nullSeed = b.nullSeed;
+  tpm.nullProof = b.nullProof;
+  tpm.drtmHandle = null;
+  tpm.sessions.clear();
+  for (const s of b.sessions) tpm.sessions.put(s);
+  tpm.objects.clear();
+  for (const o of b.objects) tpm.objects.put(o.handle, o.object);
+}
+
+function isU32(v: unknown): v is number {
+  return typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 0xffffffff;
+}
