@@ -2,6 +2,12 @@ import { defineConfig } from 'vitest/config';
 
 // Two projects: fast unit tests, and integration tests that start daemons (swtpm, vtpmd) and run
 // tpm2-tools. `npx vitest run test/integration` or `--project integration` selects the latter.
+// A third, 'vm' (test/vm: CUSE inside a QEMU guest, ~2.5 min), exists only with VTPMD_VM_TESTS=1
+// so the default run stays fast: `npm run test:vm` (npm test runs it after the others).
+// The nested-QEMU consumer test (~4 min) runs only with VTPMD_VM_NESTED=1 (`npm run test:vm-nested`).
+const vm = process.env.VTPMD_VM_TESTS === '1' || process.env.VTPMD_VM_NESTED === '1';
+const vmNested = process.env.VTPMD_VM_NESTED === '1';
+
 export default defineConfig({
   test: {
     // 2-core machine: at most two test files at a time, each may run two daemons.
@@ -13,7 +19,7 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['test/**/*.test.ts'],
-          exclude: ['test/integration/**', '**/node_modules/**'],
+          exclude: ['test/integration/**', 'test/vm/**', '**/node_modules/**'],
           testTimeout: 10_000,
         },
       },
@@ -27,6 +33,21 @@ export default defineConfig({
           hookTimeout: 30_000,
         },
       },
+      ...(vm
+        ? [
+            {
+              extends: true as const,
+              test: {
+                name: 'vm',
+                include: vmNested ? ['test/vm/nested.test.ts'] : ['test/vm/**/*.test.ts'],
+                exclude: vmNested ? [] : ['test/vm/nested.test.ts'],
+                // One guest boot per file; run-guest.sh enforces the wall-clock limit itself.
+                testTimeout: 30_000,
+                hookTimeout: 600_000,
+              },
+            },
+          ]
+        : []),
     ],
   },
 });

@@ -6,6 +6,7 @@ import yargs from 'yargs';
 import { capabilitiesJson, packageVersion } from './capabilities.js';
 import { UsageError } from './key-value.js';
 import { parseSocketConfig, type SocketArgs } from './socket-config.js';
+import { parseCuseConfig, type CuseArgs } from './cuse-config.js';
 
 /** getopt semantics: a repeated option keeps its last value. */
 function last<T>(v: T | T[] | undefined): T | undefined {
@@ -27,6 +28,17 @@ async function socketCommand(argv: Record<string, unknown>): Promise<number> {
   const config = parseSocketConfig(args);
   const { runSocketDaemon } = await import('./socket-daemon.js');
   return runSocketDaemon(config);
+}
+
+async function cuseCommand(argv: Record<string, unknown>): Promise<number> {
+  const args: CuseArgs = { tpm2: last(argv.tpm2 as boolean | undefined) ?? false };
+  for (const key of ['name', 'maj', 'min', 'tpmstate', 'flags', 'pid', 'log'] as const) {
+    const v = last(argv[key] as string | string[] | undefined);
+    if (v !== undefined) args[key] = String(v);
+  }
+  const config = parseCuseConfig(args);
+  const { runCuseDaemon } = await import('./cuse-daemon.js');
+  return runCuseDaemon(config);
 }
 
 export async function main(argv: string[]): Promise<void> {
@@ -56,7 +68,25 @@ export async function main(argv: string[]): Promise<void> {
           result.catch(() => undefined); // awaited below; avoid an early unhandled-rejection report
         },
       )
-      .demandCommand(1, 'give a command: vtpmd socket --tpm2 ...')
+      .command(
+        'cuse',
+        'serve a TPM 2.0 as the character device /dev/NAME through CUSE (swtpm cuse)',
+        (y) =>
+          y
+            .option('tpm2', { type: 'boolean', describe: 'emulate a TPM 2.0 (required)' })
+            .option('name', { alias: 'n', type: 'string', describe: 'device name: /dev/NAME (required)' })
+            .option('maj', { alias: 'M', type: 'string', describe: 'device major number (default: dynamic)' })
+            .option('min', { alias: 'm', type: 'string', describe: 'device minor number' })
+            .option('tpmstate', { type: 'string', describe: 'dir=DIR[,mode=0640][,lock] or backend-uri=dir://DIR' })
+            .option('flags', { type: 'string', describe: 'not-need-init,startup-clear|startup-state|startup-none,disable-auto-shutdown' })
+            .option('pid', { type: 'string', describe: 'file=PATH | fd=N' })
+            .option('log', { type: 'string', describe: 'file=PATH|fd=N[,level=N][,prefix=S][,truncate]' }),
+        (a) => {
+          result = cuseCommand(a as Record<string, unknown>);
+          result.catch(() => undefined);
+        },
+      )
+      .demandCommand(1, 'give a command: vtpmd socket --tpm2 ... or vtpmd cuse --tpm2 -n vtpm0 ...')
       .strict()
       .version(packageVersion())
       .help()
@@ -70,7 +100,7 @@ export async function main(argv: string[]): Promise<void> {
     const err = e as Error & { code?: string };
     const known = err instanceof UsageError || err.code === 'VTPMD_STARTUP' || err.name === 'YError';
     process.stderr.write(`vtpmd: ${known ? err.message : (err.stack ?? String(err))}\n`);
-    if (err instanceof UsageError || err.name === 'YError') process.stderr.write('Try "vtpmd socket --help".\n');
+    if (err instanceof UsageError || err.name === 'YError') process.stderr.write(`Try "vtpmd ${argv[0] === 'cuse' ? 'cuse' : 'socket'} --help".\n`);
     code = 1;
   }
   process.exit(code);

@@ -1,0 +1,164 @@
+// vtpmd cuse in a real kernel: one QEMU TCG guest (Debian's kernel, CONFIG_CUSE=m) boots once
+// for this file and runs cuse-scenario.sh with the host's own node, swtpm_ioctl and tpm2-tools;
+// the tests check each step's output. Skipped, with the reason printed, only when QEMU cannot run.
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { capabilities } from '../../src/control/handlers.js';
+import { removeShare, runScenario, type GuestRun } from './guest-runner.js';
+
+const GUEST_LIMIT_S = 420;
+
+let run: GuestRun | undefined;
+let share = '';
+let skipReason: string | null = null;
+
+const out = (name: string) => fs.readFileSync(path.join(share, 'steps', `${name}.out`), 'utf8');
+const rc = (name: string) => Number(fs.readFileSync(path.join(share, 'steps', `${name}.rc`), 'utf8').trim());
+const num = (name: string) => Number(fs.readFileSync(path.join(share, 'steps', name), 'utf8').trim());
+
+beforeAll(async () => {
+  run = await runScenario('cuse-scenario.sh', GUEST_LIMIT_S);
+  share = run.share;
+  skipReason = run.skipReason;
+  if (skipReason) return;
+  const scenario = num('t2') - num('t0');
+  console.log(`test/vm: guest total ${run.seconds.toFixed(1)} s (boot and shutdown ≈ ${(run.seconds - scenario).toFixed(1)} s, scenario ${scenario.toFixed(1)} s)`);
+}, (GUEST_LIMIT_S + 90) * 1000);
+
+afterAll(() => removeShare(run));
+
+describe('vtpmd cuse in a QEMU guest', () => {
+  const test = (name: string, fn: () => void) =>
+    it(name, (ctx) => {
+      if (skipReason) ctx.skip();
+      fn();
+    });
+
+  test('start-up: /dev/vtpm0 appears as a character device, the pid file holds the pid', () => {
+    expect(rc('node')).toBe(0);
+    expect(out('node')).toMatch(/^c[rw-]{9} .* \/dev\/vtpm0\n$/);
+    expect(out('pidfile')).toBe(out('pid').trim());
+  });
+
+  test('clear errors: no --tpm2, a taken name, no access to /dev/cuse', () => {
+    expect(rc('noTpm2')).toBe(1);
+    expect(out('noTpm2')).toContain('pass --tpm2');
+    expect(rc('nameTaken')).toBe(1);
+    expect(out('nameTaken')).toContain('/dev/vtpm0 already exists');
+    expect(rc('noAccess')).toBe(1);
+    expect(out('noAccess')).toContain('cannot open /dev/cuse: permission denied');
+  });
+
+  test('swtpm_ioctl -c reports the CUSE capability mask (what is implemented, no SET_DATAFD)', () => {
+    const caps = capabilities({ fdPassing: false });
+    expect(out('caps').trim()).toBe(`ptm capability is 0x${caps.toString(16)}`);
+    expect(caps & ~0x16fff).toBe(0);
+  });
+
+  test('before INIT a TPM command fails with 0x101; after -i and Startup, tpm2-tools work', () => {
+    expect(rc('randomBeforeInit')).not.toBe(0);
+    expect(out('randomBeforeInit')).toMatch(/0x101/);
+    expect(rc('init')).toBe(0);
+    expect(rc('startup')).toBe(0);
+    expect(rc('random')).toBe(0);
+    expect(out('random').trim()).toMatch(/^[0-9a-f]{32}$/);
+  });
+
+  test('tpm2_pcrextend + tpm2_pcrread: PCR 16 = SHA256(0^32 || digest)', () => {
+    expect(rc('extend')).toBe(0);
+    const digest = Buffer.from('000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f', 'hex');
+    const want = createHash('sha256').update(Buffer.concat([Buffer.alloc(32), digest])).digest('hex').toUpperCase();
+    expect(out('pcrread')).toContain(`16: 0x${want}`);
+  });
+
+  test('locality: -l 2 applies to later commands (PCR_Reset(20) works at 2, 0x907 at 1)', () => {
+    expect(rc('loc2')).toBe(0);
+    expect(rc('pcrReset20Loc2')).toBe(0);
+    expect(rc('loc1')).toBe(0);
+    expect(rc('pcrReset20Loc1')).not.toBe(0);
+    expect(out('pcrReset20Loc1')).toMatch(/0x907/);
+    expect(rc('loc0')).toBe(0);
+  });
+
+  test('tpmEstablished: 0, 1 after -h, 0 after -r 3', () => {
+    expect(out('estBefore')).toContain('tpmEstablished is 0');
+    expect(rc('hash')).toBe(0);
+    expect(out('estAfterHash')).toContain('tpmEstablished is 1');
+    expect(rc('resetEst')).toBe(0);
+    expect(out('estAfterReset')).toContain('tpmEstablished is 0');
+  });
+
+  test('--info 1 and -b 0 answer', () => {
+    expect(rc('info')).toBe(0);
+    expect(out('info')).toContain('"TPMSpecification"');
+    expect(rc('bufsize')).toBe(0);
+    expect(out('bufsize')).toContain('4096');
+  });
+
+  test('read/write semantics: EBUSY for a second open, partial reads, leftover dropped, 4096-byte truncation', () => {
+    expect(out('bigWrite')).toBe('4096\n');
+    expect(rc('partial')).toBe(0);
+    expect(JSON.parse(out('partial'))).toEqual({
+      secondOpen: 'EBUSY',
+      writeSize: 12,
+      first4: '80010000',
+      rest: 24,
+      afterUsedUp: 0,
+      afterDrop: '80010000000a00000100',
+      reopen: 'ok',
+    });
+  });
+
+  test('state: -v writes volatilestate; --save permanent, --stop (then 0x101), --load permanent, -i, Startup', () => {
+    expect(rc('saveVolatileFile')).toBe(0);
+    expect(rc('volatileExists')).toBe(0);
+    expect(rc('savePermanent')).toBe(0);
+    expect(fs.statSync(path.join(share, 'permanent.bin')).size).toBeGreaterThan(100);
+    expect(rc('stop')).toBe(0);
+    expect(out('randomStopped')).toMatch(/0x101/);
+    expect(rc('loadPermanent')).toBe(0);
+    expect(rc('initAfterLoad')).toBe(0);
+    expect(rc('startupAfterLoad')).toBe(0);
+    expect(out('randomAfterLoad').trim()).toMatch(/^[0-9a-f]{16}$/);
+  });
+
+  test('throughput: the device path is not slower than the socket path (same guest, same workload)', () => {
+    expect(rc('throughput')).toBe(0);
+    expect(fs.readFileSync(path.join(share, 'vtpmd.log'), 'utf8')).toContain('cuse: reading requests through the event loop');
+    const t = JSON.parse(out('throughput')) as Record<'device' | 'socket', { getRandom: number; pcrExtend: number }>;
+    console.log(`test/vm throughput (ops/s): device GetRandom ${t.device.getRandom}, PCR_Extend ${t.device.pcrExtend}; socket GetRandom ${t.socket.getRandom}, PCR_Extend ${t.socket.pcrExtend}`);
+    // Many short alternating rounds, so changes in the host's load hit both paths. Measured on a
+    // loaded 2-core host: device/socket = 0.85–1.11; the thread-pool reader is at 0.55–0.66,
+    // which this bound catches. Per command the device path makes two FUSE round trips (WRITE,
+    // READ) where the socket makes one, so parity is the best to expect.
+    expect(t.device.getRandom).toBeGreaterThanOrEqual(0.8 * t.socket.getRandom);
+    expect(t.device.pcrExtend).toBeGreaterThanOrEqual(0.8 * t.socket.pcrExtend);
+  });
+
+  test('swtpm_ioctl -s: the process ends with 0, /dev/vtpm0 and the pid file are gone', () => {
+    expect(rc('shutdown')).toBe(0);
+    expect(num('exited.rc')).toBe(0);
+    expect(num('exitcode.out')).toBe(0);
+    expect(rc('nodeGone')).not.toBe(0);
+    expect(rc('pidfileGone')).not.toBe(0);
+  });
+
+  test('thread-pool reader, -M 240 -m 7, --flags startup-clear; SIGTERM removes the node, exit code 0', () => {
+    expect(num('started2.rc')).toBe(0);
+    expect(out('node2')).toMatch(/^c[rw-]{9} .* 240, +7 .*\/dev\/vtpm0\n$/);
+    expect(fs.readFileSync(path.join(share, 'vtpmd2.log'), 'utf8')).not.toContain('through the event loop');
+    expect(rc('throughputThreadpool')).toBe(0);
+    const t = JSON.parse(out('throughputThreadpool')) as Record<'device' | 'socket', { getRandom: number; pcrExtend: number }>;
+    console.log(`test/vm throughput, thread-pool reader (ops/s): device GetRandom ${t.device.getRandom}, PCR_Extend ${t.device.pcrExtend}; socket GetRandom ${t.socket.getRandom}, PCR_Extend ${t.socket.pcrExtend}`);
+    expect(rc('randomStartupClear')).toBe(0);
+    expect(num('exited2.rc')).toBe(0);
+    expect(num('exitcode2.out')).toBe(0);
+    expect(rc('nodeGone2')).not.toBe(0);
+  });
+
+  test('tpm2_createprimary (recorded; passes once the engine implements CreatePrimary)', () => {
+    console.log(`test/vm createprimary: rc ${rc('createprimary')}: ${out('createprimary').trim().split('\n')[0]}`);
+  });
+});
