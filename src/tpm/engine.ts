@@ -272,6 +272,7 @@ export class Engine {
     const bound = session.bind !== null && session.bind.handle === entity && constantTimeEqual(session.bind.authValue, authValue);
     const withAuth = session.kind === 'hmac' && !bound;
     use.hmacKey = withAuth ? concat(session.sessionKey, authValue) : session.sessionKey;
+    use.entity = withAuth ? entity : undefined;
     const names = handles.map((h) => this.tpm.entityName(h));
     const cpHash = hash(session.authHash, u32(def.code), ...names, cpParams);
     const expected = hmac(session.authHash, use.hmacKey, cpHash, use.nonceCaller, session.nonceTPM, new Uint8Array([use.attributes]));
@@ -310,7 +311,11 @@ export class Engine {
       // Part 1 §19.6.6: a fresh nonceTPM, and an HMAC over rpHash and both nonces.
       session.nonceTPM = this.tpm.random(session.nonceTPM.length);
       const rpHash = hash(session.authHash, u32(TPM_RC.SUCCESS), u32(def.code), rpParams!);
-      const mac = hmac(session.authHash, use.hmacKey!, rpHash, session.nonceTPM, use.nonceCaller, new Uint8Array([use.attributes]));
+      // Part 1 §19.6.6: the response uses the authValue as the command left it
+      // (HierarchyChangeAuth and the like answer under the new value).
+      const current = use.entity === undefined ? undefined : this.tpm.entityAuth(use.entity);
+      const key = current === undefined ? use.hmacKey! : concat(session.sessionKey, trimTrailingZeros(current));
+      const mac = hmac(session.authHash, key, rpHash, session.nonceTPM, use.nonceCaller, new Uint8Array([use.attributes]));
       w.u16(session.nonceTPM.length);
       w.bytes(session.nonceTPM);
       w.u8(use.attributes);
@@ -333,6 +338,8 @@ interface SessionUse {
   session?: Session;
   /** The HMAC key (sessionKey || authValue where it is included), set by checkSession. */
   hmacKey?: Uint8Array;
+  /** The entity whose authValue the key includes, if it does: the response re-reads it. */
+  entity?: number;
 }
 
 const u32 = (v: number): Uint8Array => new Uint8Array([v >>> 24, (v >>> 16) & 0xff, (v >>> 8) & 0xff, v & 0xff]);

@@ -66,6 +66,8 @@ export class Tpm {
   /** The NULL hierarchy's seed and proof: new at every TPM Reset (Part 1 §14.4). */
   nullSeed: Uint8Array;
   nullProof: Uint8Array;
+  /** platformAuth lives in state-clear data: set by HierarchyChangeAuth, empty after Startup(CLEAR). */
+  platformAuth: Uint8Array = new Uint8Array(0);
   private objectContextId = 0n;
 
   constructor(env: EngineEnv, persistent: PersistentState) {
@@ -183,6 +185,7 @@ export class Tpm {
       case TPM_RH.LOCKOUT:
         return this.persistent.lockoutAuth;
       case TPM_RH.PLATFORM:
+        return this.platformAuth;
       case TPM_RH.NULL:
         return new Uint8Array(0);
       default:

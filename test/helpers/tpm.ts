@@ -48,7 +48,7 @@ export const VTPMD_BASELINE_COMMANDS: Record<string, number> = {
   PCR_Event: 0x13c, PCR_Reset: 0x13d, Hash: 0x17d, HashSequenceStart: 0x186, SequenceUpdate: 0x15c,
   SequenceComplete: 0x13e, EventSequenceComplete: 0x185, ReadClock: 0x181,
   StartAuthSession: 0x176, FlushContext: 0x165, CreatePrimary: 0x131, ReadPublic: 0x173,
-  ContextSave: 0x162, ContextLoad: 0x161,
+  ContextSave: 0x162, ContextLoad: 0x161, HierarchyChangeAuth: 0x129,
 };
 /** Commands being added to the engine now: may or may not be listed yet. */
 export const VTPMD_IN_PROGRESS_COMMANDS: Record<string, number> = {};

@@ -1,7 +1,8 @@
-/** Part 3 §24 Hierarchy Commands: TPM2_CreatePrimary. */
+/** Part 3 §24 Hierarchy Commands: TPM2_CreatePrimary, TPM2_HierarchyChangeAuth. */
 import { command } from '../command.js';
-import { TPM_ALG, TPM_CC, TPM_RC } from '../constants.js';
+import { TPM_ALG, TPM_CC, TPM_RC, TPM_RH } from '../constants.js';
 import { hash } from '../crypto/index.js';
+import { CONTEXT_INTEGRITY_HASH_ALG, hashInfo } from '../algorithms.js';
 import { TpmError } from '../errors.js';
 import { encode, UINT32 } from '../marshal/codec.js';
 import {
@@ -14,7 +15,9 @@ import {
   type TPMS_CREATION_DATA as CreationData,
 } from '../marshal/objects.js';
 import { TPM2B_DATA, TPM2B_DIGEST, TPML_PCR_SELECTION, type TPML_PCR_SELECTION as PcrSelection } from '../marshal/structures.js';
-import { TPMI_RH_HIERARCHY } from '../marshal/tpmi.js';
+import { TPMI_RH_HIERARCHY, TPMI_RH_HIERARCHY_AUTH } from '../marshal/tpmi.js';
+import { TPM2B_AUTH } from '../marshal/structures.js';
+import { trimTrailingZeros } from '../state/auth-value.js';
 import { isSelected, PCR_COUNT } from '../state/pcr.js';
 import { MAX_LOADED_OBJECTS } from '../state/objects.js';
 import type { Tpm } from '../tpm.js';
@@ -108,5 +111,39 @@ export const CreatePrimary = command({
       creationTicket: creationTicket(tpm, primaryHandle, object.name, creationHash),
       name: object.name,
     };
+  },
+});
+
+/**
+ * Part 3 §24.8 TPM2_HierarchyChangeAuth: a new authValue for the lockout, endorsement, owner
+ * or platform hierarchy. The first three persist; platformAuth is state-clear data that the
+ * next Startup(CLEAR) empties (firmware sets it to a random value at every boot).
+ * RCs: TPM_RC_SIZE+P1 (longer than the context-integrity digest, after trailing zeros go).
+ */
+export const HierarchyChangeAuth = command({
+  code: TPM_CC.HierarchyChangeAuth,
+  handles: [{ name: 'authHandle', type: TPMI_RH_HIERARCHY_AUTH, auth: 'USER' }],
+  params: { newAuth: TPM2B_AUTH },
+  response: {},
+  nv: true,
+  run(tpm, { authHandle }, { newAuth }) {
+    const auth = trimTrailingZeros(newAuth).slice();
+    if (auth.length > hashInfo(CONTEXT_INTEGRITY_HASH_ALG)!.digestSize) throw new TpmError(TPM_RC.SIZE, { param: 1 });
+    const p = tpm.persistent;
+    switch (authHandle) {
+      case TPM_RH.PLATFORM:
+        tpm.platformAuth = auth;
+        return {};
+      case TPM_RH.OWNER:
+        p.ownerAuth = auth;
+        break;
+      case TPM_RH.ENDORSEMENT:
+        p.endorsementAuth = auth;
+        break;
+      default:
+        p.lockoutAuth = auth;
+    }
+    tpm.markDirty();
+    return {};
   },
 });

@@ -7,7 +7,7 @@ import { GetCapability } from './capability.js';
 import { ReadClock } from './clock.js';
 import { ContextLoad, ContextSave, FlushContext } from './context.js';
 import { StartAuthSession } from './session.js';
-import { CreatePrimary } from './hierarchy.js';
+import { CreatePrimary, HierarchyChangeAuth } from './hierarchy.js';
 import { ReadPublic } from './object.js';
 import { EventSequenceComplete, Hash, HashSequenceStart, SequenceComplete, SequenceUpdate } from './hash.js';
 import { PCR_Event, PCR_Extend, PCR_Read, PCR_Reset } from './pcr.js';
@@ -40,6 +40,7 @@ export const ALL_COMMANDS: readonly CommandDef[] = [
   ReadPublic,
   ContextSave,
   ContextLoad,
+  HierarchyChangeAuth,
 ];
 
 function buildTable(commands: readonly CommandDef[]): ReadonlyMap<number, CommandDef> {

@@ -48,6 +48,8 @@ export const Startup = command({
     // An H-CRTM sequence before this Startup goes into PCR 0; a Resume keeps the saved PCR 0.
     if (startupType === TPM_SU.STATE && saved) tpm.hcrtm = null;
     else applyHcrtm(tpm);
+    // Startup(CLEAR) (Reset or Restart) clears the state-clear data, platformAuth among it.
+    if (startupType === TPM_SU.CLEAR) tpm.platformAuth = new Uint8Array(0);
     tpm.startupLocality = locality;
     tpm.startedOrderly = p.orderly !== 'NONE';
     tpm.started = true;

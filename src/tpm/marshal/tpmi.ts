@@ -87,3 +87,10 @@ export const TPMI_ALG_SYM_MODE = oneOf(
   TPM_RC.MODE,
   TPM_ALG.NULL,
 );
+
+/** §9.15 TPMI_RH_HIERARCHY_AUTH: the hierarchies whose authValue HierarchyChangeAuth sets. */
+export const TPMI_RH_HIERARCHY_AUTH = oneOf(
+  UINT32,
+  [TPM_RH.LOCKOUT, TPM_RH.ENDORSEMENT, TPM_RH.OWNER, TPM_RH.PLATFORM],
+  TPM_RC.VALUE,
+);

@@ -28,6 +28,8 @@ interface VolatileBody {
   pcrs: Map<number, (Uint8Array | null)[]>;
   pcrUpdateCounter: number;
   tpmEstablished: boolean;
+  /** Added after version 1 was first written: absent means empty. */
+  platformAuth?: Uint8Array;
   hcrtm: Map<number, Uint8Array> | null;
   nullSeed: Uint8Array;
   nullProof: Uint8Array;
@@ -58,6 +60,7 @@ export function saveVolatile(tpm: Tpm): { blob: Uint8Array; notes: VolatileSaveN
     pcrs,
     pcrUpdateCounter: tpm.pcrs.updateCounter,
     tpmEstablished: tpm.tpmEstablished,
+    platformAuth: tpm.platformAuth,
     hcrtm: tpm.hcrtm,
     nullSeed: tpm.nullSeed,
     nullProof: tpm.nullProof,
@@ -116,6 +119,7 @@ export function restoreVolatile(tpm: Tpm, blob: Uint8Array): void {
   tpm.selfTestDone = b.selfTestDone!;
   tpm.pcrs = banks;
   tpm.tpmEstablished = b.tpmEstablished!;
+  tpm.platformAuth = b.platformAuth instanceof Uint8Array ? b.platformAuth : new Uint8Array(0);
   tpm.hcrtm = b.hcrtm ?? null;
   tpm.nullSeed = b.nullSeed;
   tpm.nullProof = b.nullProof;
