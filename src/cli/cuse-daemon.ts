@@ -3,35 +3,14 @@
  * exit code once the daemon has stopped (PTM_SHUTDOWN, SIGTERM/SIGINT, the kernel dropping the
  * connection). The pid file is written after the device exists, as swtpm does.
  */
-import { Device } from '../device/device.js';
-import { realEngines } from '../device/engine-factory.js';
 import { CuseDevice, CuseError } from '../frontends/cuse/device-io.js';
-import { DirStorage } from '../storage/storage.js';
-import { defaultEnv } from '../tpm/engine.js';
 import type { CuseConfig } from './cuse-config.js';
+import { openDevice, StartupError } from './daemon-setup.js';
 import { UsageError } from './key-value.js';
 import { notifyReady, writePidFile } from './process-files.js';
-import { openLogger, StartupError } from './socket-daemon.js';
 
 export async function runCuseDaemon(config: CuseConfig): Promise<number> {
-  const log = openLogger(config.log);
-  const storage = new DirStorage({
-    dir: config.stateDir,
-    ...(config.stateMode !== undefined ? { mode: config.stateMode, explicitMode: true } : {}),
-    lock: config.lock,
-  });
-  try {
-    storage.prepare();
-  } catch (e) {
-    log.close();
-    throw new StartupError((e as Error).message);
-  }
-  const device = new Device({
-    storage,
-    engines: realEngines({ ...defaultEnv, log: (m) => log.error(m) }),
-    log,
-    autoShutdown: config.autoShutdown,
-  });
+  const { log, device } = openDevice(config);
 
   let finish: (code: number) => void = () => undefined;
   const done = new Promise<number>((resolve) => (finish = resolve));

@@ -2,63 +2,16 @@
  * `vtpmd socket`: storage, device, socket front end, pid file, signals. Resolves with the exit
  * code once the daemon has stopped (CMD_SHUTDOWN, SIGTERM/SIGINT, terminate options).
  */
-import { createLogger, openLogFile, silentLogger, type Logger, type LogLevel } from '../common/log.js';
-import { Device } from '../device/device.js';
-import { realEngines } from '../device/engine-factory.js';
 import { SocketFrontend } from '../frontends/socket/socket-frontend.js';
-import { DirStorage } from '../storage/storage.js';
-import { defaultEnv } from '../tpm/engine.js';
+import { logsToStderr, openDevice, StartupError } from './daemon-setup.js';
 import { UsageError } from './key-value.js';
 import { notifyReady, writePidFile } from './process-files.js';
-import type { LogConfig, SocketConfig } from './socket-config.js';
+import type { SocketConfig } from './socket-config.js';
 
-/** An error the CLI reports as one line and exit code 1. */
-export class StartupError extends Error {
-  readonly code = 'VTPMD_STARTUP';
-}
-
-function levelName(n: number): LogLevel {
-  return n <= 0 ? 'error' : n === 1 ? 'warn' : n === 2 ? 'info' : 'debug';
-}
-
-export function openLogger(c: LogConfig): Logger {
-  const level = levelName(c.level);
-  const prefix = c.prefix !== undefined ? `${c.prefix} ` : '';
-  if (c.file === '-') return silentLogger;
-  if (c.file !== undefined) {
-    try {
-      return createLogger({ fd: openLogFile(c.file, c.truncate), level, prefix, ownsFd: true });
-    } catch (e) {
-      throw new UsageError(`--log: cannot open ${c.file}: ${(e as Error).message}`);
-    }
-  }
-  return createLogger({ fd: c.fd ?? 2, level, prefix });
-}
-
-/** True when `--log` writes to stderr, where the CLI also prints start-up errors. */
-function logsToStderr(c: LogConfig): boolean {
-  return c.file === undefined && (c.fd === undefined || c.fd === 2);
-}
+export { StartupError } from './daemon-setup.js';
 
 export async function runSocketDaemon(config: SocketConfig): Promise<number> {
-  const log = openLogger(config.log);
-  const storage = new DirStorage({
-    dir: config.stateDir,
-    ...(config.stateMode !== undefined ? { mode: config.stateMode, explicitMode: true } : {}),
-    lock: config.lock,
-  });
-  try {
-    storage.prepare();
-  } catch (e) {
-    log.close();
-    throw new StartupError((e as Error).message);
-  }
-  const device = new Device({
-    storage,
-    engines: realEngines({ ...defaultEnv, log: (m) => log.error(m) }),
-    log,
-    autoShutdown: config.autoShutdown,
-  });
+  const { log, device } = openDevice(config);
 
   let finish: (code: number) => void = () => undefined;
   const done = new Promise<number>((resolve) => (finish = resolve));

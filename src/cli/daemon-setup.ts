@@ -1,0 +1,74 @@
+/**
+ * What every vtpmd daemon front end (socket, cuse) sets up the same way: the logger from
+ * swtpm's --log options, the state directory and the Device on top of it.
+ */
+import { createLogger, openLogFile, silentLogger, type Logger, type LogLevel } from '../common/log.js';
+import { Device } from '../device/device.js';
+import { realEngines } from '../device/engine-factory.js';
+import { DirStorage } from '../storage/storage.js';
+import { defaultEnv } from '../tpm/engine.js';
+import { UsageError } from './key-value.js';
+import type { LogConfig } from './socket-config.js';
+
+/** An error the CLI reports as one line and exit code 1. */
+export class StartupError extends Error {
+  readonly code = 'VTPMD_STARTUP';
+}
+
+function levelName(n: number): LogLevel {
+  return n <= 0 ? 'error' : n === 1 ? 'warn' : n === 2 ? 'info' : 'debug';
+}
+
+export function openLogger(c: LogConfig): Logger {
+  const level = levelName(c.level);
+  const prefix = c.prefix !== undefined ? `${c.prefix} ` : '';
+  if (c.file === '-') return silentLogger;
+  if (c.file !== undefined) {
+    try {
+      return createLogger({ fd: openLogFile(c.file, c.truncate), level, prefix, ownsFd: true });
+    } catch (e) {
+      throw new UsageError(`--log: cannot open ${c.file}: ${(e as Error).message}`);
+    }
+  }
+  return createLogger({ fd: c.fd ?? 2, level, prefix });
+}
+
+/** True when `--log` writes to stderr, where the CLI also prints start-up errors. */
+export function logsToStderr(c: LogConfig): boolean {
+  return c.file === undefined && (c.fd === undefined || c.fd === 2);
+}
+
+/** The state options both daemons take from --tpmstate and --flags. */
+export interface DeviceConfig {
+  log: LogConfig;
+  stateDir: string;
+  stateMode?: number;
+  lock: boolean;
+  autoShutdown: boolean;
+}
+
+/**
+ * Opens the log, prepares the state directory (a problem there is a StartupError) and builds
+ * the Device with the real engine; the TPM stays off until the caller INITs it.
+ */
+export function openDevice(config: DeviceConfig): { log: Logger; device: Device } {
+  const log = openLogger(config.log);
+  const storage = new DirStorage({
+    dir: config.stateDir,
+    ...(config.stateMode !== undefined ? { mode: config.stateMode, explicitMode: true } : {}),
+    lock: config.lock,
+  });
+  try {
+    storage.prepare();
+  } catch (e) {
+    log.close();
+    throw new StartupError((e as Error).message);
+  }
+  const device = new Device({
+    storage,
+    engines: realEngines({ ...defaultEnv, log: (m) => log.error(m) }),
+    log,
+    autoShutdown: config.autoShutdown,
+  });
+  return { log, device };
+}
