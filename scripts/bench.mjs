@@ -4,7 +4,8 @@
 // data connection for a fixed time after a warm-up, timing each command. Prints ops/s, p50, p99
 // and the vtpmd/swtpm throughput ratio, then each daemon's RSS. Plain Node, no dependencies.
 //
-// Environment: BENCH_SECONDS (per workload, default 2), BENCH_WARMUP_MS (default 300).
+// Environment: BENCH_SECONDS (per workload, default 2), BENCH_WARMUP_MS (default 300),
+// BENCH_ROUNDS (alternating rounds per workload, default 4).
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
@@ -156,47 +157,27 @@ function rssKiB(pid) {
   }
 }
 
-async function runWorkload(conn, w) {
-  const check = (resp) => {
-    const rc = resp.readUInt32BE(6);
-    if (rc !== 0) throw new Error(`${w.name}: TPM rc 0x${rc.toString(16)}`);
-  };
-  const warmEnd = Date.now() + WARMUP_MS;
-  while (Date.now() < warmEnd) check(await conn.transmit(w.bytes));
+/** Runs `w` for `seconds` on one connection; returns every latency (ms) and the elapsed seconds. */
+async function runRound(conn, w, seconds) {
   const lat = [];
-  const end = process.hrtime.bigint() + BigInt(Math.round(SECONDS * 1e9));
+  const end = process.hrtime.bigint() + BigInt(Math.round(seconds * 1e9));
   const start = process.hrtime.bigint();
   let now = start;
   while (now < end) {
     const t = now;
-    check(await conn.transmit(w.bytes));
+    const resp = await conn.transmit(w.bytes);
     now = process.hrtime.bigint();
+    const rc = resp.readUInt32BE(6);
+    if (rc !== 0) throw new Error(`${w.name}: TPM rc 0x${rc.toString(16)}`);
     lat.push(Number(now - t) / 1e6);
   }
-  lat.sort((a, b) => a - b);
-  const q = (p) => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))];
-  return { ops: lat.length / (Number(now - start) / 1e9), p50: q(0.5), p99: q(0.99), n: lat.length };
+  return { lat, elapsed: Number(now - start) / 1e9 };
 }
 
-async function benchImpl(impl) {
-  const d = await startDaemon(impl);
-  try {
-    const conn = await connectData(d.port);
-    try {
-      const s = await conn.transmit(STARTUP_CLEAR);
-      if (s.readUInt32BE(6) !== 0) throw new Error(`${impl}: Startup rc 0x${s.readUInt32BE(6).toString(16)}`);
-      const results = {};
-      for (const w of WORKLOADS) {
-        process.stderr.write(`  ${impl}: ${w.name} ...\n`);
-        results[w.name] = await runWorkload(conn, w);
-      }
-      return { results, rss: rssKiB(d.pid) };
-    } finally {
-      conn.close();
-    }
-  } finally {
-    await d.stop();
-  }
+function summarize(lat, elapsed) {
+  lat.sort((a, b) => a - b);
+  const q = (p) => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))];
+  return { ops: lat.length / elapsed, p50: q(0.5), p99: q(0.99), n: lat.length };
 }
 
 // ---- main ------------------------------------------------------------------------------------
@@ -211,8 +192,38 @@ if (impls.length === 0) {
   process.exit(1);
 }
 
-const all = {};
-for (const impl of impls) all[impl] = await benchImpl(impl);
+// Both daemons run side by side and every workload alternates between them in short rounds
+// (the order flipping each round), so load from elsewhere on the machine hits both alike.
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 4);
+const daemons = {};
+const conns = {};
+const all = Object.fromEntries(impls.map((impl) => [impl, { results: {}, rss: NaN }]));
+try {
+  for (const impl of impls) {
+    daemons[impl] = await startDaemon(impl);
+    conns[impl] = await connectData(daemons[impl].port);
+    const s = await conns[impl].transmit(STARTUP_CLEAR);
+    if (s.readUInt32BE(6) !== 0) throw new Error(`${impl}: Startup rc 0x${s.readUInt32BE(6).toString(16)}`);
+  }
+  for (const w of WORKLOADS) {
+    process.stderr.write(`  ${w.name} ...\n`);
+    const acc = Object.fromEntries(impls.map((impl) => [impl, { lat: [], elapsed: 0 }]));
+    for (const impl of impls) await runRound(conns[impl], w, WARMUP_MS / 1000);
+    for (let r = 0; r < ROUNDS; r++) {
+      const order = r % 2 === 0 ? impls : [...impls].reverse();
+      for (const impl of order) {
+        const { lat, elapsed } = await runRound(conns[impl], w, SECONDS / ROUNDS);
+        acc[impl].lat.push(...lat);
+        acc[impl].elapsed += elapsed;
+      }
+    }
+    for (const impl of impls) all[impl].results[w.name] = summarize(acc[impl].lat, acc[impl].elapsed);
+  }
+  for (const impl of impls) all[impl].rss = rssKiB(daemons[impl].pid);
+} finally {
+  for (const impl of impls) conns[impl]?.close();
+  for (const impl of impls) await daemons[impl]?.stop();
+}
 
 const fmtOps = (x) => (x === undefined ? '-' : x.ops.toFixed(0));
 const fmtMs = (v) => (v === undefined ? '-' : `${v.toFixed(3)}ms`);
@@ -224,7 +235,7 @@ for (const w of WORKLOADS) {
     v && s ? (v.ops / s.ops).toFixed(2) : '-']);
 }
 const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => String(r[i]).length)));
-console.log(`\n${SECONDS} s per workload after ${WARMUP_MS} ms warm-up, one kept-open data connection each\n`);
+console.log(`\n${SECONDS} s per workload and daemon in ${ROUNDS} alternating rounds after ${WARMUP_MS} ms warm-up, one kept-open data connection each\n`);
 for (const [i, r] of rows.entries()) {
   console.log(r.map((c, j) => (j === 0 ? String(c).padEnd(widths[j]) : String(c).padStart(widths[j]))).join('  '));
   if (i === 0) console.log(widths.map((w) => '-'.repeat(w)).join('  '));
