@@ -29,3 +29,19 @@ describeImpls('hierarchy authorization', (impl) => {
     expect(props.stdout).toMatch(/lockoutAuthSet:\s+1/);
   });
 });
+
+describeImpls('session contexts', (impl) => {
+  it('tpm2_startauthsession -S saves a session; it loads again to authorize, and flushes while saved', async () => {
+    const d = await startDaemon({ impl, flags: ['not-need-init', 'startup-clear'] });
+    const work = makeTempDir();
+    const s = path.join(work, 'hmac.ctx');
+    await tpm2ok('startauthsession', d.tcti, ['--hmac-session', '-S', s]);
+    const saved = await tpm2ok('getcap', d.tcti, ['handles-saved-session']);
+    expect(saved.stdout).toMatch(/0x2000000/);
+    // ContextLoad, HMAC authorization of the owner, ContextSave again (tpm2-tools does all three).
+    await tpm2ok('changeauth', d.tcti, ['-c', 'o', '-p', `session:${s}`, 'owner-pw']);
+    await tpm2ok('changeauth', d.tcti, ['-c', 'o', '-p', 'owner-pw']);
+    await tpm2ok('flushcontext', d.tcti, [s]);
+    expect((await tpm2ok('getcap', d.tcti, ['handles-saved-session'])).stdout.trim()).toBe('');
+  });
+});

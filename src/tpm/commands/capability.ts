@@ -122,6 +122,7 @@ function properties(tpm: Tpm, commands: readonly CommandDef[]): [number, number]
   if (tpm.startedOrderly) startupClear |= TPMA_STARTUP_CLEAR.orderly;
   const loaded = tpm.objects.count;
   const sessions = tpm.sessions.count;
+  const saved = tpm.sessions.savedHandles().length;
   return [
     [TPM_PT.FAMILY_INDICATOR, VENDOR.familyIndicator],
     [TPM_PT.LEVEL, VENDOR.specLevel],
@@ -175,8 +176,8 @@ function properties(tpm: Tpm, commands: readonly CommandDef[]): [number, number]
     [TPM_PT.HR_NV_INDEX, 0],
     [TPM_PT.HR_LOADED, sessions],
     [TPM_PT.HR_LOADED_AVAIL, MAX_LOADED_SESSIONS - sessions],
-    [TPM_PT.HR_ACTIVE, sessions],
-    [TPM_PT.HR_ACTIVE_AVAIL, MAX_ACTIVE_SESSIONS - sessions],
+    [TPM_PT.HR_ACTIVE, sessions + saved],
+    [TPM_PT.HR_ACTIVE_AVAIL, MAX_ACTIVE_SESSIONS - sessions - saved],
     [TPM_PT.HR_TRANSIENT_AVAIL, MAX_LOADED_OBJECTS - loaded],
     [TPM_PT.HR_PERSISTENT, 0],
     [TPM_PT.HR_PERSISTENT_AVAIL, HR_PERSISTENT_AVAIL],
@@ -241,8 +242,12 @@ export const GetCapability = command({
         return reply(more, algs.map((a) => ({ alg: a.alg, algProperties: a.attributes })));
       }
       case TPM_CAP.HANDLES: {
-        const handles = handlesOfType(tpm, property >>> 24);
-        const [list, more] = page(handles, (h) => h, property, count, MAX_CAP_HANDLES);
+        const type = property >>> 24;
+        const handles = handlesOfType(tpm, type);
+        // Session lists hold HMAC and policy handles alike: they are paged by context slot.
+        const bySlot = type === TPM_HT.HMAC_SESSION || type === TPM_HT.POLICY_SESSION;
+        const key = bySlot ? (h: number) => h & 0xffffff : (h: number) => h;
+        const [list, more] = page(handles, key, bySlot ? property & 0xffffff : property, count, MAX_CAP_HANDLES);
         return reply(more, list);
       }
       case TPM_CAP.COMMANDS: {
@@ -311,10 +316,12 @@ function handlesOfType(tpm: Tpm, type: number): number[] {
     case TPM_HT.HMAC_SESSION:
       // TPM_HT_LOADED_SESSION: every loaded session, HMAC and policy alike.
       return tpm.sessions.handles().sort((a, b) => (a & 0xffffff) - (b & 0xffffff));
+    case TPM_HT.POLICY_SESSION:
+      // TPM_HT_SAVED_SESSION: the sessions whose context is saved.
+      return tpm.sessions.savedHandles();
     case TPM_HT.PERSISTENT:
     case TPM_HT.NV_INDEX:
-    case TPM_HT.POLICY_SESSION:
-      // No persistent objects, NV indices or saved (context-saved) sessions exist yet.
+      // No persistent objects or NV indices exist yet.
       return [];
     default:
       throw new TpmError(TPM_RC.HANDLE, { param: 2 });

@@ -6,19 +6,37 @@
  */
 import { command } from '../command.js';
 import { CONTEXT_INTEGRITY_HASH_ALG } from '../algorithms.js';
-import { HR, TPM_CC, TPM_RC } from '../constants.js';
+import { HR, TPM_CC, TPM_RC, TPM_RH } from '../constants.js';
 import { aesCfbDecrypt, aesCfbEncrypt, constantTimeEqual, hmac, kdfa } from '../crypto/index.js';
 import { TpmError } from '../errors.js';
-import { decode, encode, struct, tpm2b, UINT32 } from '../marshal/codec.js';
+import { decode, encode, struct, tpm2b, UINT16, UINT32, UINT8 } from '../marshal/codec.js';
 import { objectName, TPM2B_NAME, TPM2B_PUBLIC, TPMS_CONTEXT } from '../marshal/objects.js';
 import { TPMI_DH_CONTEXT } from '../marshal/tpmi.js';
 import { MAX_LOADED_OBJECTS, type KeyObject } from '../state/objects.js';
+import type { Session, SessionKind } from '../state/sessions.js';
 import type { Tpm } from '../tpm.js';
 
 /** The handle a saved ordinary object context carries (Part 2 §14.5: 0x80000000). */
 const SAVED_OBJECT = HR.TRANSIENT;
 const AES_KEY_BYTES = 32;
 const IV_BYTES = 16;
+
+/** What a session context blob holds, encrypted (Part 1 §30.5). */
+const SESSION_KIND_CODE = { hmac: 0, policy: 1, trial: 3 } as const;
+const SESSION_CONTEXT = struct({
+  kind: UINT8,
+  authHash: UINT16,
+  sessionKey: tpm2b(64),
+  nonceTPM: tpm2b(64),
+  bindHandle: UINT32,
+  bindAuth: tpm2b(64),
+  symAlgorithm: UINT16,
+  symKeyBits: UINT16,
+  symMode: UINT16,
+  policyDigest: tpm2b(64),
+});
+
+const isSessionHandle = (h: number): boolean => h >>> 24 === HR.HMAC_SESSION >>> 24 || h >>> 24 === HR.POLICY_SESSION >>> 24;
 
 /** What an object context blob holds, encrypted. */
 const CONTEXT_OBJECT = struct({
@@ -49,10 +67,73 @@ function integrity(tpm: Tpm, integrityKey: Uint8Array, sequence: bigint, handle:
   return hmac(CONTEXT_INTEGRITY_HASH_ALG, integrityKey, u32(tpm.persistent.resetCount), u64(sequence), u32(handle), encrypted);
 }
 
+function blobCodec() {
+  return struct({ integrity: tpm2b(64), encrypted: tpm2b(2600) });
+}
+
 /**
- * Part 3 §28.2 TPM2_ContextSave for a loaded key or data object; the object stays loaded.
- * RCs: TPM_RC_HANDLE+P1 (nothing loaded there), TPM_RC_TYPE+P1 (a hash sequence, whose running
- * digest cannot be exported; and sessions, whose contexts arrive with the sessions issue).
+ * A session context: protected under the NULL hierarchy's proof, so it dies with a TPM Reset
+ * as the spec requires (Part 1 §30.5); the session leaves memory but keeps its handle.
+ */
+function saveSession(tpm: Tpm, handle: number) {
+  const session = tpm.sessions.get(handle);
+  if (!session) throw new TpmError(TPM_RC.HANDLE, { handle: 1 });
+  const sequence = tpm.nextObjectContextId();
+  const plain = encode(SESSION_CONTEXT, {
+    kind: SESSION_KIND_CODE[session.kind],
+    authHash: session.authHash,
+    sessionKey: session.sessionKey,
+    nonceTPM: session.nonceTPM,
+    bindHandle: session.bind?.handle ?? 0,
+    bindAuth: session.bind?.authValue ?? new Uint8Array(0),
+    symAlgorithm: session.symmetric.algorithm,
+    symKeyBits: session.symmetric.keyBits,
+    symMode: session.symmetric.mode,
+    policyDigest: session.policyDigest,
+  });
+  const { key, iv, integrityKey } = contextKeys(tpm, TPM_RH.NULL, sequence, handle);
+  const encrypted = aesCfbEncrypt(key, iv, plain);
+  plain.fill(0);
+  const integrity_ = integrity(tpm, integrityKey, sequence, handle, encrypted);
+  tpm.sessions.save(handle, sequence);
+  return { sequence, savedHandle: handle, hierarchy: TPM_RH.NULL, contextBlob: encode(blobCodec(), { integrity: integrity_, encrypted }) };
+}
+
+function loadSession(tpm: Tpm, context: { sequence: bigint; savedHandle: number; hierarchy: number; contextBlob: Uint8Array }): number {
+  let blob;
+  try {
+    blob = decode(blobCodec(), context.contextBlob);
+  } catch {
+    throw new TpmError(TPM_RC.SIZE, { param: 1 });
+  }
+  const { key, iv, integrityKey } = contextKeys(tpm, TPM_RH.NULL, context.sequence, context.savedHandle);
+  const expected = integrity(tpm, integrityKey, context.sequence, context.savedHandle, blob.encrypted);
+  if (!constantTimeEqual(expected, blob.integrity)) throw new TpmError(TPM_RC.INTEGRITY, { param: 1 });
+  const p = decode(SESSION_CONTEXT, aesCfbDecrypt(key, iv, blob.encrypted));
+  const kind = (Object.entries(SESSION_KIND_CODE).find(([, v]) => v === p.kind)?.[0] ?? 'hmac') as SessionKind;
+  const session: Session = {
+    handle: context.savedHandle,
+    kind,
+    authHash: p.authHash,
+    sessionKey: p.sessionKey,
+    symmetric: { algorithm: p.symAlgorithm, keyBits: p.symKeyBits, mode: p.symMode },
+    nonceTPM: p.nonceTPM,
+    bind: p.bindHandle === 0 ? null : { handle: p.bindHandle, authValue: p.bindAuth },
+    policyDigest: p.policyDigest,
+  };
+  try {
+    tpm.sessions.load(session, context.sequence);
+  } catch (e) {
+    if (e instanceof TpmError) throw new TpmError(e.rc, { param: 1 });
+    throw e;
+  }
+  return session.handle;
+}
+
+/**
+ * Part 3 §28.2 TPM2_ContextSave: a loaded key or data object (which stays loaded) or a session
+ * (which leaves memory until ContextLoad). RCs: TPM_RC_HANDLE+H1 (nothing loaded there),
+ * TPM_RC_TYPE+H1 (a hash sequence, whose running digest cannot be exported).
  */
 export const ContextSave = command({
   code: TPM_CC.ContextSave,
@@ -61,7 +142,7 @@ export const ContextSave = command({
   response: { context: TPMS_CONTEXT },
   noSessions: true,
   run(tpm, { saveHandle }) {
-    if (saveHandle >>> 24 !== HR.TRANSIENT >>> 24) throw new TpmError(TPM_RC.TYPE, { handle: 1 });
+    if (isSessionHandle(saveHandle)) return { context: saveSession(tpm, saveHandle) };
     const object = tpm.objects.get(saveHandle);
     if (!object) throw new TpmError(TPM_RC.HANDLE, { handle: 1 });
     if (object.kind !== 'key') throw new TpmError(TPM_RC.TYPE, { handle: 1 });
@@ -89,9 +170,10 @@ export const ContextSave = command({
 });
 
 /**
- * Part 3 §28.3 TPM2_ContextLoad: verifies and decrypts an object context and loads it at the
- * next free handle. RCs: TPM_RC_INTEGRITY+P1 (tampered, another TPM's, or from before a TPM
- * Reset), TPM_RC_HANDLE+P1 (not an object context), TPM_RC_OBJECT_MEMORY.
+ * Part 3 §28.3 TPM2_ContextLoad: verifies and decrypts a context; an object loads at the next
+ * free handle, a session at its own. RCs: TPM_RC_INTEGRITY+P1 (tampered, another TPM's, or from
+ * before a TPM Reset), TPM_RC_HANDLE+P1 (no such saved context, or an older copy of a session's),
+ * TPM_RC_OBJECT_MEMORY, TPM_RC_SESSION_MEMORY+P1.
  */
 export const ContextLoad = command({
   code: TPM_CC.ContextLoad,
@@ -101,6 +183,7 @@ export const ContextLoad = command({
   responseHandle: 'loadedHandle',
   noSessions: true,
   run(tpm, _h, { context }) {
+    if (isSessionHandle(context.savedHandle)) return { loadedHandle: loadSession(tpm, context) };
     if (context.savedHandle !== SAVED_OBJECT) throw new TpmError(TPM_RC.HANDLE, { param: 1 });
     let blob;
     try {
@@ -142,7 +225,7 @@ export const FlushContext = command({
       if (!tpm.objects.get(flushHandle)) throw new TpmError(TPM_RC.HANDLE, { param: 1 });
       tpm.objects.remove(flushHandle);
     } else {
-      if (!tpm.sessions.get(flushHandle)) throw new TpmError(TPM_RC.HANDLE, { param: 1 });
+      if (!tpm.sessions.get(flushHandle) && !tpm.sessions.isSaved(flushHandle)) throw new TpmError(TPM_RC.HANDLE, { param: 1 });
       tpm.sessions.remove(flushHandle);
     }
     return {};

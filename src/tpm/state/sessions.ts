@@ -34,6 +34,11 @@ export interface Session {
 
 export class SessionSlots {
   private readonly slots: (Session | undefined)[] = new Array(MAX_ACTIVE_SESSIONS);
+  /**
+   * Context-saved sessions (Part 1 §30.5): the slot stays reserved and remembers the sequence
+   * number of the one context that may bring it back, so an older copy cannot be replayed.
+   */
+  private readonly saved = new Map<number, { handle: number; sequence: bigint }>();
 
   /**
    * Creates a session in the first free context slot.
@@ -41,7 +46,7 @@ export class SessionSlots {
    */
   add(make: (handle: number) => Session, kind: SessionKind): Session {
     if (this.count >= MAX_LOADED_SESSIONS) throw new TpmError(TPM_RC.SESSION_MEMORY);
-    const slot = this.slots.findIndex((s) => s === undefined);
+    const slot = this.slots.findIndex((s, i) => s === undefined && !this.saved.has(i));
     if (slot < 0) throw new TpmError(TPM_RC.SESSION_HANDLES);
     const base = kind === 'hmac' ? HR.HMAC_SESSION : HR.POLICY_SESSION;
     const session = make(base + slot);
@@ -63,8 +68,37 @@ export class SessionSlots {
     return session?.handle === handle ? session : undefined;
   }
 
+  /** Ends a session, loaded or saved. */
   remove(handle: number): void {
     if (this.get(handle)) this.slots[handle & 0xffffff] = undefined;
+    if (this.isSaved(handle)) this.saved.delete(handle & 0xffffff);
+  }
+
+  /** ContextSave: the session leaves memory; only the context with `sequence` can reload it. */
+  save(handle: number, sequence: bigint): void {
+    this.slots[handle & 0xffffff] = undefined;
+    this.saved.set(handle & 0xffffff, { handle, sequence });
+  }
+
+  isSaved(handle: number): boolean {
+    return this.saved.get(handle & 0xffffff)?.handle === handle;
+  }
+
+  /**
+   * ContextLoad of a session. RCs (the caller adds P1): TPM_RC_HANDLE (not saved, or a context
+   * other than the last one saved), TPM_RC_SESSION_MEMORY (no room to load it).
+   */
+  load(session: Session, sequence: bigint): void {
+    const slot = session.handle & 0xffffff;
+    const saved = this.saved.get(slot);
+    if (!saved || saved.handle !== session.handle || saved.sequence !== sequence) throw new TpmError(TPM_RC.HANDLE);
+    if (this.count >= MAX_LOADED_SESSIONS) throw new TpmError(TPM_RC.SESSION_MEMORY);
+    this.saved.delete(slot);
+    this.slots[slot] = session;
+  }
+
+  savedHandles(): number[] {
+    return [...this.saved.values()].map((s) => s.handle).sort((a, b) => (a & 0xffffff) - (b & 0xffffff));
   }
 
   handles(): number[] {
@@ -77,5 +111,6 @@ export class SessionSlots {
 
   clear(): void {
     this.slots.fill(undefined);
+    this.saved.clear();
   }
 }

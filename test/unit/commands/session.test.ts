@@ -223,3 +223,46 @@ describe('FlushContext', () => {
     void parseResponse;
   });
 });
+
+describe('session contexts', () => {
+  test('ContextSave takes the session out of memory; ContextLoad brings it back at its handle, once', () => {
+    const t = createTestTpm();
+    const c = startSession(t);
+    const saved = t.call(TPM_CC.ContextSave, { handles: [c.handle] });
+    expect(saved.rc).toBe(0);
+    const context = saved.body.slice();
+    // While saved it cannot authorize (not loaded) but still holds its handle.
+    expect(callWithSession(t, c, TPM_CC.PCR_Extend, [16], [pcrName(16)], new Uint8Array(0), EXTEND).rc).toBe(0x918);
+    const list = t.call(TPM_CC.GetCapability, { params: cat(be.u32(1), be.u32(0x03000000), be.u32(10)) });
+    expect(hex(list.body.subarray(1))).toBe('00000001' + '00000001' + '02000000');
+    const loaded = t.call(TPM_CC.ContextLoad, { params: context });
+    expect(loaded.rc).toBe(0);
+    expect(new DataView(loaded.body.buffer, loaded.body.byteOffset).getUint32(0)).toBe(c.handle);
+    expect(callWithSession(t, c, TPM_CC.PCR_Extend, [16], [pcrName(16)], new Uint8Array(0), EXTEND).rc).toBe(0);
+    // The same context again: the session is loaded, not saved, so the copy is refused.
+    expect(t.call(TPM_CC.ContextLoad, { params: context }).rc).toBe(0x1cb);
+  });
+
+  test('an older context of a session that was saved again is refused (no replay)', () => {
+    const t = createTestTpm();
+    const c = startSession(t);
+    const first = t.call(TPM_CC.ContextSave, { handles: [c.handle] }).body.slice();
+    expect(t.call(TPM_CC.ContextLoad, { params: first }).rc).toBe(0);
+    const second = t.call(TPM_CC.ContextSave, { handles: [c.handle] }).body.slice();
+    expect(t.call(TPM_CC.ContextLoad, { params: first }).rc).toBe(0x1cb);
+    expect(t.call(TPM_CC.ContextLoad, { params: second }).rc).toBe(0);
+  });
+
+  test('a saved session can be flushed; a TPM Reset makes its context worthless', () => {
+    const t = createTestTpm();
+    const c = startSession(t);
+    const context = t.call(TPM_CC.ContextSave, { handles: [c.handle] }).body.slice();
+    expect(t.call(TPM_CC.FlushContext, { params: be.u32(c.handle) }).rc).toBe(0);
+    expect(t.call(TPM_CC.ContextLoad, { params: context }).rc).toBe(0x1cb);
+    const d = startSession(t);
+    const ctx2 = t.call(TPM_CC.ContextSave, { handles: [d.handle] }).body.slice();
+    t.powerCycle();
+    expect(t.call(TPM_CC.Startup, { params: be.u16(0) }).rc).toBe(0);
+    expect(t.call(TPM_CC.ContextLoad, { params: ctx2 }).rc).toBe(0x1df);
+  });
+});
