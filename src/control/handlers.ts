@@ -6,6 +6,7 @@
  * structs for CUSE ioctls.
  */
 import { BlobTypeError, type BlobType, type Device } from '../device/device.js';
+import { fieldsSize } from './field-codec.js';
 import { StateBlobError } from '../storage/state-blob.js';
 import { tpmInfoJson } from '../tpm/info.js';
 import { CMD, PTM_BLOB_TYPE, PTM_CAP, PTM_GETINFO_SIZE, PTM_INIT_FLAG, PTM_RES, PTM_STATE_FLAG, SET_STATEBLOB_MAX, SOCKET_HASH_DATA_MAX } from './codes.js';
@@ -397,9 +398,7 @@ function blobType(type: number): BlobType | undefined {
   }
 }
 
-export function fieldsSize(fields: readonly Field[]): number {
-  return fields.reduce((n, f) => n + ('pad' in f ? f.pad : f.size), 0);
-}
+export { fieldsSize };
 
 /**
  * Socket framing: how many body bytes to wait for before handling `code` (the fixed part; a

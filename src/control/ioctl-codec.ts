@@ -9,6 +9,7 @@
  */
 import { CMD, type CmdCode } from './codes.js';
 import type { ControlReply, Field, Values } from './handlers.js';
+import { fieldsSize, readFields, writeFields } from './field-codec.js';
 
 /** The ioctl number encoding (asm-generic/ioctl.h): dir:2 | size:14 | type:8 | nr:8. */
 export const IOC = { NONE: 0, WRITE: 1, READ: 2 } as const;
@@ -60,18 +61,7 @@ export function ptmIoctl(code: CmdCode): number {
 
 /** Request fields from the ioctl input, host-endian, from offset 0. */
 export function decodeIoctlFields(input: Uint8Array, fields: readonly Field[]): Values {
-  const v = new DataView(input.buffer, input.byteOffset, input.byteLength);
-  const out: Values = {};
-  let p = 0;
-  for (const f of fields) {
-    if ('pad' in f) {
-      p += f.pad;
-      continue;
-    }
-    out[f.name] = f.size === 1 ? v.getUint8(p) : f.size === 4 ? v.getUint32(p, true) : Number(v.getBigUint64(p, true));
-    p += f.size;
-  }
-  return out;
+  return readFields(new DataView(input.buffer, input.byteOffset, input.byteLength), 0, fields, true);
 }
 
 /**
@@ -89,18 +79,8 @@ export function encodeIoctlReply(code: number, reply: ControlReply, fields: read
   }
   if (outSize >= 4) v.setUint32(0, reply.result >>> 0, true);
   if ((reply.result !== 0 && !reply.fieldsOnError) || !reply.fields) return out;
-  let p = 4;
-  for (const f of fields) {
-    const size = 'pad' in f ? f.pad : f.size;
-    if (p + size > outSize) return out;
-    if (!('pad' in f)) {
-      const value = reply.fields[f.name] ?? 0;
-      if (f.size === 1) v.setUint8(p, value);
-      else if (f.size === 4) v.setUint32(p, value >>> 0, true);
-      else v.setBigUint64(p, BigInt(value), true);
-    }
-    p += size;
-  }
+  const p = writeFields(v, 4, fields, reply.fields, true);
+  if (p < 4 + fieldsSize(fields)) return out; // the struct ends before the fields do
   if (reply.tail && reply.result === 0) out.set(reply.tail.subarray(0, Math.max(0, outSize - p)), p);
   return out;
 }

@@ -4,21 +4,11 @@
  * response fields. Every error reply is exactly 4 bytes, except where the handler says the
  * fields go with an error too (GET_STATEBLOB's 16-byte header).
  */
+import { fieldsSize, readFields, writeFields } from '../../control/field-codec.js';
 import type { ControlReply, Field, Values } from '../../control/handlers.js';
 
 export function decodeFields(body: Uint8Array, fields: readonly Field[]): Values {
-  const v = new DataView(body.buffer, body.byteOffset, body.byteLength);
-  const out: Values = {};
-  let p = 0;
-  for (const f of fields) {
-    if ('pad' in f) {
-      p += f.pad;
-      continue;
-    }
-    out[f.name] = f.size === 1 ? v.getUint8(p) : f.size === 4 ? v.getUint32(p) : Number(v.getBigUint64(p));
-    p += f.size;
-  }
-  return out;
+  return readFields(new DataView(body.buffer, body.byteOffset, body.byteLength), 0, fields, false);
 }
 
 export function encodeReply(reply: ControlReply, fields: readonly Field[]): Uint8Array {
@@ -37,22 +27,11 @@ export function encodeReply(reply: ControlReply, fields: readonly Field[]): Uint
     values.totlength = tail.length;
     values.length = tail.length;
   }
-  const size = 4 + fields.reduce((n, f) => n + ('pad' in f ? f.pad : f.size), 0);
+  const size = 4 + fieldsSize(fields);
   const out = new Uint8Array(size + (tail?.length ?? 0));
   const v = new DataView(out.buffer);
   v.setUint32(0, reply.result);
-  let p = 4;
-  for (const f of fields) {
-    if ('pad' in f) {
-      p += f.pad;
-      continue;
-    }
-    const value = values[f.name] ?? 0;
-    if (f.size === 1) v.setUint8(p, value);
-    else if (f.size === 4) v.setUint32(p, value >>> 0);
-    else v.setBigUint64(p, BigInt(value));
-    p += f.size;
-  }
+  const p = writeFields(v, 4, fields, values, false);
   if (tail) out.set(tail, p);
   return out;
 }
