@@ -5,9 +5,9 @@
  */
 import { CuseDevice, CuseError } from '../frontends/cuse/device-io.js';
 import type { CuseConfig } from './cuse-config.js';
-import { openDevice, StartupError } from './daemon-setup.js';
+import { openDevice, pidFileFromConfig, powerOnAtLaunch, StartupError } from './daemon-setup.js';
 import { UsageError } from './key-value.js';
-import { notifyReady, writePidFile } from './process-files.js';
+import { notifyReady } from './process-files.js';
 
 export async function runCuseDaemon(config: CuseConfig): Promise<number> {
   const { log, device } = openDevice(config);
@@ -40,15 +40,7 @@ export async function runCuseDaemon(config: CuseConfig): Promise<number> {
   };
 
   try {
-    if (config.notNeedInit) {
-      const r = await device.init({ quiet: true });
-      if (!r.ok) throw new StartupError(`could not initialize the TPM: ${r.error.message}`);
-    }
-    if (config.startup) {
-      const rsp = await device.startup(config.startup);
-      const rc = Buffer.from(rsp).readUInt32BE(6);
-      if (rc !== 0) throw new StartupError(`TPM2_Startup(${config.startup.toUpperCase()}) at launch failed: rc 0x${rc.toString(16)}`);
-    }
+    await powerOnAtLaunch(device, config, true);
     cuse = await CuseDevice.start({
       device,
       name: config.name,
@@ -58,12 +50,7 @@ export async function runCuseDaemon(config: CuseConfig): Promise<number> {
       onShutdown: () => void stop('PTM_SHUTDOWN'),
       onLost: (reason) => void stop(reason, 1),
     });
-    if (config.pidFile !== undefined || config.pidFd !== undefined) {
-      removePid = writePidFile({
-        ...(config.pidFile !== undefined ? { file: config.pidFile } : {}),
-        ...(config.pidFd !== undefined ? { fd: config.pidFd } : {}),
-      });
-    }
+    removePid = pidFileFromConfig(config);
   } catch (e) {
     stopping = true;
     await cuse?.close();

@@ -8,6 +8,7 @@ import { realEngines } from '../device/engine-factory.js';
 import { DirStorage } from '../storage/storage.js';
 import { defaultEnv } from '../tpm/engine.js';
 import { UsageError } from './key-value.js';
+import { writePidFile } from './process-files.js';
 import type { LogConfig } from './socket-config.js';
 
 /** An error the CLI reports as one line and exit code 1. */
@@ -71,4 +72,34 @@ export function openDevice(config: DeviceConfig): { log: Logger; device: Device 
     autoShutdown: config.autoShutdown,
   });
   return { log, device };
+}
+
+/**
+ * `--flags not-need-init` and `startup-clear|startup-state`: power the TPM on at launch and send
+ * TPM2_Startup. A failure is a StartupError; `quiet` leaves the report to the CLI (which prints
+ * it on stderr) instead of also logging it.
+ */
+export async function powerOnAtLaunch(
+  device: Device,
+  config: { notNeedInit: boolean; startup: 'clear' | 'state' | null },
+  quiet: boolean,
+): Promise<void> {
+  if (config.notNeedInit) {
+    const r = await device.init({ quiet });
+    if (!r.ok) throw new StartupError(`could not initialize the TPM: ${r.error.message}`);
+  }
+  if (config.startup) {
+    const rsp = await device.startup(config.startup);
+    const rc = new DataView(rsp.buffer, rsp.byteOffset, rsp.byteLength).getUint32(6);
+    if (rc !== 0) throw new StartupError(`TPM2_Startup(${config.startup.toUpperCase()}) at launch failed: rc 0x${rc.toString(16)}`);
+  }
+}
+
+/** `--pid file=|fd=`: writes the pid file if one was asked for; returns what removes it. */
+export function pidFileFromConfig(config: { pidFile?: string; pidFd?: number }): () => void {
+  if (config.pidFile === undefined && config.pidFd === undefined) return () => undefined;
+  return writePidFile({
+    ...(config.pidFile !== undefined ? { file: config.pidFile } : {}),
+    ...(config.pidFd !== undefined ? { fd: config.pidFd } : {}),
+  });
 }

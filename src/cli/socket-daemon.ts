@@ -3,9 +3,9 @@
  * code once the daemon has stopped (CMD_SHUTDOWN, SIGTERM/SIGINT, terminate options).
  */
 import { SocketFrontend } from '../frontends/socket/socket-frontend.js';
-import { logsToStderr, openDevice, StartupError } from './daemon-setup.js';
+import { logsToStderr, openDevice, pidFileFromConfig, powerOnAtLaunch, StartupError } from './daemon-setup.js';
 import { UsageError } from './key-value.js';
-import { notifyReady, writePidFile } from './process-files.js';
+import { notifyReady } from './process-files.js';
 import type { SocketConfig } from './socket-config.js';
 
 export { StartupError } from './daemon-setup.js';
@@ -44,23 +44,10 @@ export async function runSocketDaemon(config: SocketConfig): Promise<number> {
       terminateOnDataClose: config.terminate,
       onTerminate: (reason) => void stop(reason),
     });
-    if (config.notNeedInit) {
-      // The CLI prints the StartupError on stderr; log it only when the log goes elsewhere, so
-      // the message appears once on the terminal.
-      const r = await device.init({ quiet: logsToStderr(config.log) });
-      if (!r.ok) throw new StartupError(`could not initialize the TPM: ${r.error.message}`);
-    }
-    if (config.startup) {
-      const rsp = await device.startup(config.startup);
-      const rc = Buffer.from(rsp).readUInt32BE(6);
-      if (rc !== 0) throw new StartupError(`TPM2_Startup(${config.startup.toUpperCase()}) at launch failed: rc 0x${rc.toString(16)}`);
-    }
-    if (config.pidFile !== undefined || config.pidFd !== undefined) {
-      removePid = writePidFile({
-        ...(config.pidFile !== undefined ? { file: config.pidFile } : {}),
-        ...(config.pidFd !== undefined ? { fd: config.pidFd } : {}),
-      });
-    }
+    // The CLI prints the StartupError on stderr; log it only when the log goes elsewhere, so the
+    // message appears once on the terminal.
+    await powerOnAtLaunch(device, config, logsToStderr(config.log));
+    removePid = pidFileFromConfig(config);
   } catch (e) {
     stopping = true;
     await frontend?.close();
