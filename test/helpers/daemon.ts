@@ -154,19 +154,26 @@ function listenOn(port: number): Promise<net.Server | null> {
 
 const close = (s: net.Server) => new Promise<void>((r) => s.close(() => r()));
 
+// Ports come from below the kernel's ephemeral range (32768-60999 by default), so no outgoing
+// connection of a client in another test can take one between this check and the daemon's
+// bind; each vitest worker gets a slice of its own so two workers never pick the same pair.
+const PORT_BASE = 20_000;
+const PORT_SLICE = 1_500;
+const worker = Number.parseInt(process.env.VITEST_POOL_ID ?? '1', 10) || 1;
+const sliceStart = PORT_BASE + ((worker - 1) % 8) * PORT_SLICE;
+let nextOffset = Math.floor(Math.random() * (PORT_SLICE / 2)) * 2;
+
 // Ports handed out by this process, so parallel starts in one worker never collide.
 const handedOut = new Set<number>();
 
 /** A free port P such that P+1 is free too (tpm2-tss: ctrl = data + 1). */
 export async function freePortPair(): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const a = await listenOn(0);
+  for (let attempt = 0; attempt < PORT_SLICE / 2; attempt++) {
+    const p = sliceStart + nextOffset;
+    nextOffset = (nextOffset + 2) % PORT_SLICE;
+    if (handedOut.has(p) || handedOut.has(p + 1)) continue;
+    const a = await listenOn(p);
     if (!a) continue;
-    const p = (a.address() as net.AddressInfo).port;
-    if (p >= 65535 || handedOut.has(p) || handedOut.has(p + 1)) {
-      await close(a);
-      continue;
-    }
     const b = await listenOn(p + 1);
     await close(a);
     if (!b) continue;
@@ -175,7 +182,7 @@ export async function freePortPair(): Promise<number> {
     handedOut.add(p + 1);
     return p;
   }
-  throw new Error('could not find two adjacent free TCP ports');
+  throw new Error(`no two adjacent free TCP ports in ${sliceStart}-${sliceStart + PORT_SLICE - 1}`);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -200,7 +207,22 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 // ---------------------------------------------------------------------------------------------
 
+/**
+ * Starts the daemon; when it loses a port to another process between the free-port check and
+ * its bind ("address already in use"), it tries again on other ports instead of failing a test.
+ */
 export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startDaemonOnce(opts);
+    } catch (err) {
+      const lostPort = /already in use/i.test(String((err as Error).message)) && (opts.transport ?? 'tcp') === 'tcp';
+      if (!lostPort || attempt >= 3) throw err;
+    }
+  }
+}
+
+async function startDaemonOnce(opts: DaemonOptions): Promise<Daemon> {
   const transport = opts.transport ?? 'tcp';
   let stateDir = opts.stateDir;
   if (!stateDir) stateDir = makeTempDir(`vtpmd-state-${opts.impl}-`);
