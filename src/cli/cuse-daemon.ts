@@ -7,10 +7,11 @@ import { CuseDevice, CuseError } from '../frontends/cuse/device-io.js';
 import type { CuseConfig } from './cuse-config.js';
 import { openDevice, pidFileFromConfig, powerOnAtLaunch, StartupError } from './daemon-setup.js';
 import { UsageError } from './key-value.js';
-import { notifyReady } from './process-files.js';
+import { createNotifier } from './sd-notify.js';
 
 export async function runCuseDaemon(config: CuseConfig): Promise<number> {
   const { log, device } = openDevice(config);
+  const notifier = createNotifier(log);
 
   let finish: (code: number) => void = () => undefined;
   const done = new Promise<number>((resolve) => (finish = resolve));
@@ -22,6 +23,8 @@ export async function runCuseDaemon(config: CuseConfig): Promise<number> {
     if (stopping) return;
     stopping = true;
     log.info(`stopping: ${reason}`);
+    // Sent before the process can exit: the message names our pid, which must still exist.
+    const stoppingSent = notifier.send({ STOPPING: '1', STATUS: `stopping: ${reason}` });
     try {
       if (cuse && !(await cuse.close())) {
         // The thread-pool read on /dev/cuse could not be woken: a normal exit would wait for it.
@@ -35,6 +38,7 @@ export async function runCuseDaemon(config: CuseConfig): Promise<number> {
       code = code || 1;
     }
     removePid();
+    await stoppingSent;
     log.close();
     finish(code);
   };
@@ -64,7 +68,8 @@ export async function runCuseDaemon(config: CuseConfig): Promise<number> {
   process.on('SIGPIPE', () => undefined);
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
-  notifyReady(log);
+  // READY=1 only now: the sockets/device accept commands and the TPM is powered on.
+  void notifier.send({ READY: '1', STATUS: `serving ${cuse.nodePath}` });
   log.info(`ready: ${cuse.nodePath}`);
   return done;
 }

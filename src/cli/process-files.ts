@@ -1,7 +1,5 @@
-/** The pid file (`--pid`) and systemd readiness (`NOTIFY_SOCKET`). */
-import { spawn } from 'node:child_process';
+/** The pid file (`--pid`). */
 import * as fs from 'node:fs';
-import type { Logger } from '../common/log.js';
 
 /** Writes the decimal pid without a newline, mode 0644 (as swtpm). Returns a remover. */
 export function writePidFile(target: { file?: string; fd?: number }, pid = process.pid): () => void {
@@ -21,19 +19,4 @@ export function writePidFile(target: { file?: string; fd?: number }, pid = proce
     fs.closeSync(target.fd);
   }
   return () => undefined;
-}
-
-/**
- * READY=1 for systemd. Node has no AF_UNIX datagram sockets, so this runs `systemd-notify
- * --ready` when NOTIFY_SOCKET is set (the unit needs NotifyAccess=all); best effort.
- */
-export function notifyReady(log: Logger, env: NodeJS.ProcessEnv = process.env): void {
-  if (!env.NOTIFY_SOCKET) return;
-  try {
-    const child = spawn('systemd-notify', ['--ready', `--pid=${process.pid}`], { stdio: 'ignore' });
-    child.on('error', (e) => log.warn(`systemd-notify: ${e.message}`));
-    child.unref();
-  } catch (e) {
-    log.warn(`systemd-notify: ${(e as Error).message}`);
-  }
 }

@@ -2,16 +2,18 @@
  * `vtpmd socket`: storage, device, socket front end, pid file, signals. Resolves with the exit
  * code once the daemon has stopped (CMD_SHUTDOWN, SIGTERM/SIGINT, terminate options).
  */
+import { describeEndpoint } from '../frontends/socket/listen.js';
 import { SocketFrontend } from '../frontends/socket/socket-frontend.js';
 import { logsToStderr, openDevice, pidFileFromConfig, powerOnAtLaunch, StartupError } from './daemon-setup.js';
 import { UsageError } from './key-value.js';
-import { notifyReady } from './process-files.js';
+import { createNotifier } from './sd-notify.js';
 import type { SocketConfig } from './socket-config.js';
 
 export { StartupError } from './daemon-setup.js';
 
 export async function runSocketDaemon(config: SocketConfig): Promise<number> {
   const { log, device } = openDevice(config);
+  const notifier = createNotifier(log);
 
   let finish: (code: number) => void = () => undefined;
   const done = new Promise<number>((resolve) => (finish = resolve));
@@ -23,6 +25,8 @@ export async function runSocketDaemon(config: SocketConfig): Promise<number> {
     if (stopping) return;
     stopping = true;
     log.info(`stopping: ${reason}`);
+    // Sent before the process can exit: the message names our pid, which must still exist.
+    const stoppingSent = notifier.send({ STOPPING: '1', STATUS: `stopping: ${reason}` });
     try {
       await frontend?.close();
       await device.close(); // auto-shutdown, persist, release the lock
@@ -31,6 +35,7 @@ export async function runSocketDaemon(config: SocketConfig): Promise<number> {
       code = code || 1;
     }
     removePid();
+    await stoppingSent;
     log.close();
     finish(code);
   };
@@ -61,7 +66,16 @@ export async function runSocketDaemon(config: SocketConfig): Promise<number> {
   process.on('SIGPIPE', () => undefined);
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
-  notifyReady(log);
+  // READY=1 only now: the sockets/device accept commands and the TPM is powered on.
+  void notifier.send({ READY: '1', STATUS: describeSockets(config) });
   log.info('ready');
   return done;
+}
+
+/** systemd's STATUS= line: where the channels listen. */
+function describeSockets(config: SocketConfig): string {
+  const parts: string[] = [];
+  if (config.data) parts.push(`data ${describeEndpoint(config.data.endpoint)}`);
+  if (config.ctrl) parts.push(`control ${describeEndpoint(config.ctrl.endpoint)}`);
+  return `serving ${parts.join(', ')}`;
 }

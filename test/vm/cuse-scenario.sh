@@ -80,4 +80,17 @@ kill -TERM $PID2
 waitfor '! kill -0 $PID2 2>/dev/null'; echo $? >"$S/exited2.rc"
 wait $PID2; echo $? >"$S/exitcode2.out"
 step nodeGone2 ls $DEV
+
+# The udev rule on a device named the way the vtpmd@vm1 unit names it: `udevadm test` runs the
+# host's rules plus ours (on a tmpfs over the read-only rules directory) for the real device.
+/tmp/vtpmd cuse --tpm2 -n vtpm-vm1 --tpmstate dir=/tmp/st-udev --flags not-need-init --pid file=/tmp/vtpmd3.pid &
+PID3=$!
+waitfor '[ -s /tmp/vtpmd3.pid ]'; echo $? >"$S/started3.rc"
+mount -t tmpfs tmpfs /etc/udev/rules.d && cp "$REPO/udev/70-vtpmd.rules" /etc/udev/rules.d/
+step udevTest udevadm test --action=add /sys/class/cuse/vtpm-vm1
+step kvmGid getent group kvm
+step udevLink ls -lL /dev/vtpm/vm1
+kill -TERM $PID3
+waitfor '! kill -0 $PID3 2>/dev/null'; echo $? >"$S/exited3.rc"
+umount /etc/udev/rules.d
 date +%s.%N >"$S/t2"

@@ -140,6 +140,19 @@ describe('vtpmd cuse in a QEMU guest', () => {
     expect(t.device.pcrExtend).toBeGreaterThanOrEqual(0.5 * t.socket.pcrExtend);
   });
 
+  test('udev: 70-vtpmd.rules gives /dev/vtpm-vm1 root:kvm 0660 and the link /dev/vtpm/vm1', () => {
+    expect(rc('started3')).toBe(0);
+    expect(rc('udevTest')).toBe(0);
+    const kvm = out('kvmGid').split(':')[2];
+    const log = out('udevTest');
+    expect(log).toMatch(/70-vtpmd\.rules:\d+ OWNER 0\n/);
+    expect(log).toMatch(new RegExp(`70-vtpmd\\.rules:\\d+ GROUP ${kvm}\\n`));
+    expect(log).toMatch(/70-vtpmd\.rules:\d+ MODE 0660\n/);
+    expect(log).toMatch(/^DEVLINKS=\/dev\/vtpm\/vm1$/m);
+    expect(out('udevLink')).toMatch(/^crw-rw---- 1 root kvm .* \/dev\/vtpm\/vm1\n$/);
+    expect(rc('exited3')).toBe(0);
+  });
+
   test('swtpm_ioctl -s: the process ends with 0, /dev/vtpm0 and the pid file are gone', () => {
     expect(rc('shutdown')).toBe(0);
     expect(num('exited.rc')).toBe(0);
