@@ -88,8 +88,9 @@ export function schemeChecks(publicArea: TPMT_PUBLIC, parent: TPMT_PUBLIC | null
   let symmetric: TPMT_SYM_DEF_OBJECT | null = null;
   switch (publicArea.type) {
     case TPM_ALG.SYMCIPHER: {
+      // A decryption key may leave its mode to the command (NULL); every mode that unmarshals is
+      // a block-cipher mode, which is all the reference asks of it.
       symmetric = (publicArea.parameters as { sym: TPMT_SYM_DEF_OBJECT }).sym;
-      if (decrypt && symmetric.mode === TPM_ALG.NULL) throw new TpmError(TPM_RC.SCHEME);
       break;
     }
     case TPM_ALG.KEYEDHASH: {
