@@ -5,7 +5,7 @@
  */
 import { HR, TPM_HT, TPM_RH } from './constants.js';
 import { PcrBanks } from './state/pcr.js';
-import { ObjectSlots } from './state/objects.js';
+import { ObjectSlots, type KeyObject, type TransientObject } from './state/objects.js';
 import { SessionSlots } from './state/sessions.js';
 import { PersistentState, SEED_SIZE } from './state/persistent.js';
 import type { TPMS_TIME_INFO } from './marshal/structures.js';
@@ -170,13 +170,32 @@ export class Tpm {
   }
 
   /**
+   * The object a transient or persistent handle refers to. A persistent object is used where it
+   * is, not copied into a transient slot as the reference does for the length of a command: it
+   * never changes while in use (ObjectChangeAuth returns a new private, it does not edit the
+   * object), and so it takes no slot and cannot fail with TPM_RC_OBJECT_MEMORY.
+   */
+  object(handle: number): TransientObject | undefined {
+    const type = handle >>> 24;
+    if (type === TPM_HT.TRANSIENT) return this.objects.get(handle);
+    if (type === TPM_HT.PERSISTENT) return this.persistent.objects.get(handle);
+    return undefined;
+  }
+
+  /** A key or data object (not a sequence) at a transient or persistent handle. */
+  keyObject(handle: number): KeyObject | undefined {
+    const object = this.object(handle);
+    return object?.kind === 'key' ? object : undefined;
+  }
+
+  /**
    * The authValue of an entity for password and HMAC authorization, or undefined when the
    * handle names nothing that can be authorized (TPM_RC_HANDLE).
    */
   entityAuth(handle: number): Uint8Array | undefined {
     const type = handle >>> 24;
     if (type === TPM_HT.PCR) return new Uint8Array(0);
-    if (type === TPM_HT.TRANSIENT) return this.objects.get(handle)?.auth;
+    if (type === TPM_HT.TRANSIENT || type === TPM_HT.PERSISTENT) return this.object(handle)?.auth;
     switch (handle) {
       case TPM_RH.OWNER:
         return this.persistent.ownerAuth;
@@ -198,7 +217,7 @@ export class Tpm {
    * the Empty Buffer for a sequence object, which has no nameAlg.
    */
   entityName(handle: number): Uint8Array {
-    const object = handle >>> 24 === TPM_HT.TRANSIENT ? this.objects.get(handle) : undefined;
+    const object = this.object(handle);
     if (object) return object.kind === 'key' ? object.name : new Uint8Array(0);
     return new Uint8Array([handle >>> 24, (handle >>> 16) & 0xff, (handle >>> 8) & 0xff, handle & 0xff]);
   }
@@ -211,9 +230,9 @@ export class Tpm {
   /** Whether a handle refers to something present now (Part 1 "entity load status"). */
   isLoaded(handle: number): boolean {
     const type = handle >>> 24;
-    if (type === HR.TRANSIENT >>> 24) return this.objects.get(handle) !== undefined;
-    // No persistent objects or NV indices exist yet.
-    if (type === HR.PERSISTENT >>> 24 || type === HR.NV_INDEX >>> 24) return false;
+    if (type === HR.TRANSIENT >>> 24 || type === HR.PERSISTENT >>> 24) return this.object(handle) !== undefined;
+    // No NV indices exist yet.
+    if (type === HR.NV_INDEX >>> 24) return false;
     return true;
   }
 
@@ -223,7 +242,7 @@ export class Tpm {
    */
   isDaExempt(handle: number): boolean {
     if (handle === TPM_RH.LOCKOUT) return false;
-    const object = handle >>> 24 === TPM_HT.TRANSIENT ? this.objects.get(handle) : undefined;
+    const object = this.object(handle);
     if (object?.kind === 'key') return (object.publicArea.objectAttributes & NO_DA) !== 0;
     return true;
   }

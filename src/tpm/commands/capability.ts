@@ -34,6 +34,7 @@ import {
 } from '../marshal/capability.js';
 import { MAX_DIGEST_BUFFER } from '../marshal/structures.js';
 import { MAX_LOADED_OBJECTS } from '../state/objects.js';
+import { MAX_PERSISTENT_OBJECTS, MIN_EVICT_OBJECTS } from '../state/persistent-objects.js';
 import { MAX_ACTIVE_SESSIONS, MAX_LOADED_SESSIONS } from '../state/sessions.js';
 import { PCR_ATTRIBUTES, PCR_COUNT, PCR_SELECT_MAX, PCR_SELECT_MIN } from '../state/pcr.js';
 import type { CommandDef } from '../command.js';
@@ -53,8 +54,7 @@ const SPLIT_MAX = 128;
 const ORDERLY_COUNT = 255;
 const MAX_OBJECT_CONTEXT = 2692;
 const MAX_SESSION_CONTEXT = 404;
-/** Persistent handles and counters this TPM's NV budget has room for (libtpms' figures). */
-const HR_PERSISTENT_AVAIL = 65;
+/** NV counters this TPM's NV budget has room for (libtpms' figure). */
 const NV_COUNTERS_AVAIL = 25;
 const MAX_AUTH_FAIL = 3;
 const LOCKOUT_INTERVAL = 1000;
@@ -139,7 +139,7 @@ function properties(tpm: Tpm, commands: readonly CommandDef[]): [number, number]
     [TPM_PT.FIRMWARE_VERSION_2, VENDOR.firmwareVersion2],
     [TPM_PT.INPUT_BUFFER, MAX_DIGEST_BUFFER],
     [TPM_PT.HR_TRANSIENT_MIN, MAX_LOADED_OBJECTS],
-    [TPM_PT.HR_PERSISTENT_MIN, 7],
+    [TPM_PT.HR_PERSISTENT_MIN, MIN_EVICT_OBJECTS],
     [TPM_PT.HR_LOADED_MIN, MAX_LOADED_SESSIONS],
     [TPM_PT.ACTIVE_SESSIONS_MAX, MAX_ACTIVE_SESSIONS],
     [TPM_PT.PCR_COUNT, PCR_COUNT],
@@ -179,8 +179,8 @@ function properties(tpm: Tpm, commands: readonly CommandDef[]): [number, number]
     [TPM_PT.HR_ACTIVE, sessions + saved],
     [TPM_PT.HR_ACTIVE_AVAIL, MAX_ACTIVE_SESSIONS - sessions - saved],
     [TPM_PT.HR_TRANSIENT_AVAIL, MAX_LOADED_OBJECTS - loaded],
-    [TPM_PT.HR_PERSISTENT, 0],
-    [TPM_PT.HR_PERSISTENT_AVAIL, HR_PERSISTENT_AVAIL],
+    [TPM_PT.HR_PERSISTENT, p.objects.size],
+    [TPM_PT.HR_PERSISTENT_AVAIL, MAX_PERSISTENT_OBJECTS - p.objects.size],
     [TPM_PT.NV_COUNTERS, 0],
     [TPM_PT.NV_COUNTERS_AVAIL, NV_COUNTERS_AVAIL],
     [TPM_PT.ALGORITHM_SET, 0],
@@ -320,8 +320,9 @@ function handlesOfType(tpm: Tpm, type: number): number[] {
       // TPM_HT_SAVED_SESSION: the sessions whose context is saved.
       return tpm.sessions.savedHandles();
     case TPM_HT.PERSISTENT:
+      return [...tpm.persistent.objects.keys()].sort((a, b) => a - b);
     case TPM_HT.NV_INDEX:
-      // No persistent objects or NV indices exist yet.
+      // No NV indices exist yet.
       return [];
     default:
       throw new TpmError(TPM_RC.HANDLE, { param: 2 });

@@ -45,6 +45,8 @@ const CONTEXT_OBJECT = struct({
   sensitive: tpm2b(1024),
   seedValue: tpm2b(64),
   qualifiedName: TPM2B_NAME,
+  /** Bit 0: publicOnly, bit 1: external (LoadExternal). */
+  flags: UINT8,
 });
 
 const u32 = (v: number): Uint8Array => new Uint8Array([v >>> 24, (v >>> 16) & 0xff, (v >>> 8) & 0xff, v & 0xff]);
@@ -153,6 +155,7 @@ export const ContextSave = command({
       sensitive: object.sensitive,
       seedValue: object.seedValue,
       qualifiedName: object.qualifiedName,
+      flags: (object.publicOnly ? 1 : 0) | (object.external ? 2 : 0),
     });
     const { key, iv, integrityKey } = contextKeys(tpm, object.hierarchy, sequence, SAVED_OBJECT);
     const encrypted = aesCfbEncrypt(key, iv, plain);
@@ -205,6 +208,8 @@ export const ContextLoad = command({
       sensitive: plain.sensitive,
       seedValue: plain.seedValue,
       hierarchy: context.hierarchy,
+      ...(plain.flags & 1 ? { publicOnly: true } : {}),
+      ...(plain.flags & 2 ? { external: true } : {}),
     };
     return { loadedHandle: tpm.objects.add(object) };
   },

@@ -9,6 +9,9 @@ import { ContextLoad, ContextSave, FlushContext } from './context.js';
 import { StartAuthSession } from './session.js';
 import { CreatePrimary, HierarchyChangeAuth } from './hierarchy.js';
 import { ReadPublic } from './object.js';
+import { Create, CreateLoaded, Load, LoadExternal } from './object-lifecycle.js';
+import { ObjectChangeAuth, Unseal } from './object-auth.js';
+import { EvictControl } from './persistent.js';
 import { EventSequenceComplete, Hash, HashSequenceStart, SequenceComplete, SequenceUpdate } from './hash.js';
 import { PCR_Event, PCR_Extend, PCR_Read, PCR_Reset } from './pcr.js';
 import { GetRandom, StirRandom } from './random.js';
@@ -41,6 +44,13 @@ export const ALL_COMMANDS: readonly CommandDef[] = [
   ContextSave,
   ContextLoad,
   HierarchyChangeAuth,
+  Create,
+  Load,
+  LoadExternal,
+  CreateLoaded,
+  Unseal,
+  ObjectChangeAuth,
+  EvictControl,
 ];
 
 function buildTable(commands: readonly CommandDef[]): ReadonlyMap<number, CommandDef> {

@@ -15,7 +15,7 @@ export const ReadPublic = command({
   params: {},
   response: { outPublic: TPM2B_PUBLIC, name: TPM2B_NAME, qualifiedName: TPM2B_NAME },
   run(tpm, { objectHandle }) {
-    const object = tpm.objects.get(objectHandle);
+    const object = tpm.object(objectHandle);
     if (object?.kind !== 'key') throw new TpmError(TPM_RC.SEQUENCE);
     return { outPublic: object.publicArea, name: object.name, qualifiedName: object.qualifiedName };
   },

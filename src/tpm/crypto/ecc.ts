@@ -50,3 +50,29 @@ export function eccPublicPoint(curve: number, d: Uint8Array): { x: Uint8Array; y
   const point = ecdh.getPublicKey(); // 0x04 || X || Y
   return { x: view(point.subarray(1, 1 + info.bytes)), y: view(point.subarray(1 + info.bytes)) };
 }
+
+const CURVES = new Map([
+  [TPM_ECC_CURVE.NIST_P256, p256],
+  [TPM_ECC_CURVE.NIST_P384, p384],
+  [TPM_ECC_CURVE.NIST_P521, p521],
+]);
+
+/** Whether (x, y) is a point of the curve other than infinity (the reference's CryptEccIsPointOnCurve). */
+export function eccIsPointOnCurve(curve: number, x: Uint8Array, y: Uint8Array): boolean {
+  const c = CURVES.get(curve as 3 | 4 | 5);
+  if (!c) return false;
+  try {
+    c.Point.fromAffine({ x: toBig(x), y: toBig(y) }).assertValidity();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Whether d is a private scalar of the curve: 0 < d < n, no longer than the curve's size. */
+export function eccIsValidPrivate(curve: number, d: Uint8Array): boolean {
+  const { info, n } = curveOf(curve);
+  if (d.length > info.bytes) return false;
+  const v = toBig(d);
+  return v > 0n && v < n;
+}

@@ -94,3 +94,17 @@ export const TPMI_RH_HIERARCHY_AUTH = oneOf(
   [TPM_RH.LOCKOUT, TPM_RH.ENDORSEMENT, TPM_RH.OWNER, TPM_RH.PLATFORM],
   TPM_RC.VALUE,
 );
+
+/** §9.5 TPMI_DH_PARENT: an object or a hierarchy (CreateLoaded); `.plus` accepts TPM_RH_NULL. */
+export const TPMI_DH_PARENT = tpmi(
+  UINT32,
+  (h) => isObjectHandle(h) || [TPM_RH.OWNER, TPM_RH.ENDORSEMENT, TPM_RH.PLATFORM].includes(h as never),
+  TPM_RC.VALUE,
+  TPM_RH.NULL,
+);
+
+/** §9.7 TPMI_DH_PERSISTENT: 0x81000000–0x81FFFFFF. */
+export const TPMI_DH_PERSISTENT = tpmi(UINT32, (h) => h >>> 24 === HR.PERSISTENT >>> 24, TPM_RC.VALUE);
+
+/** §9.12 TPMI_RH_PROVISION: owner or platform (EvictControl, NV_DefineSpace). */
+export const TPMI_RH_PROVISION = oneOf(UINT32, [TPM_RH.OWNER, TPM_RH.PLATFORM], TPM_RC.VALUE);

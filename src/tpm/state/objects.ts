@@ -3,7 +3,7 @@
  * the reference, so a client sees the same handles it sees on swtpm. Issue 2 only loads hash
  * sequences; keys join them later.
  */
-import { HR, TPM_RC } from '../constants.js';
+import { HR, TPM_ALG, TPM_RC } from '../constants.js';
 import { TpmError } from '../errors.js';
 import type { HashState } from '../crypto/index.js';
 import type { TPMT_PUBLIC } from '../marshal/objects.js';
@@ -36,7 +36,19 @@ export interface KeyObject {
   readonly seedValue: Uint8Array;
   /** The hierarchy the object belongs to (its primary seed's). */
   readonly hierarchy: number;
+  /** Loaded without a sensitive area (LoadExternal of a public key): never a parent, never persistent. */
+  readonly publicOnly?: boolean;
+  /** Loaded with LoadExternal: its QN is its Name, it is never a parent and never persistent. */
+  readonly external?: boolean;
 }
+
+/** Part 1 §25.3 / the reference's isParent: a restricted decryption key with a sensitive area. */
+export function isStorageParent(object: KeyObject): boolean {
+  const a = object.publicArea.objectAttributes;
+  return (a & RESTRICTED_DECRYPT) === RESTRICTED_DECRYPT && !object.publicOnly && !object.external &&
+    object.publicArea.nameAlg !== TPM_ALG.NULL && object.publicArea.type !== TPM_ALG.KEYEDHASH;
+}
+const RESTRICTED_DECRYPT = (1 << 16) | (1 << 17);
 
 export type TransientObject = HashSequence | KeyObject;
 

@@ -6,6 +6,7 @@
 import { HASH_ALGS } from '../algorithms.js';
 import { defaultAllocation, PcrAllocation } from './pcr.js';
 import { deserializeState, serializeState, StateFormatError } from './serialize.js';
+import type { PersistentObjects } from './persistent-objects.js';
 
 /** Size of the primary seeds and hierarchy proofs (Part 1 §14.4: at least the largest digest). */
 export const SEED_SIZE = 64;
@@ -41,9 +42,12 @@ export interface PersistentState {
   restartCount: number;
   orderly: OrderlyState;
   savedState: SavedState | null;
+  /** Persistent objects by handle (EvictControl); version 2 added them. */
+  objects: PersistentObjects;
 }
 
-export const PERSISTENT_VERSION = 1;
+/** Version 2: persistent objects. A version-1 blob loads with none. */
+export const PERSISTENT_VERSION = 2;
 
 export function manufacture(random: (n: number) => Uint8Array): PersistentState {
   return {
@@ -64,11 +68,13 @@ export function manufacture(random: (n: number) => Uint8Array): PersistentState 
     // A new TPM behaves as after Shutdown(CLEAR): Startup(CLEAR) is a TPM Reset, STATE is refused.
     orderly: 'CLEAR',
     savedState: null,
+    objects: new Map(),
   };
 }
 
 export function serializePersistent(s: PersistentState): Uint8Array {
-  return serializeState('permanent', PERSISTENT_VERSION, 1, s);
+  // A daemon from before persistent objects would drop them, so only then does it need version 2.
+  return serializeState('permanent', PERSISTENT_VERSION, s.objects.size > 0 ? 2 : 1, s);
 }
 
 export function deserializePersistent(blob: Uint8Array): PersistentState {
@@ -77,6 +83,8 @@ export function deserializePersistent(blob: Uint8Array): PersistentState {
   for (const key of ['eps', 'sps', 'pps', 'phProof', 'shProof', 'ehProof', 'ownerAuth'] as const) {
     if (!(s[key] instanceof Uint8Array)) throw new StateFormatError(`permanent state lacks ${key}`);
   }
+  if (s.objects === undefined) s.objects = new Map();
+  if (!(s.objects instanceof Map)) throw new StateFormatError('permanent state has damaged persistent objects');
   if (!(s.pcrAllocation instanceof Map)) throw new StateFormatError('permanent state lacks the PCR allocation');
   for (const alg of s.pcrAllocation.keys()) {
     if (!HASH_ALGS.some((h) => h.alg === alg)) throw new StateFormatError(`unknown PCR bank 0x${alg.toString(16)}`);

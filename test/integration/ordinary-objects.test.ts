@@ -1,0 +1,165 @@
+// Ordinary objects with the real tpm2-tools against vtpmd and swtpm alike: tpm2_create (ECC,
+// AES, HMAC, sealed data), tpm2_load, tpm2_unseal, tpm2_changeauth, tpm2_evictcontrol across a
+// daemon restart, tpm2_loadexternal of OpenSSL keys, and the refusals with swtpm's codes. A last
+// test runs both daemons and compares what is deterministic (external keys' public areas and
+// Names).
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { expect, it } from 'vitest';
+import { describeImpls, makeTempDir, startDaemon, swtpmAvailable, vtpmdAvailable, type Daemon } from '../helpers/daemon.js';
+import { parseProperties, parseYamlScalars, run, tpm2, tpm2ok } from '../helpers/tools.js';
+
+const START = { flags: ['not-need-init', 'startup-clear'] };
+
+/** Runs a tool, then flushes the transient objects the tools leave loaded (three slots only). */
+async function step(d: Daemon, tool: string, args: string[]) {
+  const r = await tpm2(tool, d.tcti, args);
+  await tpm2ok('flushcontext', d.tcti, ['-t']);
+  return r;
+}
+async function ok(d: Daemon, tool: string, args: string[]) {
+  const r = await step(d, tool, args);
+  if (r.code !== 0) throw new Error(`${r.cmd} exited ${r.code}\n${r.stderr}`);
+  return r;
+}
+const rcOf = (stderr: string): string | undefined => /\(0x([0-9a-f]+)\)/i.exec(stderr)?.[1]?.replace(/^0+/, '').toLowerCase();
+
+async function withPrimary(d: Daemon, work: string): Promise<string> {
+  const p = path.join(work, 'p.ctx');
+  await ok(d, 'createprimary', ['-C', 'o', '-G', 'ecc', '-c', p]);
+  return p;
+}
+
+describeImpls('ordinary objects', (impl) => {
+  it('tpm2_create ECC, AES, HMAC and sealed objects; tpm2_load gives the Name tpm2_readpublic reads back', async () => {
+    const d = await startDaemon({ impl, ...START });
+    const work = makeTempDir();
+    const p = await withPrimary(d, work);
+    writeFileSync(path.join(work, 'secret'), 'sealed bytes');
+    const kinds: [string, string[], RegExp][] = [
+      ['ecc', ['-G', 'ecc'], /type:\s+value: ecc/],
+      ['aes', ['-G', 'aes'], /type:\s+value: symcipher/],
+      ['hmac', ['-G', 'hmac'], /algorithm:\s+value: hmac/],
+      ['seal', ['-i', path.join(work, 'secret')], /type:\s+value: keyedhash/],
+    ];
+    for (const [k, args, shape] of kinds) {
+      const pub = path.join(work, `${k}.pub`);
+      const priv = path.join(work, `${k}.priv`);
+      await ok(d, 'create', ['-C', p, ...args, '-u', pub, '-r', priv]);
+      const ctx = path.join(work, `${k}.ctx`);
+      const loaded = await ok(d, 'load', ['-C', p, '-u', pub, '-r', priv, '-c', ctx]);
+      const name = parseYamlScalars(loaded.stdout).get('name');
+      expect(name, k).toMatch(/^000b[0-9a-f]{64}$/);
+      const rp = await ok(d, 'readpublic', ['-c', ctx]);
+      expect(parseYamlScalars(rp.stdout).get('name'), k).toBe(name);
+      expect(rp.stdout, k).toMatch(shape);
+      expect(rp.stdout, k).toMatch(/fixedtpm\|fixedparent/);
+    }
+    // Nothing stays loaded after the flushes.
+    const handles = await tpm2ok('getcap', d.tcti, ['handles-transient']);
+    expect(handles.stdout.trim()).toBe('');
+  });
+
+  it('tpm2_create -i then tpm2_unseal; tpm2_changeauth makes the new auth required', async () => {
+    const d = await startDaemon({ impl, ...START });
+    const work = makeTempDir();
+    const p = await withPrimary(d, work);
+    const f = (n: string) => path.join(work, n);
+    writeFileSync(f('secret'), 'the quick brown fox');
+    await ok(d, 'create', ['-C', p, '-i', f('secret'), '-p', 'oldpw', '-u', f('s.pub'), '-r', f('s.priv')]);
+    await ok(d, 'load', ['-C', p, '-u', f('s.pub'), '-r', f('s.priv'), '-c', f('s.ctx')]);
+    expect((await ok(d, 'unseal', ['-c', f('s.ctx'), '-p', 'oldpw'])).stdout).toBe('the quick brown fox');
+    const wrong = await step(d, 'unseal', ['-c', f('s.ctx'), '-p', 'nope']);
+    expect(rcOf(wrong.stderr)).toBe('98e');
+    await ok(d, 'changeauth', ['-c', f('s.ctx'), '-C', p, '-p', 'oldpw', '-r', f('s2.priv'), 'newpw']);
+    await ok(d, 'load', ['-C', p, '-u', f('s.pub'), '-r', f('s2.priv'), '-c', f('s2.ctx')]);
+    expect(rcOf((await step(d, 'unseal', ['-c', f('s2.ctx'), '-p', 'oldpw'])).stderr)).toBe('98e');
+    expect((await ok(d, 'unseal', ['-c', f('s2.ctx'), '-p', 'newpw'])).stdout).toBe('the quick brown fox');
+  });
+
+  it('tpm2_evictcontrol to 0x81000001 survives a restart; evicting again removes it', async () => {
+    const stateDir = makeTempDir();
+    const work = makeTempDir();
+    let d = await startDaemon({ impl, ...START, stateDir });
+    const p = await withPrimary(d, work);
+    const name = parseYamlScalars((await ok(d, 'readpublic', ['-c', p])).stdout).get('name');
+    await ok(d, 'evictcontrol', ['-C', 'o', '-c', p, '0x81000001']);
+    expect(rcOf((await step(d, 'evictcontrol', ['-C', 'o', '-c', p, '0x81000001'])).stderr)).toBe('14c');
+    await d.stop();
+    d = await startDaemon({ impl, ...START, stateDir });
+    expect((await tpm2ok('getcap', d.tcti, ['handles-persistent'])).stdout).toMatch(/0x81000001/);
+    expect(parseYamlScalars((await ok(d, 'readpublic', ['-c', '0x81000001'])).stdout).get('name')).toBe(name);
+    // The persistent key parents a new key.
+    await ok(d, 'create', ['-C', '0x81000001', '-G', 'ecc', '-u', path.join(work, 'k.pub'), '-r', path.join(work, 'k.priv')]);
+    await ok(d, 'load', ['-C', '0x81000001', '-u', path.join(work, 'k.pub'), '-r', path.join(work, 'k.priv'), '-c', path.join(work, 'k.ctx')]);
+    const props = parseProperties((await tpm2ok('getcap', d.tcti, ['properties-variable'])).stdout);
+    expect(props.get('TPM2_PT_HR_PERSISTENT')).toBe(1);
+    expect(props.get('TPM2_PT_HR_PERSISTENT_AVAIL')).toBe(64);
+    await ok(d, 'evictcontrol', ['-C', 'o', '-c', '0x81000001']);
+    expect((await tpm2ok('getcap', d.tcti, ['handles-persistent'])).stdout.trim()).toBe('');
+    expect(rcOf((await step(d, 'readpublic', ['-c', '0x81000001'])).stderr)).toBe('18b');
+  });
+
+  it('tpm2_loadexternal of OpenSSL P-256 keys: the public key, and the key pair in the NULL hierarchy', async () => {
+    const d = await startDaemon({ impl, ...START });
+    const work = makeTempDir();
+    const key = path.join(work, 'k.pem');
+    const pub = path.join(work, 'kpub.pem');
+    expect((await run('openssl', ['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', key])).code).toBe(0);
+    expect((await run('openssl', ['ec', '-in', key, '-pubout', '-out', pub])).code).toBe(0);
+    const a = await ok(d, 'loadexternal', ['-G', 'ecc', '-u', pub, '-c', path.join(work, 'a.ctx')]);
+    const b = await ok(d, 'loadexternal', ['-G', 'ecc', '-r', key, '-c', path.join(work, 'b.ctx')]);
+    expect(parseYamlScalars(a.stdout).get('name')).toMatch(/^000b[0-9a-f]{64}$/);
+    expect(parseYamlScalars(b.stdout).get('name')).toBe(parseYamlScalars(a.stdout).get('name'));
+    // A private key in the owner hierarchy: TPM_RC_HIERARCHY+P3.
+    expect(rcOf((await step(d, 'loadexternal', ['-G', 'ecc', '-r', key, '-C', 'o', '-c', path.join(work, 'c.ctx')])).stderr)).toBe('3c5');
+  });
+
+  it('a tampered private blob, a wrong parent type and bad attributes give swtpm\'s codes', async () => {
+    const d = await startDaemon({ impl, ...START });
+    const work = makeTempDir();
+    const p = await withPrimary(d, work);
+    const f = (n: string) => path.join(work, n);
+    await ok(d, 'create', ['-C', p, '-G', 'ecc', '-u', f('k.pub'), '-r', f('k.priv')]);
+    const priv = readFileSync(f('k.priv'));
+    priv[priv.length - 5] ^= 0x01;
+    writeFileSync(f('bad.priv'), priv);
+    const bad = await tpm2('load', d.tcti, ['-C', p, '-u', f('k.pub'), '-r', f('bad.priv'), '-c', f('bad.ctx')]);
+    expect(rcOf(bad.stderr)).toBe('1df');
+    // Only the parent tpm2_load itself loaded is there: nothing from the tampered blob.
+    expect((await tpm2ok('getcap', d.tcti, ['handles-transient'])).stdout.trim().split('\n')).toHaveLength(1);
+    await tpm2ok('flushcontext', d.tcti, ['-t']);
+    // A signing key as a parent: TPM_RC_TYPE+H1.
+    await ok(d, 'load', ['-C', p, '-u', f('k.pub'), '-r', f('k.priv'), '-c', f('k.ctx')]);
+    expect(rcOf((await step(d, 'create', ['-C', f('k.ctx'), '-G', 'ecc', '-u', f('x.pub'), '-r', f('x.priv')])).stderr)).toBe('18a');
+    // fixedTPM without fixedParent; sign and decrypt on a restricted key.
+    const attrs = ['fixedtpm|sensitivedataorigin|userwithauth|sign', 'fixedtpm|fixedparent|sensitivedataorigin|userwithauth|restricted|sign|decrypt'];
+    for (const a of attrs) {
+      expect(rcOf((await step(d, 'create', ['-C', p, '-G', 'ecc', '-a', a, '-u', f('y.pub'), '-r', f('y.priv')])).stderr), a).toBe('2c2');
+    }
+    // A sealed object with sensitiveDataOrigin: the TPM cannot make up the data.
+    writeFileSync(f('secret'), 'x');
+    const seal = await step(d, 'create', ['-C', p, '-i', f('secret'), '-a', 'fixedtpm|fixedparent|sensitivedataorigin|userwithauth', '-u', f('z.pub'), '-r', f('z.priv')]);
+    expect(rcOf(seal.stderr)).toBe('2c2');
+    // A NULL-hierarchy primary cannot be made persistent.
+    await ok(d, 'createprimary', ['-C', 'n', '-G', 'ecc', '-c', f('n.ctx')]);
+    expect(rcOf((await step(d, 'evictcontrol', ['-C', 'o', '-c', f('n.ctx'), '0x81000002'])).stderr)).toBe('282');
+    // ownerAuth with a platform handle.
+    expect(rcOf((await step(d, 'evictcontrol', ['-C', 'o', '-c', p, '0x81800002'])).stderr)).toBe('1cd');
+  });
+});
+
+it.skipIf(!swtpmAvailable() || !vtpmdAvailable())('vtpmd and swtpm load the same external key with the same public area and Name', async () => {
+  const work = makeTempDir();
+  const key = path.join(work, 'k.pem');
+  expect((await run('openssl', ['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', key])).code).toBe(0);
+  const out: string[] = [];
+  for (const impl of ['vtpmd', 'swtpm'] as const) {
+    const d = await startDaemon({ impl, ...START });
+    const pub = path.join(work, `${impl}.pub`);
+    const r = await ok(d, 'loadexternal', ['-G', 'ecc', '-r', key, '-c', path.join(work, `${impl}.ctx`)]);
+    await ok(d, 'readpublic', ['-c', path.join(work, `${impl}.ctx`), '-o', pub]);
+    out.push(`${parseYamlScalars(r.stdout).get('name')} ${readFileSync(pub).toString('hex')}`);
+  }
+  expect(out[0]).toBe(out[1]);
+});
