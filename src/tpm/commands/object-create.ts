@@ -19,8 +19,9 @@ const u32 = (v: number): Uint8Array => new Uint8Array([v >>> 24, (v >>> 16) & 0x
  * a label per secret ("ECC", "SYMCIPHER", "KEYEDHASH", "SEED"), which is equally deterministic.
  * An RSA key's prime candidates are KDFa blocks labelled "RSA" with a 32-bit counter after
  * inSensitive.data; `rsaCache` (the TPM's) remembers derived RSA keys, because the prime search
- * is the one slow step: RSA-2048 takes p50 40 ms / p99 120 ms uncached and 0.2 ms cached
- * (two cores shared with other work; README "Performance").
+ * is the one slow step: a CreatePrimary of RSA-2048 takes p50 97 ms / p99 272 ms uncached and
+ * 0.21 ms cached through the socket, with the two cores at load average 15 (swtpm: 108 / 325 ms,
+ * uncached always; README "Performance and memory").
  * RCs (without position; the caller names the parameter): TPM_RC_KEY_SIZE (supplied key of
  * the wrong size), TPM_RC_SIZE (userAuth longer than the nameAlg digest), TPM_RC_RANGE (RSA
  * exponent not a prime ≥ 65537).

@@ -11,8 +11,10 @@
  * Prime search (FIPS 186-5 §A.1.3 in spirit, with a deterministic bit source): a candidate is
  * drawn from the caller's KDF stream, its top two bits and low bit set; a window of odd numbers
  * from it is sieved by the odd primes below 2^16 (and by p ≡ 1 mod e), and the survivors get
- * Miller-Rabin rounds whose modular exponentiation is OpenSSL's. Measured on the two-core
- * development machine: RSA-2048 generation p50 35 ms, p99 85 ms over 200 seeds.
+ * Miller-Rabin rounds whose modular exponentiation is OpenSSL's (about 0.4 ms each for a
+ * 1024-bit prime, some 80 per RSA-2048 key: that is nearly all the time). Measured on the
+ * two-core development machine over 50 seeds: RSA-2048 p50 48 ms, p99 163 ms at load average
+ * 2.6; p50 79 ms, p99 668 ms at load average 14 (other test runs); RSA-1024 p50 30 ms.
  */
 import * as nodeCrypto from 'node:crypto';
 import { hashInfo } from '../algorithms.js';
@@ -294,13 +296,10 @@ export class RsaCache {
 
   /** The node:crypto private key of an RSA key object. */
   privateKey(key: RsaPrivateKey): nodeCrypto.KeyObject {
-    const id = `${Buffer.from(key.n).toString('hex')}:${key.exponent}`;
+    // The prime is part of the key: the same modulus with another prime is another (broken) object.
+    const id = `${Buffer.from(key.n).toString('hex')}:${Buffer.from(key.p).toString('hex')}:${key.exponent}`;
     const hit = this.privateKeys.get(id);
-    if (hit) {
-      const jwk = hit.export({ format: 'jwk' });
-      // The same modulus with another prime is another (broken) object: do not trust the cache.
-      if (jwk.p === b64url(toBig(key.p)) || jwk.q === b64url(toBig(key.p))) return hit;
-    }
+    if (hit) return hit;
     const made = importPrivate(key);
     remember(this.privateKeys, id, made, this.limit);
     return made;
