@@ -5,7 +5,8 @@
 // and the vtpmd/swtpm throughput ratio, then each daemon's RSS. Plain Node, no dependencies.
 //
 // Environment: BENCH_SECONDS (per workload, default 2), BENCH_WARMUP_MS (default 300),
-// BENCH_ROUNDS (alternating rounds per workload, default 4).
+// BENCH_ROUNDS (alternating rounds per workload, default 4), BENCH_RSA_SECONDS (for the uncached
+// RSA CreatePrimary, default 10), BENCH_ONLY (a substring: run only the workloads it names).
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
@@ -38,12 +39,34 @@ const PW_AUTH = Buffer.concat([be32(9), be32(0x40000009), be16(0), Buffer.from([
 const SHA256 = 0x000b;
 
 const STARTUP_CLEAR = command(0x8001, 0x144, be16(0));
-const WORKLOADS = [
+
+let rsaCounter = 0;
+function tpm2b(b) {
+  return Buffer.concat([be16(b.length), b]);
+}
+/** TPM2_CreatePrimary(owner) of an RSA-2048 restricted decryption key with AES-128-CFB. */
+function createPrimaryRsa(data) {
+  const template = Buffer.concat([be16(0x0001), be16(SHA256), be32(0x00030072), be16(0),
+    be16(0x0006), be16(128), be16(0x0043), be16(0x0010), be16(2048), be32(0), be16(0)]);
+  const sensitive = Buffer.concat([be16(0), tpm2b(data)]);
+  return command(0x8002, 0x131, be32(0x40000001), PW_AUTH, tpm2b(sensitive), tpm2b(template), be16(0), be32(0));
+}
+/** FlushContext of the handle a CreatePrimary response carries. */
+function flushCreated(resp) {
+  return command(0x8001, 0x165, resp.subarray(10, 14));
+}
+const ALL_WORKLOADS = [
   { name: 'GetRandom(32)', bytes: command(0x8001, 0x17b, be16(32)) },
   { name: 'PCR_Read(sha256 0-7)', bytes: command(0x8001, 0x17e, be32(1), be16(SHA256), Buffer.from([3, 0xff, 0, 0])) },
   { name: 'PCR_Extend(sha256, 16)', bytes: command(0x8002, 0x182, be32(16), PW_AUTH, be32(1), be16(SHA256), Buffer.alloc(32, 0xab)) },
   { name: 'Hash(1 KiB, sha256)', bytes: command(0x8001, 0x17d, be16(1024), Buffer.alloc(1024, 0x5a), be16(SHA256), be32(0x40000001)) },
+  // The RSA-2048 storage key tpm2_createprimary -G rsa makes. Uncached: inSensitive.data changes
+  // every call, so each one searches for primes; cached: the same template and data every time.
+  { name: 'CreatePrimary RSA-2048 (new key)', bytes: () => createPrimaryRsa(be32(rsaCounter++)), after: flushCreated, seconds: Number(process.env.BENCH_RSA_SECONDS ?? 10) },
+  { name: 'CreatePrimary RSA-2048 (same key)', bytes: () => createPrimaryRsa(Buffer.alloc(0)), after: flushCreated },
 ];
+
+const WORKLOADS = ALL_WORKLOADS.filter((w) => !process.env.BENCH_ONLY || w.name.includes(process.env.BENCH_ONLY));
 
 // ---- processes and sockets -------------------------------------------------------------------
 
@@ -164,12 +187,16 @@ async function runRound(conn, w, seconds) {
   const start = process.hrtime.bigint();
   let now = start;
   while (now < end) {
-    const t = now;
-    const resp = await conn.transmit(w.bytes);
-    now = process.hrtime.bigint();
+    const bytes = typeof w.bytes === 'function' ? w.bytes() : w.bytes;
+    const t = process.hrtime.bigint();
+    const resp = await conn.transmit(bytes);
+    const done = process.hrtime.bigint();
     const rc = resp.readUInt32BE(6);
     if (rc !== 0) throw new Error(`${w.name}: TPM rc 0x${rc.toString(16)}`);
-    lat.push(Number(now - t) / 1e6);
+    lat.push(Number(done - t) / 1e6);
+    // Clean-up commands (FlushContext) are not timed.
+    if (w.after) await conn.transmit(w.after(resp));
+    now = process.hrtime.bigint();
   }
   return { lat, elapsed: Number(now - start) / 1e9 };
 }
@@ -212,7 +239,7 @@ try {
     for (let r = 0; r < ROUNDS; r++) {
       const order = r % 2 === 0 ? impls : [...impls].reverse();
       for (const impl of order) {
-        const { lat, elapsed } = await runRound(conns[impl], w, SECONDS / ROUNDS);
+        const { lat, elapsed } = await runRound(conns[impl], w, (w.seconds ?? SECONDS) / ROUNDS);
         acc[impl].lat.push(...lat);
         acc[impl].elapsed += elapsed;
       }

@@ -37,6 +37,7 @@ export const MAX_DIGEST_SIZE = Math.max(...HASH_ALGS.map((h) => h.digestSize));
  * nowhere else. TPM_ALG_NULL is accepted where a type allows it but, as in libtpms, not listed.
  */
 export const IMPLEMENTED_ALGS: readonly { readonly alg: number; readonly attributes: number }[] = [
+  { alg: TPM_ALG.RSA, attributes: TPMA_ALGORITHM.asymmetric | TPMA_ALGORITHM.object },
   { alg: TPM_ALG.SHA1, attributes: TPMA_ALGORITHM.hash },
   { alg: TPM_ALG.HMAC, attributes: TPMA_ALGORITHM.hash | TPMA_ALGORITHM.signing },
   { alg: TPM_ALG.AES, attributes: TPMA_ALGORITHM.symmetric },
@@ -45,6 +46,10 @@ export const IMPLEMENTED_ALGS: readonly { readonly alg: number; readonly attribu
   { alg: TPM_ALG.SHA256, attributes: TPMA_ALGORITHM.hash },
   { alg: TPM_ALG.SHA384, attributes: TPMA_ALGORITHM.hash },
   { alg: TPM_ALG.SHA512, attributes: TPMA_ALGORITHM.hash },
+  { alg: TPM_ALG.RSASSA, attributes: TPMA_ALGORITHM.asymmetric | TPMA_ALGORITHM.signing },
+  { alg: TPM_ALG.RSAES, attributes: TPMA_ALGORITHM.asymmetric | TPMA_ALGORITHM.encrypting },
+  { alg: TPM_ALG.RSAPSS, attributes: TPMA_ALGORITHM.asymmetric | TPMA_ALGORITHM.signing },
+  { alg: TPM_ALG.OAEP, attributes: TPMA_ALGORITHM.asymmetric | TPMA_ALGORITHM.encrypting },
   { alg: TPM_ALG.ECDSA, attributes: TPMA_ALGORITHM.asymmetric | TPMA_ALGORITHM.signing },
   { alg: TPM_ALG.ECDH, attributes: TPMA_ALGORITHM.asymmetric | TPMA_ALGORITHM.method },
   { alg: TPM_ALG.ECSCHNORR, attributes: TPMA_ALGORITHM.asymmetric | TPMA_ALGORITHM.signing },
@@ -82,6 +87,12 @@ export const MAX_ECC_KEY_BYTES = Math.max(...ECC_CURVES.map((c) => c.bytes));
 
 /** AES key sizes (TPMI_AES_KEY_BITS). */
 export const AES_KEY_BITS: readonly number[] = [128, 256];
+
+/** RSA key sizes (TPMI_RSA_KEY_BITS): those of libtpms 0.9. */
+export const RSA_KEY_BITS: readonly number[] = [1024, 2048, 3072];
+
+/** Largest RSA modulus: bounds TPM2B_PUBLIC_KEY_RSA (Part 2 §11.2.4.5). */
+export const MAX_RSA_KEY_BYTES = Math.max(...RSA_KEY_BITS) / 8;
 
 /** The largest implemented hash: integrity HMACs of tickets and contexts (Part 1 §14.5, libtpms). */
 export const CONTEXT_INTEGRITY_HASH_ALG = HASH_ALGS.reduce((a, b) => (b.digestSize > a.digestSize ? b : a)).alg;

@@ -4,6 +4,7 @@
  * no I/O; `Engine` owns one and drives it.
  */
 import { HR, TPM_HT, TPM_RH } from './constants.js';
+import { RsaCache } from './crypto/index.js';
 import { PcrBanks } from './state/pcr.js';
 import { ObjectSlots, type KeyObject, type TransientObject } from './state/objects.js';
 import { SessionSlots } from './state/sessions.js';
@@ -41,6 +42,8 @@ export class Tpm {
   pcrs: PcrBanks;
   readonly objects = new ObjectSlots();
   readonly sessions = new SessionSlots();
+  /** Derived RSA primaries and imported RSA private keys (the prime search is slow). */
+  readonly rsaCache = new RsaCache();
   /** SelfTest has run (full or incremental over everything). */
   selfTestDone = false;
   /** env.now() at _TPM_Init: TPMS_TIME_INFO.time counts from here. */

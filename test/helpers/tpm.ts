@@ -50,14 +50,14 @@ export const VTPMD_BASELINE_COMMANDS: Record<string, number> = {
   StartAuthSession: 0x176, FlushContext: 0x165, CreatePrimary: 0x131, ReadPublic: 0x173,
   ContextSave: 0x162, ContextLoad: 0x161, HierarchyChangeAuth: 0x129,
   Create: 0x153, Load: 0x157, LoadExternal: 0x167, CreateLoaded: 0x191, Unseal: 0x15e, ObjectChangeAuth: 0x150,
-  EvictControl: 0x120,
+  EvictControl: 0x120, RSA_Encrypt: 0x174, RSA_Decrypt: 0x159,
 };
 /** Commands being added to the engine now: may or may not be listed yet. */
 export const VTPMD_IN_PROGRESS_COMMANDS: Record<string, number> = {};
 /** Commands no vtpmd engine has yet: never listed, always TPM_RC_COMMAND_CODE. */
 export const VTPMD_NOT_YET_COMMANDS: Record<string, number> = {
   NV_DefineSpace: 0x12a,
-  NV_Read: 0x14e, NV_Write: 0x137, PCR_Allocate: 0x12b, Clear: 0x126, RSA_Encrypt: 0x174,
+  NV_Read: 0x14e, NV_Write: 0x137, PCR_Allocate: 0x12b, Clear: 0x126,
 };
 /**
  * What vtpmd's GetCapability(ALGS) lists this round, keyed by tpm2_getcap's names. TPM_ALG_NULL
@@ -65,8 +65,8 @@ export const VTPMD_NOT_YET_COMMANDS: Record<string, number> = {
  * code, it is not an algorithm the ALGS capability lists.
  */
 export const VTPMD_ALGS: Record<string, number> = {
-  sha1: 0x0004, hmac: 0x0005, aes: 0x0006, keyedhash: 0x0008, xor: 0x000a, sha256: 0x000b, sha384: 0x000c,
-  sha512: 0x000d, ecdsa: 0x0018, ecdh: 0x0019, ecschnorr: 0x001c, kdf1_sp800_108: 0x0022, ecc: 0x0023,
+  rsa: 0x0001, sha1: 0x0004, hmac: 0x0005, aes: 0x0006, keyedhash: 0x0008, xor: 0x000a, sha256: 0x000b, sha384: 0x000c,
+  sha512: 0x000d, rsassa: 0x0014, rsaes: 0x0015, rsapss: 0x0016, oaep: 0x0017, ecdsa: 0x0018, ecdh: 0x0019, ecschnorr: 0x001c, kdf1_sp800_108: 0x0022, ecc: 0x0023,
   symcipher: 0x0025, cfb: 0x0043,
 };
 /** The ECC curves vtpmd has keys for: NIST P-256, P-384, P-521. */

@@ -64,7 +64,8 @@ export function creationData(
  * Part 3 §24.1 TPM2_CreatePrimary: a key or data object derived from the hierarchy's primary
  * seed, loaded at the next free transient handle. RCs: TPM_RC_OBJECT_MEMORY,
  * TPM_RC_ATTRIBUTES/SCHEME/SYMMETRIC/KDF/HASH/SIZE+P2 (template checks, as the reference
- * orders them), TPM_RC_SIZE+P1 (userAuth longer than the nameAlg digest), TPM_RC_KEY_SIZE+P1.
+ * orders them), TPM_RC_SIZE+P1 (userAuth longer than the nameAlg digest), TPM_RC_KEY_SIZE+P1,
+ * TPM_RC_RANGE (RSA exponent).
  */
 export const CreatePrimary = command({
   code: TPM_CC.CreatePrimary,
@@ -94,9 +95,11 @@ export const CreatePrimary = command({
     }
     let object;
     try {
-      object = derivePrimary(primaryHandle, tpm.hierarchySeed(primaryHandle), inPublic, inSensitive);
+      object = derivePrimary(primaryHandle, tpm.hierarchySeed(primaryHandle), inPublic, inSensitive, tpm.rsaCache);
     } catch (e) {
-      if (e instanceof TpmError) throw new TpmError(e.rc, { param: 1 });
+      // An unusable RSA exponent comes from key generation itself and, as in the reference
+      // and libtpms, carries no position.
+      if (e instanceof TpmError) throw e.rc === TPM_RC.RANGE ? e : new TpmError(e.rc, { param: 1 });
       throw e;
     }
     const hierarchyName = u32(primaryHandle);

@@ -3,6 +3,7 @@
  * code is a programming error caught when the module loads.
  */
 import type { CommandDef } from '../command.js';
+import { RSA_Decrypt, RSA_Encrypt } from './asym.js';
 import { GetCapability } from './capability.js';
 import { ReadClock } from './clock.js';
 import { ContextLoad, ContextSave, FlushContext } from './context.js';
@@ -51,6 +52,8 @@ export const ALL_COMMANDS: readonly CommandDef[] = [
   Unseal,
   ObjectChangeAuth,
   EvictControl,
+  RSA_Encrypt,
+  RSA_Decrypt,
 ];
 
 function buildTable(commands: readonly CommandDef[]): ReadonlyMap<number, CommandDef> {

@@ -75,9 +75,15 @@ export function publicAttributesValidation(parent: TPMT_PUBLIC | null, publicAre
   schemeChecks(publicArea, parent);
 }
 
-/** Signing schemes per asymmetric type (the reference's CryptIsAsymSignScheme). */
-const ECC_SIGN_SCHEMES: ReadonlySet<number> = new Set([TPM_ALG.ECDSA, TPM_ALG.ECSCHNORR]);
-const ECC_DECRYPT_SCHEMES: ReadonlySet<number> = new Set([TPM_ALG.ECDH]);
+/** Signing and decryption schemes per asymmetric type (the reference's CryptIsAsymSignScheme/DecryptScheme). */
+const SIGN_SCHEMES: ReadonlyMap<number, ReadonlySet<number>> = new Map<number, ReadonlySet<number>>([
+  [TPM_ALG.ECC, new Set<number>([TPM_ALG.ECDSA, TPM_ALG.ECSCHNORR])],
+  [TPM_ALG.RSA, new Set<number>([TPM_ALG.RSASSA, TPM_ALG.RSAPSS])],
+]);
+const DECRYPT_SCHEMES: ReadonlyMap<number, ReadonlySet<number>> = new Map<number, ReadonlySet<number>>([
+  [TPM_ALG.ECC, new Set<number>([TPM_ALG.ECDH])],
+  [TPM_ALG.RSA, new Set<number>([TPM_ALG.RSAES, TPM_ALG.OAEP])],
+]);
 
 /** The reference's SchemeChecks; LoadExternal of a public key runs only these (parent null). */
 export function schemeChecks(publicArea: TPMT_PUBLIC, parent: TPMT_PUBLIC | null = null): void {
@@ -109,25 +115,25 @@ export function schemeChecks(publicArea: TPMT_PUBLIC, parent: TPMT_PUBLIC | null
       const parms = publicArea.parameters as {
         symmetric: TPMT_SYM_DEF_OBJECT;
         scheme: { scheme: number; details: { hashAlg: number } | null };
-        kdf: { scheme: number };
+        kdf?: { scheme: number };
       };
       const scheme = parms.scheme.scheme;
       symmetric = parms.symmetric;
       if (sign === decrypt) {
         if (scheme !== TPM_ALG.NULL) throw new TpmError(TPM_RC.SCHEME);
       } else if (sign) {
-        if (ECC_SIGN_SCHEMES.has(scheme)) {
+        if (SIGN_SCHEMES.get(publicArea.type)!.has(scheme)) {
           if (parms.scheme.details?.hashAlg === TPM_ALG.NULL) throw new TpmError(TPM_RC.SCHEME);
         } else if (restricted || scheme !== TPM_ALG.NULL) {
           throw new TpmError(TPM_RC.SCHEME);
         }
       } else if (restricted) {
         if (scheme !== TPM_ALG.NULL) throw new TpmError(TPM_RC.SCHEME);
-      } else if (scheme !== TPM_ALG.NULL && !ECC_DECRYPT_SCHEMES.has(scheme)) {
+      } else if (scheme !== TPM_ALG.NULL && !DECRYPT_SCHEMES.get(publicArea.type)!.has(scheme)) {
         throw new TpmError(TPM_RC.SCHEME);
       }
       if ((!restricted || !decrypt) && symmetric.algorithm !== TPM_ALG.NULL) throw new TpmError(TPM_RC.SYMMETRIC);
-      if (parms.kdf.scheme !== TPM_ALG.NULL) throw new TpmError(TPM_RC.KDF);
+      if (publicArea.type === TPM_ALG.ECC && parms.kdf!.scheme !== TPM_ALG.NULL) throw new TpmError(TPM_RC.KDF);
     }
   }
   if (symmetric && restricted && decrypt) {

@@ -216,7 +216,7 @@ export const CreateLoaded = command({
       return { objectHandle: tpm.objects.add(object), outPrivate, outPublic: object.publicArea, name: object.name };
     }
     positioned({ param: 2 }, () => createChecks(null, template, inSensitive.data.length));
-    const object = positioned({ param: 1 }, () => derivePrimary(parentHandle, tpm.hierarchySeed(parentHandle), template, inSensitive));
+    const object = positioned({ param: 1 }, () => derivePrimary(parentHandle, tpm.hierarchySeed(parentHandle), template, inSensitive, tpm.rsaCache));
     return { objectHandle: tpm.objects.add(object), outPrivate: new Uint8Array(0), outPublic: object.publicArea, name: object.name };
   },
 });

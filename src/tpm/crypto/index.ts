@@ -6,3 +6,19 @@ export { randomBytes } from './random.js';
 export { constantTimeEqual } from './compare.js';
 export { eccIsPointOnCurve, eccIsValidPrivate, eccPrivateFromBits, eccPrivateInputBits, eccPublicPoint } from './ecc.js';
 export { aesCfbDecrypt, aesCfbEncrypt } from './sym.js';
+export {
+  RSA_DEFAULT_EXPONENT,
+  RsaCache,
+  rsaCheckExponent,
+  rsaDecrypt,
+  rsaEncrypt,
+  rsaGenerateKey,
+  rsaPssSaltSize,
+  rsapssSign,
+  rsapssVerify,
+  rsassaSign,
+  rsassaVerify,
+  type RsaDecryptScheme,
+  type RsaPrivateKey,
+  type RsaPublicKey,
+} from './rsa.js';

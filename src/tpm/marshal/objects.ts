@@ -3,7 +3,7 @@
  * the object type, TPMS_SENSITIVE_CREATE, TPMS_CREATION_DATA and the Name (§12.2, Part 1 §16).
  * Only the object types this TPM implements unmarshal; anything else is TPM_RC_TYPE.
  */
-import { AES_KEY_BITS, ECC_CURVES, MAX_ECC_KEY_BYTES } from '../algorithms.js';
+import { AES_KEY_BITS, ECC_CURVES, MAX_ECC_KEY_BYTES, MAX_RSA_KEY_BYTES, RSA_KEY_BITS } from '../algorithms.js';
 import { TPM_ALG, TPM_RC } from '../constants.js';
 import { hash } from '../crypto/index.js';
 import {
@@ -41,8 +41,8 @@ export const TPMA_OBJECT = {
 } as const;
 const TPMA_OBJECT_RESERVED = ~Object.values(TPMA_OBJECT).reduce((a, b) => a | b, 0) >>> 0;
 
-/** The object types that unmarshal (TPMI_ALG_PUBLIC); RSA joins when RSA keys exist. */
-export const OBJECT_TYPES = [TPM_ALG.KEYEDHASH, TPM_ALG.ECC, TPM_ALG.SYMCIPHER] as const;
+/** The object types that unmarshal (TPMI_ALG_PUBLIC). */
+export const OBJECT_TYPES = [TPM_ALG.RSA, TPM_ALG.KEYEDHASH, TPM_ALG.ECC, TPM_ALG.SYMCIPHER] as const;
 export const TPMI_ALG_PUBLIC = oneOf(UINT16, OBJECT_TYPES, TPM_RC.TYPE);
 
 const HASH_DETAIL = struct({ hashAlg: TPMI_ALG_HASH });
@@ -82,6 +82,31 @@ export const TPMT_ECC_SCHEME = struct({
   }),
 });
 
+/**
+ * §11.2.4.2 TPMT_RSA_SCHEME (an RSA key's scheme) and §11.2.4.4 TPMT_RSA_DECRYPT (the scheme
+ * of RSA_Encrypt/RSA_Decrypt). Both selectors answer TPM_RC_VALUE, as in libtpms; RSAES has no
+ * details, the others a hash (TPM_RC_HASH when it is not one).
+ */
+const RSA_SCHEME_DETAILS = {
+  [TPM_ALG.RSASSA]: HASH_DETAIL,
+  [TPM_ALG.RSAPSS]: HASH_DETAIL,
+  [TPM_ALG.RSAES]: EMPTY,
+  [TPM_ALG.OAEP]: HASH_DETAIL,
+  [TPM_ALG.NULL]: EMPTY,
+};
+export const TPMT_RSA_SCHEME = struct({
+  scheme: oneOf(UINT16, [TPM_ALG.RSASSA, TPM_ALG.RSAPSS, TPM_ALG.RSAES, TPM_ALG.OAEP], TPM_RC.VALUE, TPM_ALG.NULL).plus,
+  details: union('scheme', RSA_SCHEME_DETAILS),
+});
+export const TPMT_RSA_DECRYPT = struct({
+  scheme: oneOf(UINT16, [TPM_ALG.RSAES, TPM_ALG.OAEP], TPM_RC.VALUE, TPM_ALG.NULL).plus,
+  details: union('scheme', RSA_SCHEME_DETAILS),
+});
+export type TPMT_RSA_DECRYPT = Infer<typeof TPMT_RSA_DECRYPT>;
+
+/** §11.2.4.5 TPM2B_PUBLIC_KEY_RSA: the modulus, or a value encrypted or signed with it. */
+export const TPM2B_PUBLIC_KEY_RSA = tpm2b(MAX_RSA_KEY_BYTES);
+
 /** §11.2.3 TPMT_KDF_SCHEME. */
 export const TPMT_KDF_SCHEME = struct({
   scheme: TPMI_ALG_KDF.plus,
@@ -96,7 +121,15 @@ export const TPM2B_ECC_PARAMETER = tpm2b(MAX_ECC_KEY_BYTES);
 export const TPMS_ECC_POINT = struct({ x: TPM2B_ECC_PARAMETER, y: TPM2B_ECC_PARAMETER });
 export type TPMS_ECC_POINT = Infer<typeof TPMS_ECC_POINT>;
 
-/** §12.2.3 TPMU_PUBLIC_PARMS arms. */
+/** §12.2.3 TPMU_PUBLIC_PARMS arms. TPMI_RSA_KEY_BITS outside the list is TPM_RC_VALUE. */
+export const TPMS_RSA_PARMS = struct({
+  symmetric: TPMT_SYM_DEF_OBJECT,
+  scheme: TPMT_RSA_SCHEME,
+  keyBits: oneOf(UINT16, RSA_KEY_BITS, TPM_RC.VALUE),
+  /** 0 means 2^16 + 1 (§12.2.3.5). */
+  exponent: UINT32,
+});
+export type TPMS_RSA_PARMS = Infer<typeof TPMS_RSA_PARMS>;
 export const TPMS_KEYEDHASH_PARMS = struct({ scheme: TPMT_KEYEDHASH_SCHEME });
 export const TPMS_SYMCIPHER_PARMS = struct({ sym: TPMT_SYM_DEF_OBJECT });
 export const TPMS_ECC_PARMS = struct({
@@ -113,11 +146,13 @@ export const TPMT_PUBLIC = struct({
   objectAttributes: bits(UINT32, TPMA_OBJECT_RESERVED),
   authPolicy: TPM2B_DIGEST,
   parameters: union('type', {
+    [TPM_ALG.RSA]: TPMS_RSA_PARMS,
     [TPM_ALG.KEYEDHASH]: TPMS_KEYEDHASH_PARMS,
     [TPM_ALG.SYMCIPHER]: TPMS_SYMCIPHER_PARMS,
     [TPM_ALG.ECC]: TPMS_ECC_PARMS,
   }),
   unique: union('type', {
+    [TPM_ALG.RSA]: TPM2B_PUBLIC_KEY_RSA,
     [TPM_ALG.KEYEDHASH]: TPM2B_DIGEST,
     [TPM_ALG.SYMCIPHER]: TPM2B_DIGEST,
     [TPM_ALG.ECC]: TPMS_ECC_POINT,

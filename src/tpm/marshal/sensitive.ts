@@ -2,7 +2,7 @@
  * Part 2 §12.3 sensitive structures: TPMT_SENSITIVE (what TPM2B_PRIVATE protects and what
  * LoadExternal takes in clear), TPM2B_SENSITIVE, TPM2B_PRIVATE and TPM2B_IV (§11.1.9).
  * The sensitive union is selected by the object type, as TPMT_PUBLIC's is; an RSA key keeps
- * one prime, so its arm opens when RSA joins TPMI_ALG_PUBLIC.
+ * one prime (the modulus in the public area gives the rest).
  */
 import { MAX_DIGEST_SIZE } from '../algorithms.js';
 import { TPM_ALG } from '../constants.js';

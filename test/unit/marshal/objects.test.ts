@@ -26,7 +26,7 @@ function rcOf(fn: () => unknown): number {
 }
 
 describe('public areas from swtpm', () => {
-  test.each(['ecc (P-256)', 'aes128cfb', 'ecc384'])('%s: decode, re-encode, Name', (label) => {
+  test.each(['ecc (P-256)', 'aes128cfb', 'ecc384', 'rsa (2048)', 'TCG EK template RSA'])('%s: decode, re-encode, Name', (label) => {
     const v = byLabel(label);
     const publicArea = decode(TPM2B_PUBLIC, unhex(v.tpm2bPublic));
     expect(hex(encode(TPM2B_PUBLIC, publicArea))).toBe(v.tpm2bPublic);
@@ -46,8 +46,32 @@ describe('public areas from swtpm', () => {
     expect(unique.x.length).toBe(32);
   });
 
-  test('RSA public areas are TPM_RC_TYPE until RSA keys are implemented', () => {
-    expect(rcOf(() => decode(TPM2B_PUBLIC, unhex(byLabel('rsa').tpm2bPublic)))).toBe(TPM_RC.TYPE);
+  test('the RSA-2048 storage key and the TCG RSA EK read as their templates say', () => {
+    const p = decode(TPM2B_PUBLIC, unhex(byLabel('rsa').tpm2bPublic));
+    expect(p.type).toBe(TPM_ALG.RSA);
+    const parms = p.parameters as { symmetric: { algorithm: number; keyBits: number; mode: number }; scheme: { scheme: number }; keyBits: number; exponent: number };
+    expect(parms).toEqual({ symmetric: { algorithm: TPM_ALG.AES, keyBits: 128, mode: TPM_ALG.CFB }, scheme: { scheme: TPM_ALG.NULL, details: null }, keyBits: 2048, exponent: 0 });
+    expect((p.unique as Uint8Array).length).toBe(256);
+    const ek = decode(TPM2B_PUBLIC, unhex(byLabel('TCG EK template RSA').tpm2bPublic));
+    expect(ek.objectAttributes).toBe(0x000300b2);
+    expect(hex(ek.authPolicy)).toBe('837197674484b3f81a90cc8d46a5d724fd52d76e06520b64f2a1da1b331469aa');
+  });
+
+  test('RSA parameters: key sizes outside 1024/2048/3072 and unknown schemes are TPM_RC_VALUE, a scheme hash TPM_RC_HASH', () => {
+    const rsa = unhex(byLabel('rsa').tpm2bPublic.slice(4));
+    // type(2) nameAlg(2) attributes(4) authPolicy(2+0) symmetric(6) scheme(2) keyBits(2) exponent(4) unique.
+    const at = 2 + 2 + 4 + 2 + 6;
+    const withBits = rsa.slice();
+    withBits.set([0x10, 0x00], at + 2); // 4096
+    expect(rcOf(() => decode(TPMT_PUBLIC, withBits))).toBe(TPM_RC.VALUE);
+    const ecdsa = rsa.slice();
+    ecdsa.set([0x00, 0x18], at); // TPM_ALG_ECDSA is no RSA scheme
+    expect(rcOf(() => decode(TPMT_PUBLIC, ecdsa))).toBe(TPM_RC.VALUE);
+    // RSASSA with a hash that is not one (TPM_ALG_AES).
+    const bad = new Uint8Array([...rsa.subarray(0, at), 0x00, 0x14, 0x00, 0x06, ...rsa.subarray(at + 2)]);
+    expect(rcOf(() => decode(TPMT_PUBLIC, bad))).toBe(TPM_RC.HASH);
+    const good = new Uint8Array([...rsa.subarray(0, at), 0x00, 0x14, 0x00, 0x0b, ...rsa.subarray(at + 2)]);
+    expect((decode(TPMT_PUBLIC, good).parameters as { scheme: unknown }).scheme).toEqual({ scheme: TPM_ALG.RSASSA, details: { hashAlg: TPM_ALG.SHA256 } });
   });
 });
 
