@@ -9,6 +9,8 @@ import { ContextLoad, ContextSave, FlushContext } from './context.js';
 import { StartAuthSession } from './session.js';
 import { CreatePrimary, HierarchyChangeAuth } from './hierarchy.js';
 import { ReadPublic } from './object.js';
+import { NV_ChangeAuth, NV_DefineSpace, NV_GlobalWriteLock, NV_ReadPublic, NV_UndefineSpace, NV_UndefineSpaceSpecial } from './nv.js';
+import { NV_Extend, NV_Increment, NV_Read, NV_ReadLock, NV_SetBits, NV_Write, NV_WriteLock } from './nv-data.js';
 import { EventSequenceComplete, Hash, HashSequenceStart, SequenceComplete, SequenceUpdate } from './hash.js';
 import { PCR_Event, PCR_Extend, PCR_Read, PCR_Reset } from './pcr.js';
 import { GetRandom, StirRandom } from './random.js';
@@ -41,6 +43,19 @@ export const ALL_COMMANDS: readonly CommandDef[] = [
   ContextSave,
   ContextLoad,
   HierarchyChangeAuth,
+  NV_DefineSpace,
+  NV_UndefineSpace,
+  NV_UndefineSpaceSpecial,
+  NV_ReadPublic,
+  NV_Write,
+  NV_Increment,
+  NV_Extend,
+  NV_SetBits,
+  NV_WriteLock,
+  NV_GlobalWriteLock,
+  NV_Read,
+  NV_ReadLock,
+  NV_ChangeAuth,
 ];
 
 function buildTable(commands: readonly CommandDef[]): ReadonlyMap<number, CommandDef> {

@@ -6,6 +6,7 @@
 import { HASH_ALGS } from '../algorithms.js';
 import { defaultAllocation, PcrAllocation } from './pcr.js';
 import { deserializeState, serializeState, StateFormatError } from './serialize.js';
+import type { NvIndex } from './nv.js';
 
 /** Size of the primary seeds and hierarchy proofs (Part 1 §14.4: at least the largest digest). */
 export const SEED_SIZE = 64;
@@ -41,9 +42,14 @@ export interface PersistentState {
   restartCount: number;
   orderly: OrderlyState;
   savedState: SavedState | null;
+  /** Defined NV indices in definition order (state/nv.ts). Added in version 2. */
+  nv: NvIndex[];
+  /** The highest value a deleted counter index had: new counters start above it (Part 1 §37.4.3). */
+  nvMaxCounter: bigint;
 }
 
-export const PERSISTENT_VERSION = 1;
+/** Version 2 added the NV indices; a version-1 blob loads with none. */
+export const PERSISTENT_VERSION = 2;
 
 export function manufacture(random: (n: number) => Uint8Array): PersistentState {
   return {
@@ -64,11 +70,14 @@ export function manufacture(random: (n: number) => Uint8Array): PersistentState 
     // A new TPM behaves as after Shutdown(CLEAR): Startup(CLEAR) is a TPM Reset, STATE is refused.
     orderly: 'CLEAR',
     savedState: null,
+    nv: [],
+    nvMaxCounter: 0n,
   };
 }
 
 export function serializePersistent(s: PersistentState): Uint8Array {
-  return serializeState('permanent', PERSISTENT_VERSION, 1, s);
+  // An older vtpmd would drop the NV indices: it must refuse the blob instead.
+  return serializeState('permanent', PERSISTENT_VERSION, 2, s);
 }
 
 export function deserializePersistent(blob: Uint8Array): PersistentState {
@@ -80,6 +89,15 @@ export function deserializePersistent(blob: Uint8Array): PersistentState {
   if (!(s.pcrAllocation instanceof Map)) throw new StateFormatError('permanent state lacks the PCR allocation');
   for (const alg of s.pcrAllocation.keys()) {
     if (!HASH_ALGS.some((h) => h.alg === alg)) throw new StateFormatError(`unknown PCR bank 0x${alg.toString(16)}`);
+  }
+  s.nv ??= [];
+  s.nvMaxCounter ??= 0n;
+  if (!Array.isArray(s.nv) || typeof s.nvMaxCounter !== 'bigint') throw new StateFormatError('permanent state has bad NV indices');
+  for (const i of s.nv) {
+    if (!(i?.authValue instanceof Uint8Array) || !(i.data instanceof Uint8Array) || !(i.public?.authPolicy instanceof Uint8Array)) {
+      throw new StateFormatError('permanent state has a damaged NV index');
+    }
+    if (i.data.length !== i.public.dataSize) throw new StateFormatError(`NV index 0x${Number(i.public.nvIndex).toString(16)} has the wrong data size`);
   }
   return s;
 }
