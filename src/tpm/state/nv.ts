@@ -123,11 +123,19 @@ export function nvWriteData(tpm: Tpm, index: NvIndex, offset: number, bytes: Uin
   const attributes = nvAttributes(tpm, index);
   const first = !has(attributes, TPMA_NV.WRITTEN);
   const target = ram ? ram.data : index.data;
+  // As the reference's NvConditionallyWrite: rewriting the same bytes costs no NV write.
+  if (!first && !ram && sameBytes(target.subarray(offset, offset + bytes.length), bytes)) return;
   if (first && nvType(attributes) === TPM_NT.ORDINARY) target.fill(0);
   target.set(bytes, offset);
   if (first) nvSetAttributes(tpm, index, set(attributes, TPMA_NV.WRITTEN));
   if (!ram) tpm.markDirty();
   else if (first && isCounter(attributes)) nvSaveOrderly(tpm);
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 export function nvReadU64(tpm: Tpm, index: NvIndex): bigint {

@@ -156,6 +156,18 @@ describe('NV_Write and NV_Read', () => {
     expect(read(t, 1025).rc).toBe(0x1c4); // VALUE+P1: over MAX_NV_BUFFER_SIZE
   });
 
+  test('every write of new bytes changes the permanent state; rewriting the same bytes does not', () => {
+    const t = createTestTpm();
+    expect(define(t, { attributes: OWNER_RW, size: 4 })).toBe(0);
+    expect(write(t, 'abcd')).toBe(0);
+    expect(t.engine.takePermanentChanges()).not.toBeNull();
+    expect(write(t, 'bc', 1)).toBe(0);
+    expect(t.engine.takePermanentChanges()).toBeNull();
+    expect(write(t, 'xy', 1)).toBe(0);
+    expect(t.engine.takePermanentChanges()).not.toBeNull();
+    expect(read(t, 4).data).toBe('61787964');
+  });
+
   test('who may write and read: owner, platform or the index with its authValue', () => {
     const t = createTestTpm();
     expect(define(t, { attributes: A.OWNERWRITE | A.AUTHREAD, auth: 'secret', size: 8 })).toBe(0);
