@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // npm run bench: vtpmd vs swtpm, side by side. Each daemon runs `socket --tpm2 --flags
 // not-need-init` on a temp state dir; after TPM2_Startup(CLEAR) every workload runs over ONE kept
-// data connection for a fixed time after a warm-up, timing each command. Prints ops/s, p50, p99
+// data connection for a fixed time after a warm-up, timing each command (the NV workloads' indices
+// are defined over that connection first). Prints ops/s, p50, p99
 // and the vtpmd/swtpm throughput ratio, then each daemon's RSS. Plain Node, no dependencies.
 //
 // Environment: BENCH_SECONDS (per workload, default 2), BENCH_WARMUP_MS (default 300),
@@ -64,6 +65,36 @@ const ALL_WORKLOADS = [
   // every call, so each one searches for primes; cached: the same template and data every time.
   { name: 'CreatePrimary RSA-2048 (new key)', bytes: () => createPrimaryRsa(be32(rsaCounter++)), after: flushCreated, seconds: Number(process.env.BENCH_RSA_SECONDS ?? 10) },
   { name: 'CreatePrimary RSA-2048 (same key)', bytes: () => createPrimaryRsa(Buffer.alloc(0)), after: flushCreated },
+  // NV: every write is durable before its response (a file write and fsync in vtpmd).
+  // The data changes with every write: a TPM may skip writing bytes the index already holds.
+  { name: 'NV_Write(256 B)', bytes: nvWriteCounting() },
+  { name: 'NV_Read(256 B)', bytes: command(0x8002, 0x14e, be32(0x40000001), be32(0x01000100), PW_AUTH, be16(256), be16(0)) },
+  { name: 'NV_Increment', bytes: command(0x8002, 0x134, be32(0x40000001), be32(0x01000101), PW_AUTH) },
+];
+
+/** NV_Write of 256 bytes to 0x01000100 under ownerAuth, different data each call. */
+function nvWriteCounting() {
+  const data = Buffer.alloc(256, 0x3c);
+  const bytes = command(0x8002, 0x137, be32(0x40000001), be32(0x01000100), PW_AUTH, be16(256), data, be16(0));
+  const at = bytes.length - 2 - 256;
+  let n = 0;
+  return () => {
+    bytes.writeUInt32BE(++n >>> 0, at);
+    return bytes;
+  };
+}
+
+/** TPM2_NV_DefineSpace under ownerAuth: empty auth, SHA-256, no policy. */
+function nvDefine(handle, attributes, size) {
+  const pub = Buffer.concat([be32(handle), be16(SHA256), be32(attributes), be16(0), be16(size)]);
+  return command(0x8002, 0x12a, be32(0x40000001), PW_AUTH, be16(0), be16(pub.length), pub);
+}
+const OWNER_RW = 0x00020002;
+/** The NV workloads' indices, defined (and the read one written) over each bench connection. */
+const SETUP = [
+  nvDefine(0x01000100, OWNER_RW, 256),
+  nvDefine(0x01000101, OWNER_RW | 0x10, 8),
+  command(0x8002, 0x137, be32(0x40000001), be32(0x01000100), PW_AUTH, be16(256), Buffer.alloc(256, 0x3c), be16(0)),
 ];
 
 const WORKLOADS = ALL_WORKLOADS.filter((w) => !process.env.BENCH_ONLY || w.name.includes(process.env.BENCH_ONLY));
@@ -231,6 +262,10 @@ try {
     conns[impl] = await connectData(daemons[impl].port);
     const s = await conns[impl].transmit(STARTUP_CLEAR);
     if (s.readUInt32BE(6) !== 0) throw new Error(`${impl}: Startup rc 0x${s.readUInt32BE(6).toString(16)}`);
+    for (const bytes of SETUP) {
+      const r = await conns[impl].transmit(bytes);
+      if (r.readUInt32BE(6) !== 0) throw new Error(`${impl}: NV setup rc 0x${r.readUInt32BE(6).toString(16)}`);
+    }
   }
   for (const w of WORKLOADS) {
     process.stderr.write(`  ${w.name} ...\n`);

@@ -536,3 +536,35 @@ export const TPMA_LOCALITY = {
 
 /** TPM_GENERATED_VALUE (Part 2 §6.2): the magic at the start of every TPMS_ATTEST. */
 export const TPM_GENERATED_VALUE = 0xff544347;
+
+/** Part 2 §13.4 TPMA_NV bits; the index type TPM_NT sits in bits 4..7. */
+export const TPMA_NV = {
+  PPWRITE: 1 << 0,
+  OWNERWRITE: 1 << 1,
+  AUTHWRITE: 1 << 2,
+  POLICYWRITE: 1 << 3,
+  TPM_NT_SHIFT: 4,
+  TPM_NT_MASK: 0xf << 4,
+  POLICY_DELETE: 1 << 10,
+  WRITELOCKED: 1 << 11,
+  WRITEALL: 1 << 12,
+  WRITEDEFINE: 1 << 13,
+  WRITE_STCLEAR: 1 << 14,
+  GLOBALLOCK: 1 << 15,
+  PPREAD: 1 << 16,
+  OWNERREAD: 1 << 17,
+  AUTHREAD: 1 << 18,
+  POLICYREAD: 1 << 19,
+  NO_DA: 1 << 25,
+  ORDERLY: 1 << 26,
+  CLEAR_STCLEAR: 1 << 27,
+  READLOCKED: 1 << 28,
+  WRITTEN: 1 << 29,
+  PLATFORMCREATE: 1 << 30,
+  READ_STCLEAR: 2 ** 31,
+  /** Bits 8–9 and 20–24 (TPM_RC_RESERVED_BITS). */
+  RESERVED: 0x00000300 | 0x01f00000,
+} as const;
+
+/** Part 2 §13.4 TPM_NT: the NV index types. */
+export const TPM_NT = { ORDINARY: 0x0, COUNTER: 0x1, BITS: 0x2, EXTEND: 0x4, PIN_FAIL: 0x8, PIN_PASS: 0x9 } as const;

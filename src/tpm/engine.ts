@@ -257,8 +257,13 @@ export class Engine {
     const authValue = trimTrailingZeros(stored);
     const failure = this.tpm.isDaExempt(entity) ? TPM_RC.BAD_AUTH : TPM_RC.AUTH_FAIL;
     const session = use.session;
+    // Whether this entity can be authorized this way by this command at all (NV attributes).
+    const unavailable = this.tpm.authUnavailable(entity, def.code, def.handles[i]!.auth!, session?.kind === 'policy');
+    if (unavailable) throw new TpmError(unavailable);
     if (!session) {
-      if (!constantTimeEqual(trimTrailingZeros(use.hmac), authValue)) throw new TpmError(failure, { session: n });
+      const ok = constantTimeEqual(trimTrailingZeros(use.hmac), authValue);
+      this.tpm.authValueUsed(entity, ok);
+      if (!ok) throw new TpmError(failure, { session: n });
       return;
     }
     if (session.kind === 'trial') throw new TpmError(TPM_RC.ATTRIBUTES, { session: n });
@@ -276,7 +281,9 @@ export class Engine {
     const names = handles.map((h) => this.tpm.entityName(h));
     const cpHash = hash(session.authHash, u32(def.code), ...names, cpParams);
     const expected = hmac(session.authHash, use.hmacKey, cpHash, use.nonceCaller, session.nonceTPM, new Uint8Array([use.attributes]));
-    if (!constantTimeEqual(expected, use.hmac)) throw new TpmError(failure, { session: n });
+    const ok = constantTimeEqual(expected, use.hmac);
+    if (withAuth) this.tpm.authValueUsed(entity, ok);
+    if (!ok) throw new TpmError(failure, { session: n });
   }
 
   private buildResponse(

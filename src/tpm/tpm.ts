@@ -9,6 +9,7 @@ import { PcrBanks } from './state/pcr.js';
 import { ObjectSlots, type KeyObject, type TransientObject } from './state/objects.js';
 import { SessionSlots } from './state/sessions.js';
 import { PersistentState, SEED_SIZE } from './state/persistent.js';
+import { nvAuthUnavailable, nvAuthUsed, nvDaExempt, nvFind, nvLoadOrderly, nvName, type NvRamEntry } from './state/nv.js';
 import type { TPMS_TIME_INFO } from './marshal/structures.js';
 import type { CommandDef } from './command.js';
 
@@ -72,6 +73,8 @@ export class Tpm {
   /** platformAuth lives in state-clear data: set by HierarchyChangeAuth, empty after Startup(CLEAR). */
   platformAuth: Uint8Array = new Uint8Array(0);
   private objectContextId = 0n;
+  /** The live attributes and data of orderly NV indices (state/nv.ts); saved at Shutdown. */
+  readonly nvRam = new Map<number, NvRamEntry>();
 
   constructor(env: EngineEnv, persistent: PersistentState) {
     this.env = env;
@@ -81,6 +84,12 @@ export class Tpm {
     this.clockAnchor = this.timeEpoch;
     this.nullSeed = env.random(SEED_SIZE);
     this.nullProof = env.random(SEED_SIZE);
+    nvLoadOrderly(this);
+  }
+
+  /** Persistent objects, which share the NV budget with NV indices (Part 1 §37.2). */
+  persistentObjectCount(): number {
+    return this.persistent.objects.size;
   }
 
   /** TPM Reset: objects of the NULL hierarchy from before can never be recreated or trusted. */
@@ -199,6 +208,7 @@ export class Tpm {
     const type = handle >>> 24;
     if (type === TPM_HT.PCR) return new Uint8Array(0);
     if (type === TPM_HT.TRANSIENT || type === TPM_HT.PERSISTENT) return this.object(handle)?.auth;
+    if (type === TPM_HT.NV_INDEX) return nvFind(this, handle)?.authValue;
     switch (handle) {
       case TPM_RH.OWNER:
         return this.persistent.ownerAuth;
@@ -222,20 +232,37 @@ export class Tpm {
   entityName(handle: number): Uint8Array {
     const object = this.object(handle);
     if (object) return object.kind === 'key' ? object.name : new Uint8Array(0);
+    const index = handle >>> 24 === TPM_HT.NV_INDEX ? nvFind(this, handle) : undefined;
+    if (index) return nvName(this, index);
     return new Uint8Array([handle >>> 24, (handle >>> 16) & 0xff, (handle >>> 8) & 0xff, handle & 0xff]);
   }
 
   /** The authPolicy of an entity; empty where none can be set yet (hierarchies, PCRs, sequences). */
-  entityAuthPolicy(_handle: number): Uint8Array {
+  entityAuthPolicy(handle: number): Uint8Array {
+    if (handle >>> 24 === TPM_HT.NV_INDEX) return nvFind(this, handle)?.public.authPolicy ?? new Uint8Array(0);
     return new Uint8Array(0);
+  }
+
+  /**
+   * Part 1 §19.3 / the reference's IsAuthValueAvailable, IsAuthPolicyAvailable and
+   * IsPolicySessionRequired: TPM_RC_AUTH_TYPE or TPM_RC_AUTH_UNAVAILABLE when the entity cannot be
+   * authorized that way by this command, else 0. Only NV indices restrict this so far.
+   */
+  authUnavailable(handle: number, commandCode: number, role: string, policySession: boolean): number {
+    if (handle >>> 24 === TPM_HT.NV_INDEX) return nvAuthUnavailable(this, handle, commandCode, role, policySession);
+    return 0;
+  }
+
+  /** Called after an authValue was checked for `handle`: PIN indices count uses and failures. */
+  authValueUsed(handle: number, ok: boolean): void {
+    if (handle >>> 24 === TPM_HT.NV_INDEX) nvAuthUsed(this, handle, ok);
   }
 
   /** Whether a handle refers to something present now (Part 1 "entity load status"). */
   isLoaded(handle: number): boolean {
     const type = handle >>> 24;
     if (type === HR.TRANSIENT >>> 24 || type === HR.PERSISTENT >>> 24) return this.object(handle) !== undefined;
-    // No NV indices exist yet.
-    if (type === HR.NV_INDEX >>> 24) return false;
+    if (type === HR.NV_INDEX >>> 24) return nvFind(this, handle) !== undefined;
     return true;
   }
 
@@ -247,6 +274,7 @@ export class Tpm {
     if (handle === TPM_RH.LOCKOUT) return false;
     const object = this.object(handle);
     if (object?.kind === 'key') return (object.publicArea.objectAttributes & NO_DA) !== 0;
+    if (handle >>> 24 === TPM_HT.NV_INDEX) return nvDaExempt(this, handle);
     return true;
   }
 }

@@ -33,17 +33,16 @@ import {
   TPMS_CAPABILITY_DATA,
 } from '../marshal/capability.js';
 import { MAX_DIGEST_BUFFER } from '../marshal/structures.js';
+import { MAX_NV_BUFFER_SIZE, MAX_NV_INDEX_SIZE } from '../marshal/nv.js';
+import { nvCounterCount, nvCountersAvail, nvPersistentAvail } from '../state/nv.js';
 import { MAX_LOADED_OBJECTS } from '../state/objects.js';
-import { MAX_PERSISTENT_OBJECTS, MIN_EVICT_OBJECTS } from '../state/persistent-objects.js';
+import { MIN_EVICT_OBJECTS } from '../state/persistent-objects.js';
 import { MAX_ACTIVE_SESSIONS, MAX_LOADED_SESSIONS } from '../state/sessions.js';
 import { PCR_ATTRIBUTES, PCR_COUNT, PCR_SELECT_MAX, PCR_SELECT_MIN } from '../state/pcr.js';
 import type { CommandDef } from '../command.js';
 import type { Tpm } from '../tpm.js';
 import { VENDOR } from '../vendor.js';
 
-/** libtpms' NV sizes, as clients see them. */
-const MAX_NV_INDEX_SIZE = 2048;
-const MAX_NV_BUFFER_SIZE = 1024;
 /** 2^NV_CLOCK_UPDATE_INTERVAL ms between Clock writes to NV (libtpms: 12). */
 const CLOCK_UPDATE_MS = 1 << 12;
 const CONTEXT_SLOT_MAX = 0xffff;
@@ -54,8 +53,6 @@ const SPLIT_MAX = 128;
 const ORDERLY_COUNT = 255;
 const MAX_OBJECT_CONTEXT = 2692;
 const MAX_SESSION_CONTEXT = 404;
-/** NV counters this TPM's NV budget has room for (libtpms' figure). */
-const NV_COUNTERS_AVAIL = 25;
 const MAX_AUTH_FAIL = 3;
 const LOCKOUT_INTERVAL = 1000;
 const LOCKOUT_RECOVERY = 1000;
@@ -173,16 +170,16 @@ function properties(tpm: Tpm, commands: readonly CommandDef[]): [number, number]
     [TPM_PT.MAX_CAP_BUFFER, MAX_CAP_BUFFER],
     [TPM_PT.PERMANENT, permanent],
     [TPM_PT.STARTUP_CLEAR, startupClear >>> 0],
-    [TPM_PT.HR_NV_INDEX, 0],
+    [TPM_PT.HR_NV_INDEX, p.nv.length],
     [TPM_PT.HR_LOADED, sessions],
     [TPM_PT.HR_LOADED_AVAIL, MAX_LOADED_SESSIONS - sessions],
     [TPM_PT.HR_ACTIVE, sessions + saved],
     [TPM_PT.HR_ACTIVE_AVAIL, MAX_ACTIVE_SESSIONS - sessions - saved],
     [TPM_PT.HR_TRANSIENT_AVAIL, MAX_LOADED_OBJECTS - loaded],
-    [TPM_PT.HR_PERSISTENT, p.objects.size],
-    [TPM_PT.HR_PERSISTENT_AVAIL, MAX_PERSISTENT_OBJECTS - p.objects.size],
-    [TPM_PT.NV_COUNTERS, 0],
-    [TPM_PT.NV_COUNTERS_AVAIL, NV_COUNTERS_AVAIL],
+    [TPM_PT.HR_PERSISTENT, tpm.persistentObjectCount()],
+    [TPM_PT.HR_PERSISTENT_AVAIL, nvPersistentAvail(tpm)],
+    [TPM_PT.NV_COUNTERS, nvCounterCount(tpm)],
+    [TPM_PT.NV_COUNTERS_AVAIL, nvCountersAvail(tpm)],
     [TPM_PT.ALGORITHM_SET, 0],
     [TPM_PT.LOADED_CURVES, ECC_CURVES.length],
     [TPM_PT.LOCKOUT_COUNTER, 0],
@@ -322,8 +319,7 @@ function handlesOfType(tpm: Tpm, type: number): number[] {
     case TPM_HT.PERSISTENT:
       return [...tpm.persistent.objects.keys()].sort((a, b) => a - b);
     case TPM_HT.NV_INDEX:
-      // No NV indices exist yet.
-      return [];
+      return tpm.persistent.nv.map((i) => i.public.nvIndex).sort((a, b) => a - b);
     default:
       throw new TpmError(TPM_RC.HANDLE, { param: 2 });
   }

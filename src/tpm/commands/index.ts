@@ -13,6 +13,8 @@ import { ReadPublic } from './object.js';
 import { Create, CreateLoaded, Load, LoadExternal } from './object-lifecycle.js';
 import { ObjectChangeAuth, Unseal } from './object-auth.js';
 import { EvictControl } from './persistent.js';
+import { NV_ChangeAuth, NV_DefineSpace, NV_GlobalWriteLock, NV_ReadPublic, NV_UndefineSpace, NV_UndefineSpaceSpecial } from './nv.js';
+import { NV_Extend, NV_Increment, NV_Read, NV_ReadLock, NV_SetBits, NV_Write, NV_WriteLock } from './nv-data.js';
 import { EventSequenceComplete, Hash, HashSequenceStart, SequenceComplete, SequenceUpdate } from './hash.js';
 import { PCR_Event, PCR_Extend, PCR_Read, PCR_Reset } from './pcr.js';
 import { GetRandom, StirRandom } from './random.js';
@@ -54,6 +56,19 @@ export const ALL_COMMANDS: readonly CommandDef[] = [
   EvictControl,
   RSA_Encrypt,
   RSA_Decrypt,
+  NV_DefineSpace,
+  NV_UndefineSpace,
+  NV_UndefineSpaceSpecial,
+  NV_ReadPublic,
+  NV_Write,
+  NV_Increment,
+  NV_Extend,
+  NV_SetBits,
+  NV_WriteLock,
+  NV_GlobalWriteLock,
+  NV_Read,
+  NV_ReadLock,
+  NV_ChangeAuth,
 ];
 
 function buildTable(commands: readonly CommandDef[]): ReadonlyMap<number, CommandDef> {

@@ -8,7 +8,8 @@ import { TPM_CC, TPM_HT, TPM_RC, TPM_RH } from '../constants.js';
 import { TpmError } from '../errors.js';
 import { TPMA_OBJECT } from '../marshal/objects.js';
 import { TPMI_DH_OBJECT, TPMI_DH_PERSISTENT, TPMI_RH_PROVISION } from '../marshal/tpmi.js';
-import { isOwnerPersistent, isPlatformPersistent, MAX_PERSISTENT_OBJECTS } from '../state/persistent-objects.js';
+import { nvPersistentAvail } from '../state/nv.js';
+import { isOwnerPersistent, isPlatformPersistent } from '../state/persistent-objects.js';
 
 /**
  * RCs, in the reference's order: TPM_RC_ATTRIBUTES+H2 (an object of the NULL hierarchy, a
@@ -51,7 +52,8 @@ export const EvictControl = command({
       store.delete(persistentHandle);
     } else {
       if (store.has(persistentHandle)) throw new TpmError(TPM_RC.NV_DEFINED);
-      if (store.size >= MAX_PERSISTENT_OBJECTS) throw new TpmError(TPM_RC.NV_SPACE);
+      // Persistent objects share the NV budget with NV indices (libtpms: 65 on a fresh TPM).
+      if (nvPersistentAvail(tpm) === 0) throw new TpmError(TPM_RC.NV_SPACE);
       store.set(persistentHandle, object);
     }
     tpm.markDirty();

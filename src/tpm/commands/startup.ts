@@ -4,6 +4,7 @@ import { TPM_CC, TPM_RC, TPM_SU } from '../constants.js';
 import { TpmError } from '../errors.js';
 import { TPM_SU_CODEC } from '../marshal/tpmi.js';
 import { applyHcrtm } from '../state/hash-events.js';
+import { nvSaveOrderly, nvStartup } from '../state/nv.js';
 
 /**
  * Part 3 §9.3 TPM2_Startup. After Shutdown(STATE), Startup(STATE) is a TPM Resume (saved PCRs
@@ -28,6 +29,8 @@ export const Startup = command({
       if (saved.startupLocality !== locality) throw new TpmError(TPM_RC.LOCALITY);
     }
 
+    const kind = startupType === TPM_SU.STATE && saved ? 'resume' : saved ? 'restart' : 'reset';
+    nvStartup(tpm, kind, p.orderly !== 'NONE');
     if (startupType === TPM_SU.STATE && saved) {
       // TPM Resume: the PCRs Shutdown(STATE) saved come back.
       const pcrs = new Map([...saved.pcrs].map(([alg, values]) => [alg, values.map((v) => v ?? undefined)]));
@@ -74,6 +77,8 @@ export const Shutdown = command({
     const p = tpm.persistent;
     tpm.syncClock();
     p.clockSafe = true;
+    // Orderly NV indices keep what was written to their RAM copies.
+    nvSaveOrderly(tpm);
     if (shutdownType === TPM_SU.STATE) {
       const pcrs = new Map([...tpm.pcrs.saveState()].map(([alg, values]) => [alg, values.map((v) => v ?? null)]));
       p.savedState = { pcrs, pcrUpdateCounter: tpm.pcrs.updateCounter, startupLocality: tpm.startupLocality };

@@ -48,7 +48,8 @@ export const EMPTY: Codec<null> = { read: () => null, write: () => undefined };
 
 /** Exactly n bytes, copied out of the command buffer. */
 export function fixedBytes(n: number): Codec<Uint8Array> {
-  return { read: (r) => r.bytes(n).slice(), write: (w, v) => w.bytes(v) };
+  // A copy, and a plain Uint8Array even when the command arrived in a Buffer (whose slice is a view).
+  return { read: (r) => new Uint8Array(r.bytes(n)), write: (w, v) => w.bytes(v) };
 }
 
 /** Part 2 §10.4 TPM2B: a u16 size then that many bytes; a size over `max` is TPM_RC_SIZE. */
@@ -57,7 +58,7 @@ export function tpm2b(max: number): Codec<Uint8Array> {
     read(r) {
       const size = r.u16();
       if (size > max) throw new TpmError(TPM_RC.SIZE);
-      return r.bytes(size).slice();
+      return new Uint8Array(r.bytes(size));
     },
     write(w, v) {
       w.u16(v.length);

@@ -16,11 +16,5 @@ export const PERSISTENT_LAST = HR.PERSISTENT + 0xffffff;
 export const isOwnerPersistent = (h: number): boolean => h >= PERSISTENT_FIRST && h < PLATFORM_PERSISTENT;
 export const isPlatformPersistent = (h: number): boolean => h >= PLATFORM_PERSISTENT && h <= PERSISTENT_LAST;
 
-/**
- * How many persistent objects fit. libtpms sizes its NV for 65 of them beyond the rest
- * (NV_MEMORY_SIZE = 128 KiB + 65 × 704) and reports TPM_PT_HR_PERSISTENT_AVAIL = 65 when
- * fresh; the 66th EvictControl gets TPM_RC_NV_SPACE.
- */
-export const MAX_PERSISTENT_OBJECTS = 65;
 /** Part 2 TPM_PT_HR_PERSISTENT_MIN: libtpms' MIN_EVICT_OBJECTS (PC Client profile). */
 export const MIN_EVICT_OBJECTS = 7;

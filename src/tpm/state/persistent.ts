@@ -7,6 +7,7 @@ import { HASH_ALGS } from '../algorithms.js';
 import { defaultAllocation, PcrAllocation } from './pcr.js';
 import { deserializeState, serializeState, StateFormatError } from './serialize.js';
 import type { PersistentObjects } from './persistent-objects.js';
+import type { NvIndex } from './nv.js';
 
 /** Size of the primary seeds and hierarchy proofs (Part 1 §14.4: at least the largest digest). */
 export const SEED_SIZE = 64;
@@ -42,11 +43,15 @@ export interface PersistentState {
   restartCount: number;
   orderly: OrderlyState;
   savedState: SavedState | null;
-  /** Persistent objects by handle (EvictControl); version 2 added them. */
+  /** Persistent objects by handle (EvictControl). Added in version 2. */
   objects: PersistentObjects;
+  /** Defined NV indices in definition order (state/nv.ts). Added in version 2. */
+  nv: NvIndex[];
+  /** The highest value a deleted counter index had: new counters start above it (Part 1 §37.4.3). */
+  nvMaxCounter: bigint;
 }
 
-/** Version 2: persistent objects. A version-1 blob loads with none. */
+/** Version 2 added persistent objects and NV indices; a version-1 blob loads with none. */
 export const PERSISTENT_VERSION = 2;
 
 export function manufacture(random: (n: number) => Uint8Array): PersistentState {
@@ -69,12 +74,15 @@ export function manufacture(random: (n: number) => Uint8Array): PersistentState 
     orderly: 'CLEAR',
     savedState: null,
     objects: new Map(),
+    nv: [],
+    nvMaxCounter: 0n,
   };
 }
 
 export function serializePersistent(s: PersistentState): Uint8Array {
-  // A daemon from before persistent objects would drop them, so only then does it need version 2.
-  return serializeState('permanent', PERSISTENT_VERSION, s.objects.size > 0 ? 2 : 1, s);
+  // An older vtpmd would drop persistent objects and NV indices: with any, it must refuse the blob.
+  const needs2 = s.objects.size > 0 || s.nv.length > 0 || s.nvMaxCounter > 0n;
+  return serializeState('permanent', PERSISTENT_VERSION, needs2 ? 2 : 1, s);
 }
 
 export function deserializePersistent(blob: Uint8Array): PersistentState {
@@ -88,6 +96,15 @@ export function deserializePersistent(blob: Uint8Array): PersistentState {
   if (!(s.pcrAllocation instanceof Map)) throw new StateFormatError('permanent state lacks the PCR allocation');
   for (const alg of s.pcrAllocation.keys()) {
     if (!HASH_ALGS.some((h) => h.alg === alg)) throw new StateFormatError(`unknown PCR bank 0x${alg.toString(16)}`);
+  }
+  s.nv ??= [];
+  s.nvMaxCounter ??= 0n;
+  if (!Array.isArray(s.nv) || typeof s.nvMaxCounter !== 'bigint') throw new StateFormatError('permanent state has bad NV indices');
+  for (const i of s.nv) {
+    if (!(i?.authValue instanceof Uint8Array) || !(i.data instanceof Uint8Array) || !(i.public?.authPolicy instanceof Uint8Array)) {
+      throw new StateFormatError('permanent state has a damaged NV index');
+    }
+    if (i.data.length !== i.public.dataSize) throw new StateFormatError(`NV index 0x${Number(i.public.nvIndex).toString(16)} has the wrong data size`);
   }
   return s;
 }

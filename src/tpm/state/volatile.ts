@@ -17,6 +17,7 @@ import { MAX_LOADED_OBJECTS } from './objects.js';
 import { PcrBanks, PCR_COUNT } from './pcr.js';
 import { MAX_ACTIVE_SESSIONS, MAX_LOADED_SESSIONS, type Session } from './sessions.js';
 import { deserializeState, serializeState, StateFormatError } from './serialize.js';
+import { nvLoadOrderly, type NvRamEntry } from './nv.js';
 
 export const VOLATILE_VERSION = 1;
 
@@ -35,6 +36,8 @@ interface VolatileBody {
   nullProof: Uint8Array;
   sessions: Session[];
   objects: { handle: number; object: KeyObject }[];
+  /** The RAM copies of orderly NV indices (added after version 1: absent means the saved copies). */
+  nvRam?: Map<number, NvRamEntry>;
 }
 
 /** What `saveVolatile` left out, for the log. */
@@ -66,6 +69,7 @@ export function saveVolatile(tpm: Tpm): { blob: Uint8Array; notes: VolatileSaveN
     nullProof: tpm.nullProof,
     sessions,
     objects,
+    nvRam: tpm.nvRam,
   };
   return { blob: serializeState('volatile', VOLATILE_VERSION, 1, body), notes: { droppedSequences } };
 }
@@ -97,6 +101,13 @@ export function restoreVolatile(tpm: Tpm, blob: Uint8Array): void {
   banks.updateCounter = b.pcrUpdateCounter;
   if (b.hcrtm !== null && !(b.hcrtm instanceof Map)) throw bad('has a bad H-CRTM record');
   if (!Array.isArray(b.sessions) || !Array.isArray(b.objects)) throw bad('lacks sessions or objects');
+  if (b.nvRam !== undefined && !(b.nvRam instanceof Map)) throw bad('has bad NV RAM');
+  for (const [handle, e] of b.nvRam ?? []) {
+    const index = tpm.persistent.nv.find((i) => i.public.nvIndex === handle);
+    if (!index || !isU32(e?.attributes) || !(e.data instanceof Uint8Array) || e.data.length !== index.public.dataSize) {
+      throw bad('has NV RAM for an index that is not defined');
+    }
+  }
   for (const s of b.sessions) {
     if (!s || !isU32(s.handle) || !(s.sessionKey instanceof Uint8Array) || !(s.nonceTPM instanceof Uint8Array) || !(s.policyDigest instanceof Uint8Array)) {
       throw bad('has a damaged session');
@@ -128,6 +139,8 @@ export function restoreVolatile(tpm: Tpm, blob: Uint8Array): void {
   for (const s of b.sessions) tpm.sessions.put(s);
   tpm.objects.clear();
   for (const o of b.objects) tpm.objects.put(o.handle, o.object);
+  nvLoadOrderly(tpm);
+  for (const [handle, e] of b.nvRam ?? []) if (tpm.nvRam.has(handle)) tpm.nvRam.set(handle, e);
 }
 
 function isU32(v: unknown): v is number {
