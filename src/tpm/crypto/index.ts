@@ -4,5 +4,5 @@ export { hmac, hmacStart } from './hmac.js';
 export { kdfa, kdfe, mgf1 } from './kdf.js';
 export { randomBytes } from './random.js';
 export { constantTimeEqual } from './compare.js';
-export { eccPrivateFromBits, eccPrivateInputBits, eccPublicPoint } from './ecc.js';
+export { eccPrivateFromBits, eccPrivateInputBits, eccPublicPoint, eccSharedX } from './ecc.js';
 export { aesCfbDecrypt, aesCfbEncrypt } from './sym.js';
