@@ -10,6 +10,7 @@ import { ALL_COMMANDS, COMMANDS } from './commands/index.js';
 import type { CommandDef } from './command.js';
 import { constantTimeEqual, hash, hmac, randomBytes } from './crypto/index.js';
 import { formatRc, TpmError } from './errors.js';
+import { decryptParameter, encryptParameter } from './auth/param-encryption.js';
 import { Reader } from './marshal/reader.js';
 import { Writer } from './marshal/writer.js';
 import type { Codec, FieldCodec } from './marshal/codec.js';
@@ -150,7 +151,7 @@ export class Engine {
   }
 
   private dispatch(command: Uint8Array): Uint8Array {
-    const r = new Reader(command);
+    let r = new Reader(command);
     const tag = TPMI_ST_COMMAND_TAG.read(r);
     const commandSize = r.u32();
     if (commandSize !== command.length || commandSize > this.tpm.bufferSize) {
@@ -186,11 +187,13 @@ export class Engine {
       if (def.noSessions) throw new TpmError(TPM_RC.AUTH_CONTEXT);
       const authSize = r.u32();
       if (authSize < 9 || authSize > r.remaining) throw new TpmError(TPM_RC.SIZE);
-      sessions = this.readSessions(new Reader(command, r.pos, r.pos + authSize));
+      sessions = this.readSessions(new Reader(command, r.pos, r.pos + authSize), def);
       r.pos += authSize;
       for (const i of authIndexes) if (i >= sessions.length) throw new TpmError(TPM_RC.AUTH_MISSING);
       const cpParams = command.subarray(r.pos);
-      sessions.forEach((s, i) => this.checkSession(s, i, def, handleList, cpParams));
+      sessions.forEach((s, i) => this.checkSession(s, i, sessions, def, handleList, cpParams));
+      const decrypt = sessions.findIndex((s) => s.attributes & TPMA_SESSION.decrypt);
+      if (decrypt >= 0) r = this.decryptFirstParameter(sessions[decrypt]!, decrypt, command.slice(r.pos));
     } else if (authIndexes.length > 0) {
       throw new TpmError(TPM_RC.AUTH_MISSING);
     }
@@ -207,8 +210,10 @@ export class Engine {
     return this.buildResponse(tag, def, out, sessions);
   }
 
-  private readSessions(r: Reader): SessionUse[] {
+  private readSessions(r: Reader, def: CommandDef): SessionUse[] {
     const sessions: SessionUse[] = [];
+    let decrypt = false;
+    let encrypt = false;
     while (r.remaining > 0) {
       const n = sessions.length + 1;
       if (sessions.length === MAX_SESSION_NUM) throw new TpmError(TPM_RC.SIZE, { session: n });
@@ -221,20 +226,29 @@ export class Engine {
           TPMA_SESSION.auditExclusive | TPMA_SESSION.auditReset;
         if (attributes & forbidden) throw new TpmError(TPM_RC.ATTRIBUTES, { session: n });
         if (nonceCaller.length !== 0) throw new TpmError(TPM_RC.NONCE, { session: n });
-        sessions.push({ handle, attributes, nonceCaller, hmac });
+        sessions.push({ handle, attributes, nonceCaller, hmac, includeAuth: true });
         continue;
       }
       const session = this.tpm.sessions.get(handle);
       if (!session) throw new TpmError(TPM_RC.REFERENCE_S0 + sessions.length);
       if (sessions.some((s) => s.handle === handle)) throw new TpmError(TPM_RC.HANDLE, { session: n });
-      if (attributes & (TPMA_SESSION.decrypt | TPMA_SESSION.encrypt)) {
+      // Part 1 §21.1: one session may decrypt the first command parameter and one may encrypt
+      // the first response parameter, and only where that parameter is a TPM2B.
+      if (attributes & TPMA_SESSION.decrypt) {
+        if (!def.params[0]?.[1] || !('sizedBuffer' in def.params[0][1]) || decrypt) {
+          throw new TpmError(TPM_RC.ATTRIBUTES, { session: n });
+        }
         if (session.symmetric.algorithm === TPM_ALG.NULL) throw new TpmError(TPM_RC.SYMMETRIC, { session: n });
-        // Parameter encryption arrives with the sessions issue; refusing beats answering in clear.
-        throw new TpmError(TPM_RC.ATTRIBUTES, { session: n });
+        decrypt = true;
       }
-      // Audit sessions arrive with the sessions issue too.
+      if (attributes & TPMA_SESSION.encrypt) {
+        if (!encryptable(def) || encrypt) throw new TpmError(TPM_RC.ATTRIBUTES, { session: n });
+        if (session.symmetric.algorithm === TPM_ALG.NULL) throw new TpmError(TPM_RC.SYMMETRIC, { session: n });
+        encrypt = true;
+      }
+      // Audit sessions are not implemented: refusing beats a response without the audit digest.
       if (attributes & TPMA_SESSION.audit) throw new TpmError(TPM_RC.ATTRIBUTES, { session: n });
-      sessions.push({ handle, attributes, nonceCaller, hmac, session });
+      sessions.push({ handle, attributes, nonceCaller, hmac, session, includeAuth: false });
     }
     return sessions;
   }
@@ -242,21 +256,33 @@ export class Engine {
   /**
    * Session i authorizes handle i when that handle has an auth role (Part 1 §19.2): a password
    * is compared, an HMAC session's HMAC over cpHash is verified (Part 1 §19.6.5), a policy
-   * session's digest must equal the entity's authPolicy.
+   * session's digest must equal the entity's authPolicy. A session that authorizes nothing
+   * must be there for parameter encryption; its HMAC is keyed by the session key alone.
    */
-  private checkSession(use: SessionUse, i: number, def: CommandDef, handles: number[], cpParams: Uint8Array): void {
+  private checkSession(
+    use: SessionUse,
+    i: number,
+    all: SessionUse[],
+    def: CommandDef,
+    handles: number[],
+    cpParams: Uint8Array,
+  ): void {
     const n = i + 1;
+    const session = use.session;
     const authorizes = i < def.handles.length && def.handles[i]!.auth !== undefined;
+    if (!authorizes && !session) throw new TpmError(TPM_RC.HANDLE, { session: n });
+    if (session?.kind === 'trial') throw new TpmError(TPM_RC.ATTRIBUTES, { session: n });
     if (!authorizes) {
-      // Without audit or encryption, a session that authorizes nothing has no purpose.
-      throw new TpmError(use.session ? TPM_RC.ATTRIBUTES : TPM_RC.HANDLE, { session: n });
+      if (!(use.attributes & (TPMA_SESSION.decrypt | TPMA_SESSION.encrypt))) throw new TpmError(TPM_RC.ATTRIBUTES, { session: n });
+      this.verifyHmac(use, i, all, def, handles, cpParams, session!.sessionKey, TPM_RC.BAD_AUTH);
+      return;
     }
     const entity = handles[i]!;
+    use.associated = entity;
     const stored = this.tpm.entityAuth(entity);
     if (stored === undefined) throw new TpmError(TPM_RC.HANDLE, { session: n });
     const authValue = trimTrailingZeros(stored);
     const failure = this.tpm.isDaExempt(entity) ? TPM_RC.BAD_AUTH : TPM_RC.AUTH_FAIL;
-    const session = use.session;
     // Whether this entity can be authorized this way by this command at all (NV attributes).
     const unavailable = this.tpm.authUnavailable(entity, def.code, def.handles[i]!.auth!, session?.kind === 'policy');
     if (unavailable) throw new TpmError(unavailable);
@@ -266,24 +292,77 @@ export class Engine {
       if (!ok) throw new TpmError(failure, { session: n });
       return;
     }
-    if (session.kind === 'trial') throw new TpmError(TPM_RC.ATTRIBUTES, { session: n });
     if (session.kind === 'policy') {
       const policy = this.tpm.entityAuthPolicy(entity);
       if (policy.length === 0 || !constantTimeEqual(policy, session.policyDigest)) {
         throw new TpmError(TPM_RC.POLICY_FAIL, { session: n });
       }
+      use.includeAuth = false;
+    } else {
+      // The authValue is left out of the key only for the entity the session is bound to.
+      const bound = session.bind !== null && session.bind.handle === entity && constantTimeEqual(session.bind.authValue, authValue);
+      use.includeAuth = !bound;
     }
-    // The authValue is left out of the key only for the entity the session is bound to.
-    const bound = session.bind !== null && session.bind.handle === entity && constantTimeEqual(session.bind.authValue, authValue);
-    const withAuth = session.kind === 'hmac' && !bound;
-    use.hmacKey = withAuth ? concat(session.sessionKey, authValue) : session.sessionKey;
-    use.entity = withAuth ? entity : undefined;
+    const key = use.includeAuth ? concat(session.sessionKey, authValue) : session.sessionKey;
+    this.verifyHmac(use, i, all, def, handles, cpParams, key, use.includeAuth ? failure : TPM_RC.BAD_AUTH, use.includeAuth ? entity : undefined);
+  }
+
+  /**
+   * Part 1 §19.6.5: HMAC(key, cpHash || nonceCaller || nonceTPM || [nonceDecrypt] ||
+   * [nonceEncrypt] || attributes). The extra nonces (those of separate decrypt and encrypt
+   * sessions) go only into the first session's HMAC when it authorizes a handle. An empty key
+   * with an empty HMAC is accepted as the empty HMAC it computes to.
+   */
+  private verifyHmac(
+    use: SessionUse,
+    i: number,
+    all: SessionUse[],
+    def: CommandDef,
+    handles: number[],
+    cpParams: Uint8Array,
+    key: Uint8Array,
+    failure: number,
+    usesAuthOf?: number,
+  ): void {
+    const session = use.session!;
+    if (key.length === 0 && use.hmac.length === 0) return;
+    const extra: Uint8Array[] = [];
+    if (i === 0 && use.associated !== undefined) {
+      const d = all.findIndex((s) => s.attributes & TPMA_SESSION.decrypt);
+      const e = all.findIndex((s) => s.attributes & TPMA_SESSION.encrypt);
+      if (d > 0) extra.push(all[d]!.session!.nonceTPM);
+      if (e > 0 && e !== d) extra.push(all[e]!.session!.nonceTPM);
+    }
     const names = handles.map((h) => this.tpm.entityName(h));
     const cpHash = hash(session.authHash, u32(def.code), ...names, cpParams);
-    const expected = hmac(session.authHash, use.hmacKey, cpHash, use.nonceCaller, session.nonceTPM, new Uint8Array([use.attributes]));
+    const expected = hmac(session.authHash, key, cpHash, use.nonceCaller, session.nonceTPM, ...extra, new Uint8Array([use.attributes]));
     const ok = constantTimeEqual(expected, use.hmac);
-    if (withAuth) this.tpm.authValueUsed(entity, ok);
-    if (!ok) throw new TpmError(failure, { session: n });
+    // An NV PIN index counts each use of its authValue, good or bad.
+    if (usesAuthOf !== undefined) this.tpm.authValueUsed(usesAuthOf, ok);
+    if (!ok) throw new TpmError(failure, { session: i + 1 });
+  }
+
+  /** The authValue an encrypting or HMAC session adds to its session key now (Part 1 §19.6.8, §21.1). */
+  private extraKey(use: SessionUse): Uint8Array {
+    if (use.associated === undefined) return new Uint8Array(0);
+    return trimTrailingZeros(this.tpm.entityAuth(use.associated) ?? new Uint8Array(0));
+  }
+
+  /**
+   * Part 1 §21: decrypts the first parameter's buffer in a copy of the parameter area, after
+   * every HMAC has been checked over the bytes as sent. The key includes the authValue of the
+   * entity the session authorizes, bound or not (ms-tpm ParseSessionBuffer).
+   * RCs: TPM_RC_SIZE+Sn (the size field claims more bytes than the command holds).
+   */
+  private decryptFirstParameter(use: SessionUse, i: number, params: Uint8Array): Reader {
+    const session = use.session!;
+    if (params.length < 2) throw new TpmError(TPM_RC.SIZE, { session: i + 1 });
+    const size = (params[0]! << 8) | params[1]!;
+    if (size > params.length - 2) throw new TpmError(TPM_RC.SIZE, { session: i + 1 });
+    const key = concat(session.sessionKey, this.extraKey(use));
+    const clear = decryptParameter(session.symmetric, session.authHash, key, use.nonceCaller, session.nonceTPM, params.subarray(2, 2 + size));
+    params.set(clear, 2);
+    return new Reader(params);
   }
 
   private buildResponse(
@@ -305,6 +384,17 @@ export class Engine {
       writeField(codec, w, out[name], out);
     }
     closeParams?.();
+    // Part 1 §19.6.6 and §21: every session gets a fresh nonceTPM first; the encrypt session
+    // encrypts the first response parameter with it; the HMACs then cover the ciphertext.
+    for (const use of sessions) if (use.session) use.session.nonceTPM = this.tpm.random(use.session.nonceTPM.length);
+    const encryptor = sessions.find((s) => s.attributes & TPMA_SESSION.encrypt);
+    if (encryptor) {
+      const session = encryptor.session!;
+      const size = (w.peek(paramsAt, paramsAt + 2)[0]! << 8) | w.peek(paramsAt, paramsAt + 2)[1]!;
+      const data = w.peek(paramsAt + 2, paramsAt + 2 + size);
+      const key = concat(session.sessionKey, this.extraKey(encryptor));
+      data.set(encryptParameter(session.symmetric, session.authHash, key, session.nonceTPM, encryptor.nonceCaller, data));
+    }
     const rpParams = sessions.some((s) => s.session) ? w.peek(paramsAt, w.length).slice() : undefined;
     for (const use of sessions) {
       const session = use.session;
@@ -315,14 +405,14 @@ export class Engine {
         w.u16(0);
         continue;
       }
-      // Part 1 §19.6.6: a fresh nonceTPM, and an HMAC over rpHash and both nonces.
-      session.nonceTPM = this.tpm.random(session.nonceTPM.length);
-      const rpHash = hash(session.authHash, u32(TPM_RC.SUCCESS), u32(def.code), rpParams!);
       // Part 1 §19.6.6: the response uses the authValue as the command left it
       // (HierarchyChangeAuth and the like answer under the new value).
-      const current = use.entity === undefined ? undefined : this.tpm.entityAuth(use.entity);
-      const key = current === undefined ? use.hmacKey! : concat(session.sessionKey, trimTrailingZeros(current));
-      const mac = hmac(session.authHash, key, rpHash, session.nonceTPM, use.nonceCaller, new Uint8Array([use.attributes]));
+      const key = use.includeAuth ? concat(session.sessionKey, this.extraKey(use)) : session.sessionKey;
+      let mac: Uint8Array = new Uint8Array(0);
+      if (key.length > 0 || use.hmac.length > 0) {
+        const rpHash = hash(session.authHash, u32(TPM_RC.SUCCESS), u32(def.code), rpParams!);
+        mac = hmac(session.authHash, key, rpHash, session.nonceTPM, use.nonceCaller, new Uint8Array([use.attributes]));
+      }
       w.u16(session.nonceTPM.length);
       w.bytes(session.nonceTPM);
       w.u8(use.attributes);
@@ -335,6 +425,12 @@ export class Engine {
   }
 }
 
+/** Whether a command's first response parameter is a TPM2B (response parameter encryption). */
+function encryptable(def: CommandDef): boolean {
+  const first = def.response.find(([name]) => name !== def.responseHandle);
+  return first !== undefined && 'sizedBuffer' in first[1];
+}
+
 /** One entry of a command's authorization area and what checking it established. */
 interface SessionUse {
   handle: number;
@@ -343,10 +439,10 @@ interface SessionUse {
   hmac: Uint8Array;
   /** The HMAC or policy session; undefined for TPM_RS_PW. */
   session?: Session;
-  /** The HMAC key (sessionKey || authValue where it is included), set by checkSession. */
-  hmacKey?: Uint8Array;
-  /** The entity whose authValue the key includes, if it does: the response re-reads it. */
-  entity?: number;
+  /** The handle this session authorizes (ms-tpm s_associatedHandles), if any. */
+  associated?: number;
+  /** Whether the associated entity's authValue is part of the HMAC key (set by checkSession). */
+  includeAuth: boolean;
 }
 
 const u32 = (v: number): Uint8Array => new Uint8Array([v >>> 24, (v >>> 16) & 0xff, (v >>> 8) & 0xff, v & 0xff]);

@@ -76,3 +76,22 @@ export function eccIsValidPrivate(curve: number, d: Uint8Array): boolean {
   const v = toBig(d);
   return v > 0n && v < n;
 }
+/**
+ * The x coordinate of d·Q (Part 1 §C.6.1 "Z", the ECDH shared secret), left-padded to the
+ * curve's byte size. A point that is not on the curve is TPM_RC_ECC_POINT.
+ */
+export function eccSharedX(curve: number, d: Uint8Array, q: { x: Uint8Array; y: Uint8Array }): Uint8Array {
+  const { info } = curveOf(curve);
+  if (q.x.length > info.bytes || q.y.length > info.bytes) throw new TpmError(TPM_RC.ECC_POINT);
+  const point = new Uint8Array(1 + 2 * info.bytes);
+  point[0] = 0x04;
+  point.set(q.x, 1 + info.bytes - q.x.length);
+  point.set(q.y, 1 + 2 * info.bytes - q.y.length);
+  const ecdh = nodeCrypto.createECDH(info.openssl);
+  ecdh.setPrivateKey(d);
+  try {
+    return view(ecdh.computeSecret(point));
+  } catch {
+    throw new TpmError(TPM_RC.ECC_POINT);
+  }
+}

@@ -13,6 +13,11 @@ import { Writer } from './writer.js';
 export interface Codec<T> {
   read(r: Reader): T;
   write(w: Writer, v: T): void;
+  /**
+   * Set on TPM2B types: the bytes after this 2-byte size field are what parameter encryption
+   * covers when the type is a command's or response's first parameter (Part 1 §21.1).
+   */
+  readonly sizedBuffer?: true;
 }
 
 /** A struct field whose layout depends on fields read before it (a union's selector, a count). */
@@ -55,6 +60,7 @@ export function fixedBytes(n: number): Codec<Uint8Array> {
 /** Part 2 §10.4 TPM2B: a u16 size then that many bytes; a size over `max` is TPM_RC_SIZE. */
 export function tpm2b(max: number): Codec<Uint8Array> {
   return {
+    sizedBuffer: true,
     read(r) {
       const size = r.u16();
       if (size > max) throw new TpmError(TPM_RC.SIZE);
@@ -76,6 +82,7 @@ export function sized<T>(inner: Codec<T>, optional: true): Codec<T | null>;
 export function sized<T>(inner: Codec<T>, optional?: false): Codec<T>;
 export function sized<T>(inner: Codec<T>, optional = false): Codec<T | null> {
   return {
+    sizedBuffer: true,
     read(r) {
       const size = r.u16();
       if (size === 0) {

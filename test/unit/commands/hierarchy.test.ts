@@ -53,7 +53,9 @@ describe('HierarchyChangeAuth', () => {
       params: cat(be.b2(nonceCaller), be.u16(0), be.u8(0), be.u16(TPM_ALG.NULL), be.u16(TPM_ALG.SHA256)),
     });
     const session = new DataView(s.body.buffer, s.body.byteOffset).getUint32(0);
-    const nonceTPM = s.body.slice(6, 38);
+    // nonceTPM is as long as nonceCaller (Part 1 §19.6.3).
+    expect(s.body[4]! * 256 + s.body[5]!).toBe(16);
+    const nonceTPM = s.body.slice(6, 22);
     const params = be.b2('new-owner');
     const cpHash = createHash('sha256').update(be.u32(TPM_CC.HierarchyChangeAuth)).update(be.u32(TPM_RH.OWNER)).update(params).digest();
     const mac = createHmac('sha256', new Uint8Array(0)).update(cpHash).update(nonceCaller).update(nonceTPM).update(be.u8(1)).digest();
@@ -62,8 +64,8 @@ describe('HierarchyChangeAuth', () => {
     const r = t.send(cat(be.u16(TPM_ST.SESSIONS), be.u32(10 + body.length), be.u32(TPM_CC.HierarchyChangeAuth), body));
     expect(r.rc).toBe(0);
     const after = r.body.subarray(4);
-    const newNonce = after.subarray(2, 34);
-    const rMac = after.subarray(34 + 3);
+    const newNonce = after.subarray(2, 18);
+    const rMac = after.subarray(18 + 3);
     const rpHash = createHash('sha256').update(be.u32(0)).update(be.u32(TPM_CC.HierarchyChangeAuth)).digest();
     const expected = createHmac('sha256', enc.encode('new-owner')).update(rpHash).update(newNonce).update(nonceCaller).update(be.u8(1)).digest();
     expect(hex(rMac)).toBe(expected.toString('hex'));
