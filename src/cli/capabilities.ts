@@ -10,6 +10,8 @@ const FEATURES = [
   'flags-opt-startup',
   'flags-opt-disable-auto-shutdown',
   'ctrl-opt-terminate',
+  'cmdarg-key-fd',
+  'cmdarg-pwd-fd',
   'nvram-backend-dir',
 ] as const;
 

@@ -13,6 +13,13 @@ function last<T>(v: T | T[] | undefined): T | undefined {
   return Array.isArray(v) ? v[v.length - 1] : v;
 }
 
+function keyArgs(argv: Record<string, unknown>, args: { key?: string; migrationKey?: string }): void {
+  const key = last(argv.key as string | string[] | undefined);
+  const migrationKey = last(argv['migration-key'] as string | string[] | undefined);
+  if (key !== undefined) args.key = String(key);
+  if (migrationKey !== undefined) args.migrationKey = String(migrationKey);
+}
+
 async function socketCommand(argv: Record<string, unknown>): Promise<number> {
   if (last(argv['print-capabilities'] as boolean | undefined)) {
     process.stdout.write(`${capabilitiesJson()}\n`);
@@ -23,6 +30,7 @@ async function socketCommand(argv: Record<string, unknown>): Promise<number> {
     const v = last(argv[key] as string | string[] | undefined);
     if (v !== undefined) args[key] = String(v);
   }
+  keyArgs(argv, args);
   args.tpm2 = last(argv.tpm2 as boolean | undefined) ?? false;
   args.terminate = last(argv.terminate as boolean | undefined) ?? false;
   const config = parseSocketConfig(args);
@@ -36,6 +44,7 @@ async function cuseCommand(argv: Record<string, unknown>): Promise<number> {
     const v = last(argv[key] as string | string[] | undefined);
     if (v !== undefined) args[key] = String(v);
   }
+  keyArgs(argv, args);
   const config = parseCuseConfig(args);
   const { runCuseDaemon } = await import('./cuse-daemon.js');
   return runCuseDaemon(config);
@@ -61,6 +70,8 @@ export async function main(argv: string[]): Promise<void> {
             .option('flags', { type: 'string', describe: 'not-need-init,startup-clear|startup-state|startup-none,disable-auto-shutdown' })
             .option('pid', { type: 'string', describe: 'file=PATH | fd=N' })
             .option('log', { type: 'string', describe: 'file=PATH|fd=N[,level=N][,prefix=S][,truncate]' })
+            .option('key', { type: 'string', describe: 'state encryption: file=F|fd=N[,format=hex|binary][,mode=aes-128-cbc|aes-256-cbc][,remove] or pwdfile=F|pwdfd=N[,kdf=pbkdf2|sha512][,mode=...]' })
+            .option('migration-key', { type: 'string', describe: 'encryption of GET_STATEBLOB blobs: same syntax as --key' })
             .option('terminate', { alias: 't', type: 'boolean', describe: 'exit when the data connection closes' })
             .option('print-capabilities', { type: 'boolean', describe: 'print the supported features as JSON and exit' }),
         (a) => {
@@ -80,7 +91,9 @@ export async function main(argv: string[]): Promise<void> {
             .option('tpmstate', { type: 'string', describe: 'dir=DIR[,mode=0640][,lock] or backend-uri=dir://DIR' })
             .option('flags', { type: 'string', describe: 'not-need-init,startup-clear|startup-state|startup-none,disable-auto-shutdown' })
             .option('pid', { type: 'string', describe: 'file=PATH | fd=N' })
-            .option('log', { type: 'string', describe: 'file=PATH|fd=N[,level=N][,prefix=S][,truncate]' }),
+            .option('log', { type: 'string', describe: 'file=PATH|fd=N[,level=N][,prefix=S][,truncate]' })
+            .option('key', { type: 'string', describe: 'state encryption: file=F|fd=N[,format=hex|binary][,mode=aes-128-cbc|aes-256-cbc][,remove] or pwdfile=F|pwdfd=N[,kdf=pbkdf2|sha512][,mode=...]' })
+            .option('migration-key', { type: 'string', describe: 'encryption of GET_STATEBLOB blobs: same syntax as --key' }),
         (a) => {
           result = cuseCommand(a as Record<string, unknown>);
           result.catch(() => undefined);
