@@ -12,6 +12,7 @@ const FEATURES = [
   'ctrl-opt-terminate',
   'cmdarg-key-fd',
   'cmdarg-pwd-fd',
+  'cmdarg-print-states',
   'nvram-backend-dir',
 ] as const;
 

@@ -75,7 +75,7 @@ function checkPort(port: number, option: string): number {
   return port;
 }
 
-function parseState(args: SocketArgs, env: NodeJS.ProcessEnv): Pick<SocketConfig, 'stateDir' | 'stateMode' | 'lock'> {
+export function parseState(args: Pick<SocketArgs, 'tpmstate'>, env: NodeJS.ProcessEnv): Pick<SocketConfig, 'stateDir' | 'stateMode' | 'lock'> {
   if (args.tpmstate === undefined) {
     if (!env.TPM_PATH) throw new UsageError('--tpmstate dir=DIR is required (or set $TPM_PATH)');
     return { stateDir: path.resolve(env.TPM_PATH), lock: true };
