@@ -10,6 +10,9 @@ const FEATURES = [
   'flags-opt-startup',
   'flags-opt-disable-auto-shutdown',
   'ctrl-opt-terminate',
+  'cmdarg-key-fd',
+  'cmdarg-pwd-fd',
+  'cmdarg-print-states',
   'nvram-backend-dir',
 ] as const;
 

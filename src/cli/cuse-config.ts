@@ -6,6 +6,7 @@
  */
 import { parseSocketConfig, type LogConfig } from './socket-config.js';
 import { UsageError } from './key-value.js';
+import type { StateKeys } from '../storage/state-blob.js';
 
 export interface CuseArgs {
   tpm2?: boolean;
@@ -16,6 +17,8 @@ export interface CuseArgs {
   flags?: string;
   pid?: string;
   log?: string;
+  key?: string;
+  migrationKey?: string;
 }
 
 export interface CuseConfig {
@@ -31,6 +34,7 @@ export interface CuseConfig {
   pidFile?: string;
   pidFd?: number;
   log: LogConfig;
+  keys: StateKeys;
 }
 
 /** A device name the kernel accepts as DEVNAME and that is a plain file name under /dev. */
@@ -54,6 +58,9 @@ export function parseCuseConfig(args: CuseArgs, env: NodeJS.ProcessEnv = process
   }
   // The options shared with `vtpmd socket` go through its parser; the control channel given
   // here only satisfies its "data and/or control channel" rule and is dropped.
+  const maj = devNumber(args.maj, '-M/--maj');
+  const min = devNumber(args.min, '-m/--min');
+  if (min !== undefined && maj === undefined) throw new UsageError('-m/--min needs -M/--maj as well');
   const shared = parseSocketConfig(
     {
       tpm2: true,
@@ -62,6 +69,8 @@ export function parseCuseConfig(args: CuseArgs, env: NodeJS.ProcessEnv = process
       ...(args.flags !== undefined ? { flags: args.flags } : {}),
       ...(args.pid !== undefined ? { pid: args.pid } : {}),
       ...(args.log !== undefined ? { log: args.log } : {}),
+      ...(args.key !== undefined ? { key: args.key } : {}),
+      ...(args.migrationKey !== undefined ? { migrationKey: args.migrationKey } : {}),
     },
     env,
   );
@@ -73,10 +82,8 @@ export function parseCuseConfig(args: CuseArgs, env: NodeJS.ProcessEnv = process
     startup: shared.startup,
     autoShutdown: shared.autoShutdown,
     log: shared.log,
+    keys: shared.keys,
   };
-  const maj = devNumber(args.maj, '-M/--maj');
-  const min = devNumber(args.min, '-m/--min');
-  if (min !== undefined && maj === undefined) throw new UsageError('-m/--min needs -M/--maj as well');
   if (maj !== undefined) config.devMajor = maj;
   if (min !== undefined) config.devMinor = min;
   if (shared.stateMode !== undefined) config.stateMode = shared.stateMode;

@@ -5,6 +5,7 @@
 import { createLogger, openLogFile, silentLogger, type Logger, type LogLevel } from '../common/log.js';
 import { Device } from '../device/device.js';
 import { realEngines } from '../device/engine-factory.js';
+import type { StateKeys } from '../storage/state-blob.js';
 import { DirStorage } from '../storage/storage.js';
 import { defaultEnv } from '../tpm/engine.js';
 import { UsageError } from './key-value.js';
@@ -46,6 +47,7 @@ export interface DeviceConfig {
   stateMode?: number;
   lock: boolean;
   autoShutdown: boolean;
+  keys: StateKeys;
 }
 
 /**
@@ -58,6 +60,7 @@ export function openDevice(config: DeviceConfig): { log: Logger; device: Device 
     dir: config.stateDir,
     ...(config.stateMode !== undefined ? { mode: config.stateMode, explicitMode: true } : {}),
     lock: config.lock,
+    ...(config.keys.file ? { fileKey: config.keys.file } : {}),
   });
   try {
     storage.prepare();
@@ -70,6 +73,7 @@ export function openDevice(config: DeviceConfig): { log: Logger; device: Device 
     engines: realEngines({ ...defaultEnv, log: (m) => log.error(m) }),
     log,
     autoShutdown: config.autoShutdown,
+    keys: config.keys,
   });
   return { log, device };
 }

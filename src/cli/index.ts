@@ -5,7 +5,8 @@
 import yargs from 'yargs';
 import { capabilitiesJson, packageVersion } from './capabilities.js';
 import { UsageError } from './key-value.js';
-import { parseSocketConfig, type SocketArgs } from './socket-config.js';
+import { printStatesJson } from './print-states.js';
+import { parseSocketConfig, parseState, type SocketArgs } from './socket-config.js';
 import { parseCuseConfig, type CuseArgs } from './cuse-config.js';
 
 /** getopt semantics: a repeated option keeps its last value. */
@@ -13,16 +14,33 @@ function last<T>(v: T | T[] | undefined): T | undefined {
   return Array.isArray(v) ? v[v.length - 1] : v;
 }
 
+function keyArgs(argv: Record<string, unknown>, args: { key?: string; migrationKey?: string }): void {
+  const key = last(argv.key as string | string[] | undefined);
+  const migrationKey = last(argv['migration-key'] as string | string[] | undefined);
+  if (key !== undefined) args.key = String(key);
+  if (migrationKey !== undefined) args.migrationKey = String(migrationKey);
+}
+
+/** `--print-states` needs an explicit --tpmstate, as in swtpm. */
+function printStates(argv: Record<string, unknown>): number {
+  const tpmstate = last(argv.tpmstate as string | string[] | undefined);
+  if (tpmstate === undefined) throw new UsageError('--print-states needs --tpmstate dir=DIR');
+  process.stdout.write(printStatesJson(parseState({ tpmstate: String(tpmstate) }, {}).stateDir));
+  return 0;
+}
+
 async function socketCommand(argv: Record<string, unknown>): Promise<number> {
   if (last(argv['print-capabilities'] as boolean | undefined)) {
     process.stdout.write(`${capabilitiesJson()}\n`);
     return 0;
   }
+  if (last(argv['print-states'] as boolean | undefined)) return printStates(argv);
   const args: SocketArgs = {};
   for (const key of ['tpmstate', 'server', 'ctrl', 'port', 'flags', 'pid', 'log'] as const) {
     const v = last(argv[key] as string | string[] | undefined);
     if (v !== undefined) args[key] = String(v);
   }
+  keyArgs(argv, args);
   args.tpm2 = last(argv.tpm2 as boolean | undefined) ?? false;
   args.terminate = last(argv.terminate as boolean | undefined) ?? false;
   const config = parseSocketConfig(args);
@@ -31,11 +49,13 @@ async function socketCommand(argv: Record<string, unknown>): Promise<number> {
 }
 
 async function cuseCommand(argv: Record<string, unknown>): Promise<number> {
+  if (last(argv['print-states'] as boolean | undefined)) return printStates(argv);
   const args: CuseArgs = { tpm2: last(argv.tpm2 as boolean | undefined) ?? false };
   for (const key of ['name', 'maj', 'min', 'tpmstate', 'flags', 'pid', 'log'] as const) {
     const v = last(argv[key] as string | string[] | undefined);
     if (v !== undefined) args[key] = String(v);
   }
+  keyArgs(argv, args);
   const config = parseCuseConfig(args);
   const { runCuseDaemon } = await import('./cuse-daemon.js');
   return runCuseDaemon(config);
@@ -61,8 +81,11 @@ export async function main(argv: string[]): Promise<void> {
             .option('flags', { type: 'string', describe: 'not-need-init,startup-clear|startup-state|startup-none,disable-auto-shutdown' })
             .option('pid', { type: 'string', describe: 'file=PATH | fd=N' })
             .option('log', { type: 'string', describe: 'file=PATH|fd=N[,level=N][,prefix=S][,truncate]' })
+            .option('key', { type: 'string', describe: 'state encryption: file=F|fd=N[,format=hex|binary][,mode=aes-128-cbc|aes-256-cbc][,remove] or pwdfile=F|pwdfd=N[,kdf=pbkdf2|sha512][,mode=...]' })
+            .option('migration-key', { type: 'string', describe: 'encryption of GET_STATEBLOB blobs: same syntax as --key' })
             .option('terminate', { alias: 't', type: 'boolean', describe: 'exit when the data connection closes' })
-            .option('print-capabilities', { type: 'boolean', describe: 'print the supported features as JSON and exit' }),
+            .option('print-capabilities', { type: 'boolean', describe: 'print the supported features as JSON and exit' })
+            .option('print-states', { type: 'boolean', describe: 'print the state blobs in --tpmstate as JSON and exit' }),
         (a) => {
           result = socketCommand(a as Record<string, unknown>);
           result.catch(() => undefined); // awaited below; avoid an early unhandled-rejection report
@@ -80,7 +103,10 @@ export async function main(argv: string[]): Promise<void> {
             .option('tpmstate', { type: 'string', describe: 'dir=DIR[,mode=0640][,lock] or backend-uri=dir://DIR' })
             .option('flags', { type: 'string', describe: 'not-need-init,startup-clear|startup-state|startup-none,disable-auto-shutdown' })
             .option('pid', { type: 'string', describe: 'file=PATH | fd=N' })
-            .option('log', { type: 'string', describe: 'file=PATH|fd=N[,level=N][,prefix=S][,truncate]' }),
+            .option('log', { type: 'string', describe: 'file=PATH|fd=N[,level=N][,prefix=S][,truncate]' })
+            .option('key', { type: 'string', describe: 'state encryption: file=F|fd=N[,format=hex|binary][,mode=aes-128-cbc|aes-256-cbc][,remove] or pwdfile=F|pwdfd=N[,kdf=pbkdf2|sha512][,mode=...]' })
+            .option('migration-key', { type: 'string', describe: 'encryption of GET_STATEBLOB blobs: same syntax as --key' })
+            .option('print-states', { type: 'boolean', describe: 'print the state blobs in --tpmstate as JSON and exit' }),
         (a) => {
           result = cuseCommand(a as Record<string, unknown>);
           result.catch(() => undefined);

@@ -4,6 +4,8 @@
  */
 import path from 'node:path';
 import type { Endpoint } from '../frontends/socket/socket-frontend.js';
+import type { StateKeys } from '../storage/state-blob.js';
+import { parseKeyOption } from './key-options.js';
 import { parseKeyValues, UsageError } from './key-value.js';
 
 export interface SocketArgs {
@@ -16,6 +18,8 @@ export interface SocketArgs {
   pid?: string;
   log?: string;
   terminate?: boolean;
+  key?: string;
+  migrationKey?: string;
 }
 
 export interface LogConfig {
@@ -39,6 +43,8 @@ export interface SocketConfig {
   pidFile?: string;
   pidFd?: number;
   log: LogConfig;
+  /** `--key` / `--migration-key`, already read. */
+  keys: StateKeys;
 }
 
 const DEFAULT_BINDADDR = '127.0.0.1';
@@ -69,7 +75,7 @@ function checkPort(port: number, option: string): number {
   return port;
 }
 
-function parseState(args: SocketArgs, env: NodeJS.ProcessEnv): Pick<SocketConfig, 'stateDir' | 'stateMode' | 'lock'> {
+export function parseState(args: Pick<SocketArgs, 'tpmstate'>, env: NodeJS.ProcessEnv): Pick<SocketConfig, 'stateDir' | 'stateMode' | 'lock'> {
   if (args.tpmstate === undefined) {
     if (!env.TPM_PATH) throw new UsageError('--tpmstate dir=DIR is required (or set $TPM_PATH)');
     return { stateDir: path.resolve(env.TPM_PATH), lock: true };
@@ -127,6 +133,14 @@ function parseCtrl(spec: string): NonNullable<SocketConfig['ctrl']> {
   throw new UsageError(o.type === undefined ? '--ctrl needs type=tcp or type=unixio' : `--ctrl: unsupported type '${o.type}' (use tcp or unixio)`);
 }
 
+/** Read last, after every other option was checked, so a usage error never consumes a key file with remove=. */
+function parseKeys(args: { key?: string; migrationKey?: string }): StateKeys {
+  const keys: StateKeys = {};
+  if (args.key !== undefined) keys.file = parseKeyOption(args.key, '--key');
+  if (args.migrationKey !== undefined) keys.migration = parseKeyOption(args.migrationKey, '--migration-key');
+  return keys;
+}
+
 export function parseSocketConfig(args: SocketArgs, env: NodeJS.ProcessEnv = process.env): SocketConfig {
   if (!args.tpm2) throw new UsageError('vtpmd emulates TPM 2.0 only; pass --tpm2');
 
@@ -169,6 +183,7 @@ export function parseSocketConfig(args: SocketArgs, env: NodeJS.ProcessEnv = pro
     startup,
     autoShutdown: !(flags['disable-auto-shutdown'] ?? false),
     log,
+    keys: parseKeys(args),
   };
   if (data) config.data = data;
   if (ctrl) config.ctrl = ctrl;

@@ -9,7 +9,7 @@ import { BlobTypeError, type BlobType, type Device } from '../device/device.js';
 import { fieldsSize } from './field-codec.js';
 import { StateBlobError } from '../storage/state-blob.js';
 import { tpmInfoJson } from '../tpm/info.js';
-import { CMD, PTM_BLOB_TYPE, PTM_CAP, PTM_GETINFO_SIZE, PTM_INIT_FLAG, PTM_RES, PTM_STATE_FLAG, SET_STATEBLOB_MAX, SOCKET_HASH_DATA_MAX } from './codes.js';
+import { CMD, PTM_BLOB_TYPE, PTM_CAP, PTM_CONFIG_FLAG, PTM_GETINFO_SIZE, PTM_INIT_FLAG, PTM_RES, PTM_STATE_FLAG, SET_STATEBLOB_MAX, SOCKET_HASH_DATA_MAX } from './codes.js';
 
 /** A fixed-size unsigned field (8: GET_INFO's u64 flags, below 2^53), or padding (zero on output, ignored on input). */
 export type Field = { name: string; size: 1 | 4 | 8 } | { pad: number };
@@ -246,8 +246,9 @@ const ROWS: readonly ControlRow[] = [
       const header = { stateFlags: 0, totlength: 0, length: 0 };
       const type = blobType(req.type!);
       if (!type) return { result: PTM_RES.FAIL, fields: header, fieldsOnError: true };
-      const got = await device.getStateBlob(type);
+      const got = await device.getStateBlob(type, (req.stateFlags! & PTM_STATE_FLAG.DECRYPTED) !== 0);
       if (!got.ok) return { result: PTM_RES.RETRY, fields: header, fieldsOnError: true };
+      header.stateFlags = got.encrypted ? PTM_STATE_FLAG.ENCRYPTED : 0;
       return { result: PTM_RES.SUCCESS, fields: header, stateBlob: { data: got.blob, offset: req.offset! } };
     },
   },
@@ -275,7 +276,7 @@ const ROWS: readonly ControlRow[] = [
         await device.setStateBlob(type, blob, (req.stateFlags! & PTM_STATE_FLAG.ENCRYPTED) !== 0);
         return ok();
       } catch (e) {
-        if (e instanceof StateBlobError) return fail(e.reason === 'encrypted' ? PTM_RES.KEYNOTFOUND : PTM_RES.BAD_PARAMETER);
+        if (e instanceof StateBlobError) return fail(BLOB_ERROR_RESULT[e.reason]);
         if (e instanceof BlobTypeError) return fail(PTM_RES.BAD_TYPE);
         return fail(PTM_RES.FAIL); // the engine cannot load what is inside
       }
@@ -300,7 +301,10 @@ const ROWS: readonly ControlRow[] = [
     gate: 'always',
     request: { kind: 'empty' },
     response: [{ name: 'flags', size: 4 }],
-    run: () => ok({ flags: 0 }), // no --key / --migration-key yet
+    run: (device) => {
+      const keys = device.hasKeys;
+      return ok({ flags: (keys.file ? PTM_CONFIG_FLAG.FILE_KEY : 0) | (keys.migration ? PTM_CONFIG_FLAG.MIGRATION_KEY : 0) });
+    },
   },
   {
     code: CMD.SET_DATAFD,
@@ -384,6 +388,14 @@ export function capabilities(ctx: ControlContext): number {
   for (const row of ROWS) if (row.available?.(ctx) ?? true) caps |= row.cap;
   return caps >>> 0;
 }
+
+/** swtpm's answers to a SET_STATEBLOB blob it cannot open (swtpm-compat §5.2, §5.3). */
+const BLOB_ERROR_RESULT: Record<StateBlobError['reason'], number> = {
+  encrypted: PTM_RES.KEYNOTFOUND,
+  'wrong-key': PTM_RES.DECRYPT_ERROR,
+  'key-size': PTM_RES.BAD_KEY_PROPERTY,
+  malformed: PTM_RES.BAD_PARAMETER,
+};
 
 function blobType(type: number): BlobType | undefined {
   switch (type) {

@@ -9,7 +9,7 @@ import type { Logger } from '../common/log.js';
 import { silentLogger } from '../common/log.js';
 import type { Storage } from '../storage/storage.js';
 import { LockError } from '../storage/lock.js';
-import { exportStateBlob, importStateBlob } from '../storage/state-blob.js';
+import { exportStateBlob, importStateBlob, type StateKeys } from '../storage/state-blob.js';
 import { errorResponse } from '../tpm/response.js';
 import { TPM_CC, TPM_RC, TPM_ST, TPM_SU } from '../tpm/constants.js';
 
@@ -46,6 +46,8 @@ export interface DeviceOptions {
   log?: Logger;
   /** `--flags disable-auto-shutdown` turns the automatic TPM2_Shutdown off. */
   autoShutdown?: boolean;
+  /** `--key` and `--migration-key`: the keys state blobs are encrypted with. */
+  keys?: StateKeys;
 }
 
 /**
@@ -66,7 +68,7 @@ export type InitResult = { ok: true } | { ok: false; error: Error };
 export type BlobType = 'permanent' | 'volatile' | 'savestate';
 
 /** GET_STATEBLOB: the blob in swtpm's envelope, or `absent` (a TPM 2 has no savestate). */
-export type GetBlobResult = { ok: true; blob: Uint8Array } | { ok: false; absent: true };
+export type GetBlobResult = { ok: true; blob: Uint8Array; encrypted: boolean } | { ok: false; absent: true };
 
 /** LOCK_STORAGE and the lock before each TPM command: 10 ms between tries (swtpm-compat §5.5). */
 export const LOCK_RETRY_INTERVAL_MS = 10;
@@ -88,13 +90,20 @@ export class Device {
   private readonly engines: EngineFactory;
   private readonly log: Logger;
   private readonly autoShutdownEnabled: boolean;
+  private readonly keys: StateKeys;
 
   constructor(options: DeviceOptions) {
     this.storage = options.storage;
     this.engines = options.engines;
     this.log = options.log ?? silentLogger;
     this.autoShutdownEnabled = options.autoShutdown ?? true;
+    this.keys = options.keys ?? {};
     this.bufferSizeSetting = options.engines.maxBufferSize;
+  }
+
+  /** Which keys were given: GET_CONFIG's FILE_KEY and MIGRATION_KEY flags. */
+  get hasKeys(): { file: boolean; migration: boolean } {
+    return { file: this.keys.file !== undefined, migration: this.keys.migration !== undefined };
   }
 
   /** True between a successful INIT and the next STOP/SHUTDOWN/INIT. */
@@ -227,9 +236,10 @@ export class Device {
   /**
    * GET_STATEBLOB: PERMANENT from the file; VOLATILE stored, read back and the file deleted (as
    * swtpm does); SAVESTATE never exists for a TPM 2, and fetching it releases the storage lock
-   * (outgoing migration: the destination takes over).
+   * (outgoing migration: the destination takes over). Under a file key the blob stays encrypted
+   * with it unless `decrypted` is asked for; a migration key always encrypts it.
    */
-  getStateBlob(type: BlobType): Promise<GetBlobResult> {
+  getStateBlob(type: BlobType, decrypted = false): Promise<GetBlobResult> {
     return this.exclusive((): GetBlobResult => {
       const engine = this.requireEngine();
       if (type === 'savestate') {
@@ -247,7 +257,7 @@ export class Device {
           this.storage.deleteVolatile();
         }
       }
-      return data ? { ok: true, blob: exportStateBlob(data) } : { ok: false, absent: true };
+      return data ? { ok: true, ...exportStateBlob(data, this.keys, decrypted) } : { ok: false, absent: true };
     });
   }
 
@@ -266,7 +276,7 @@ export class Device {
         this.cachedBlobs.delete(type);
         return;
       }
-      const data = importStateBlob(blob, encrypted);
+      const data = importStateBlob(blob, encrypted, this.keys);
       if (type === 'permanent') {
         this.engines.restore(data);
       } else {

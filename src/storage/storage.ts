@@ -7,6 +7,7 @@ import path from 'node:path';
 import { atomicWrite, nodeFs, type FsOps } from './atomic-write.js';
 import { StateFileError, unwrapState, wrapState } from './envelope.js';
 import { lockStateDir, type DirLock } from './lock.js';
+import type { StateKey } from './state-key.js';
 import { STATE_NAMES, stateFileName, tempFileName, type StateName } from './layout.js';
 
 export { StateFileError } from './envelope.js';
@@ -44,6 +45,8 @@ export interface DirStorageOptions {
   explicitMode?: boolean;
   /** Take the `.lock` (default true). */
   lock?: boolean;
+  /** `--key`: state files are written encrypted with it and must be encrypted with it. */
+  fileKey?: StateKey;
   fs?: FsOps;
 }
 
@@ -55,6 +58,7 @@ export class DirStorage implements Storage {
   private readonly mode: { mode: number; explicit: boolean };
   private readonly useLock: boolean;
   private readonly ops: FsOps;
+  private readonly fileKey: StateKey | undefined;
   private held: DirLock | null = null;
 
   constructor(options: DirStorageOptions) {
@@ -62,6 +66,7 @@ export class DirStorage implements Storage {
     this.mode = { mode: options.mode ?? DEFAULT_STATE_FILE_MODE, explicit: options.explicitMode ?? false };
     this.useLock = options.lock ?? true;
     this.ops = options.fs ?? nodeFs;
+    this.fileKey = options.fileKey;
   }
 
   /** Creates the state directory (0700) if it is missing. */
@@ -128,12 +133,12 @@ export class DirStorage implements Storage {
         /* the read worked; a failed chmod is not fatal */
       }
     }
-    return unwrapState(bytes, file);
+    return unwrapState(bytes, file, this.fileKey);
   }
 
   private store(name: StateName, blob: Uint8Array): void {
     try {
-      atomicWrite(this.dir, tempFileName(name), stateFileName(name), wrapState(blob), this.mode, this.ops);
+      atomicWrite(this.dir, tempFileName(name), stateFileName(name), wrapState(blob, this.fileKey), this.mode, this.ops);
     } catch (e) {
       if (e instanceof StateFileError) throw e;
       throw new StorageError(`cannot write ${path.join(this.dir, stateFileName(name))}: ${(e as Error).message}`);

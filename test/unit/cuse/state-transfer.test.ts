@@ -128,7 +128,7 @@ describe('large blobs (the device stubbed: real blobs are < 3072 bytes today)', 
   it('GET: part at offset 0, then read() returns the rest and the first short read ends GET mode', async () => {
     const t = setup();
     await t.ptm(INIT, u32le(0));
-    t.device.getStateBlob = async () => ({ ok: true, blob: Uint8Array.from(big) });
+    t.device.getStateBlob = async () => ({ ok: true, blob: Uint8Array.from(big), encrypted: false });
     const first = Buffer.from(await t.ptm(GET_STATEBLOB, k.le([1, 4], [PERMANENT, 4], [0, 4])));
     expect([first.readUInt32LE(0), first.readUInt32LE(8), first.readUInt32LE(12)]).toEqual([0, 7000, 3072]);
     expect(hex(first.subarray(16))).toBe(hex(big.subarray(0, 3072)));
@@ -141,7 +141,7 @@ describe('large blobs (the device stubbed: real blobs are < 3072 bytes today)', 
   it('GET mode: a write() gets EIO and leaves it', async () => {
     const t = setup();
     await t.ptm(INIT, u32le(0));
-    t.device.getStateBlob = async () => ({ ok: true, blob: Uint8Array.from(big) });
+    t.device.getStateBlob = async () => ({ ok: true, blob: Uint8Array.from(big), encrypted: false });
     await t.ptm(GET_STATEBLOB, k.le([1, 4], [PERMANENT, 4], [0, 4]));
     expect((await t.send(k.write(t.next(), Uint8Array.of(1, 2, 3)))).error).toBe(-5);
     expect((await t.send(k.read(t.next(), 100))).payload.length).toBe(0); // command mode, no response

@@ -119,7 +119,7 @@ describe.skipIf(!vtpmdAvailable())('vtpmd socket (process)', () => {
     expect(await second.exited).toBe(1);
     const lines = second.err().trim().split('\n');
     expect(lines, second.err()).toHaveLength(1);
-    expect(lines[0]).toMatch(/^vtpmd: could not initialize the TPM: state directory .* is in use by process \d+; stop it or use another --tpmstate dir$/);
+    expect(lines[0]).toMatch(/^vtpmd: could not initialize the TPM: state directory .* is in use by (process \d+|another process) \(a vtpmd or swtpm\); stop it or use another --tpmstate dir$/);
 
     const logFile = path.join(dir, 'log');
     const third = await run(['--log', `file=${logFile}`]);

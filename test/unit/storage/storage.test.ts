@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -111,29 +112,30 @@ describe('DirStorage', () => {
 });
 
 describe('state dir lock', () => {
-  it('a second lock on the same dir fails while the first is held by a live process', () => {
+  it('a second lock on the same dir fails while the first is held, even in the same process', () => {
     const dir = tempDir();
     const a = lockStateDir(dir);
-    expect(() => lockStateDir(dir, process.pid + 1_000_000)).toThrow(LockError);
+    expect(() => lockStateDir(dir)).toThrow(LockError);
     a.release();
-    const b = lockStateDir(dir, process.pid + 1_000_000);
-    b.release();
-    expect(fs.existsSync(path.join(dir, '.lock'))).toBe(false);
+    lockStateDir(dir).release();
+    expect(fs.readFileSync(path.join(dir, '.lock'), 'utf8')).toBe(''); // swtpm's empty lock file
   });
 
-  it('names the process that holds it', () => {
+  it("conflicts with swtpm's POSIX record lock (fcntl F_SETLK) and names its holder; a SIGKILLed holder leaves no lock", async () => {
+    const dir = tempDir();
+    const file = path.join(dir, '.lock');
+    // what swtpm does: open .lock and F_SETLK a write lock on the whole file, then keep running
+    const holder = spawn('perl', ['-MFcntl', '-e', `$| = 1; open(my $f, '>', $ARGV[0]) or die; my $l = pack('s s x4 q q l x4', F_WRLCK, 0, 0, 0, 0); fcntl($f, F_SETLK, $l) or die; print "locked\n"; sleep 60`, file], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise<void>((resolve) => holder.stdout!.once('data', () => resolve()));
+    expect(() => lockStateDir(dir)).toThrow(new RegExp(`in use by process ${holder.pid}`));
+    holder.kill('SIGKILL');
+    await new Promise((r) => holder.once('exit', r));
+    lockStateDir(dir).release();
+  });
+
+  it('a lock file with content (an older vtpmd wrote its pid) is no obstacle', () => {
     const dir = tempDir();
     fs.writeFileSync(path.join(dir, '.lock'), String(process.ppid));
-    expect(() => lockStateDir(dir)).toThrow(new RegExp(`in use by process ${process.ppid}`));
-  });
-
-  it('takes over a stale lock (dead pid) and an empty one (left by swtpm)', () => {
-    const dir = tempDir();
-    fs.writeFileSync(path.join(dir, '.lock'), '2147483646');
     lockStateDir(dir).release();
-    fs.writeFileSync(path.join(dir, '.lock'), '');
-    const l = lockStateDir(dir);
-    expect(fs.readFileSync(path.join(dir, '.lock'), 'utf8')).toBe(String(process.pid));
-    l.release();
   });
 });

@@ -50,7 +50,7 @@ describe('volatile state file', () => {
 describe('state blob envelope', () => {
   it('export: flags 0x04, TLV 4 holding TLV 1 and the CRC (exact bytes); import round-trips', () => {
     const data = new Uint8Array([0xaa, 0xbb]);
-    const blob = exportStateBlob(data);
+    const { blob } = exportStateBlob(data);
     const crc = crc32(data).toString(16).padStart(8, '0');
     expect(Buffer.from(blob).toString('hex')).toBe('0201000a0004' + '00000022' + '0004' + '00000012' + '0001' + '00000002' + 'aabb' + '7601' + '00000004' + crc);
     expect(importStateBlob(blob)).toEqual(data);
@@ -62,7 +62,7 @@ describe('state blob envelope', () => {
   });
 
   it('refuses encrypted blobs (reason encrypted) and damage (reason malformed)', () => {
-    const blob = exportStateBlob(new Uint8Array([1]));
+    const { blob } = exportStateBlob(new Uint8Array([1]));
     const reason = (f: () => unknown) => {
       try {
         f();
