@@ -48,14 +48,14 @@ export const VTPMD_BASELINE_COMMANDS: Record<string, number> = {
   PCR_Event: 0x13c, PCR_Reset: 0x13d, Hash: 0x17d, HashSequenceStart: 0x186, SequenceUpdate: 0x15c,
   SequenceComplete: 0x13e, EventSequenceComplete: 0x185, ReadClock: 0x181,
   StartAuthSession: 0x176, FlushContext: 0x165, CreatePrimary: 0x131, ReadPublic: 0x173,
-  ContextSave: 0x162, ContextLoad: 0x161, HierarchyChangeAuth: 0x129,
+  ContextSave: 0x162, ContextLoad: 0x161, HierarchyChangeAuth: 0x129, PCR_Allocate: 0x12b,
 };
 /** Commands being added to the engine now: may or may not be listed yet. */
 export const VTPMD_IN_PROGRESS_COMMANDS: Record<string, number> = {};
 /** Commands no vtpmd engine has yet: never listed, always TPM_RC_COMMAND_CODE. */
 export const VTPMD_NOT_YET_COMMANDS: Record<string, number> = {
   Create: 0x153, Load: 0x157, EvictControl: 0x120, NV_DefineSpace: 0x12a,
-  NV_Read: 0x14e, NV_Write: 0x137, PCR_Allocate: 0x12b, Clear: 0x126, RSA_Encrypt: 0x174,
+  NV_Read: 0x14e, NV_Write: 0x137, Clear: 0x126, RSA_Encrypt: 0x174,
 };
 /**
  * What vtpmd's GetCapability(ALGS) lists this round, keyed by tpm2_getcap's names. TPM_ALG_NULL

@@ -11,6 +11,7 @@ import { CreatePrimary, HierarchyChangeAuth } from './hierarchy.js';
 import { ReadPublic } from './object.js';
 import { EventSequenceComplete, Hash, HashSequenceStart, SequenceComplete, SequenceUpdate } from './hash.js';
 import { PCR_Event, PCR_Extend, PCR_Read, PCR_Reset } from './pcr.js';
+import { PCR_Allocate } from './pcr-allocate.js';
 import { GetRandom, StirRandom } from './random.js';
 import { Shutdown, Startup } from './startup.js';
 import { GetTestResult, IncrementalSelfTest, SelfTest } from './testing.js';
@@ -28,6 +29,7 @@ export const ALL_COMMANDS: readonly CommandDef[] = [
   PCR_Extend,
   PCR_Event,
   PCR_Reset,
+  PCR_Allocate,
   Hash,
   HashSequenceStart,
   SequenceUpdate,
