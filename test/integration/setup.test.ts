@@ -151,6 +151,29 @@ describe.skipIf(!vtpmdAvailable())('vtpmd setup', () => {
     await d.stop();
   });
 
+  it('four VMs provisioned at once against one CA: the lock serialises it, every serial is unique', async () => {
+    const certs = makeTempDir('vtpmd-par-');
+    const runs = await Promise.all(
+      [0, 1, 2, 3].map((i) => {
+        mkdirSync(path.join(certs, `c${i}`));
+        return setup(['--tpm2', '--tpm-state', path.join(certs, `s${i}`), '--create-ek-cert', '--ek1keyalgo', 'secp256r1', '--ek2keyalgo', 'secp384r1',
+          '--config', setupConf, '--write-ek-cert-files', path.join(certs, `c${i}`), '--display']);
+      }),
+    );
+    const serials: string[] = [];
+    for (const r of runs) {
+      expect(r.code, r.stderr).toBe(0);
+      // --display: each EK's public key and certificate.
+      expect(r.stdout).toMatch(/EK secp256r1:\n-----BEGIN PUBLIC KEY-----/);
+      expect(r.stdout).toMatch(/EK certificate: serial \d+, subject CN=unknown, issuer CN=vtpmd-localca\n-----BEGIN CERTIFICATE-----/);
+    }
+    for (let i = 0; i < 4; i++) {
+      for (const alg of ['secp256r1', 'secp384r1']) serials.push(new x509.X509Certificate(readFileSync(path.join(certs, `c${i}`, `ek-${alg}.crt`))).serialNumber);
+    }
+    expect(new Set(serials).size).toBe(8);
+    expect(existsSync(path.join(work, 'ca', '.lock.vtpmd-localca'))).toBe(false);
+  });
+
   it('--print-capabilities prints swtpm_setup-style JSON', async () => {
     const r = await setup(['--print-capabilities']);
     expect(r.code).toBe(0);
