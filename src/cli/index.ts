@@ -48,6 +48,47 @@ async function socketCommand(argv: Record<string, unknown>): Promise<number> {
   return runSocketDaemon(config);
 }
 
+async function setupCommand(argv: Record<string, unknown>): Promise<number> {
+  const { parseSetupArgs, setupCapabilitiesJson } = await import('./setup-config.js');
+  if (last(argv['print-capabilities'] as boolean | undefined)) {
+    process.stdout.write(`${setupCapabilitiesJson(packageVersion())}\n`);
+    return 0;
+  }
+  const pick = <T>(key: string) => last(argv[key] as T | T[] | undefined);
+  const str = (key: string) => {
+    const v = pick<string | number>(key);
+    return v === undefined ? undefined : String(v);
+  };
+  const config = parseSetupArgs({
+    tpm2: pick<boolean>('tpm2'),
+    tpmState: str('tpm-state') ?? str('tpmstate'),
+    vmid: str('vmid'),
+    logfile: str('logfile'),
+    createek: pick<boolean>('createek'),
+    createEkCert: pick<boolean>('create-ek-cert'),
+    createPlatformCert: pick<boolean>('create-platform-cert'),
+    lockNvram: pick<boolean>('lock-nvram'),
+    overwrite: pick<boolean>('overwrite'),
+    notOverwrite: pick<boolean>('not-overwrite'),
+    pcrBanks: str('pcr-banks'),
+    ecc: pick<boolean>('ecc'),
+    createSpk: pick<boolean>('create-spk'),
+    allowSigning: pick<boolean>('allow-signing'),
+    decryption: pick<boolean>('decryption'),
+    display: pick<boolean>('display'),
+    config: str('config'),
+    ek1keyalgo: str('ek1keyalgo'),
+    ek2keyalgo: str('ek2keyalgo'),
+    rsaKeysize: str('rsa-keysize'),
+    writeEkCertFiles: str('write-ek-cert-files'),
+    tpmManufacturer: str('tpm-manufacturer'),
+    tpmModel: str('tpm-model'),
+    tpmVersion: str('tpm-version'),
+  } as import('./setup-config.js').SetupArgs);
+  const { runSetup } = await import('./setup-command.js');
+  return runSetup(config);
+}
+
 async function cuseCommand(argv: Record<string, unknown>): Promise<number> {
   if (last(argv['print-states'] as boolean | undefined)) return printStates(argv);
   const args: CuseArgs = { tpm2: last(argv.tpm2 as boolean | undefined) ?? false };
@@ -61,7 +102,18 @@ async function cuseCommand(argv: Record<string, unknown>): Promise<number> {
   return runCuseDaemon(config);
 }
 
-export async function main(argv: string[]): Promise<void> {
+/** yargs takes a lone "-" for a positional; swtpm_setup's `--pcr-banks -` means "leave the banks". */
+function joinDashValues(argv: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--pcr-banks' && argv[i + 1] === '-') out.push(`--pcr-banks=${argv[++i]}`);
+    else out.push(argv[i]!);
+  }
+  return out;
+}
+
+export async function main(rawArgv: string[]): Promise<void> {
+  const argv = joinDashValues(rawArgv);
   let code = 0;
   try {
     let result: Promise<number> | undefined;
@@ -112,7 +164,42 @@ export async function main(argv: string[]): Promise<void> {
           result.catch(() => undefined);
         },
       )
-      .demandCommand(1, 'give a command: vtpmd socket --tpm2 ... or vtpmd cuse --tpm2 -n vtpm0 ...')
+      .command(
+        'setup',
+        'provision a TPM 2.0 state directory: EKs, certificates, PCR banks (swtpm_setup)',
+        (y) =>
+          y
+            .option('tpm2', { type: 'boolean', describe: 'provision a TPM 2.0 (required)' })
+            .option('tpm-state', { alias: 'tpmstate', type: 'string', describe: 'the state directory (dir://DIR or DIR)' })
+            .option('vmid', { type: 'string', describe: 'VM identifier: the certificates\' subject CN' })
+            .option('logfile', { type: 'string', describe: 'append the report here instead of stdout' })
+            .option('createek', { type: 'boolean', describe: 'create the EKs (persistent at the TCG handles)' })
+            .option('create-ek-cert', { type: 'boolean', describe: 'EK certificates from the local CA, stored in NV' })
+            .option('create-platform-cert', { type: 'boolean', describe: 'a platform certificate for the first EK, stored in NV' })
+            .option('lock-nvram', { type: 'boolean', describe: 'write-lock the NV indices written' })
+            .option('overwrite', { type: 'boolean', describe: 'replace existing state' })
+            .option('not-overwrite', { type: 'boolean', describe: 'leave existing state alone and succeed' })
+            .option('pcr-banks', { type: 'string', describe: 'banks to activate, e.g. sha256,sha384 (- leaves them); default sha256' })
+            .option('ecc', { type: 'boolean', describe: 'an ECC P-384 storage primary key instead of RSA-3072' })
+            .option('create-spk', { type: 'boolean', describe: 'a storage primary key at 0x81000001' })
+            .option('allow-signing', { type: 'boolean', describe: 'EKs that can sign (non-standard template, published in NV)' })
+            .option('decryption', { type: 'boolean', describe: 'with --allow-signing: EKs that also decrypt' })
+            .option('display', { type: 'boolean', describe: 'print each EK public key and certificate' })
+            .option('config', { type: 'string', describe: `swtpm_setup.conf-style file (default ${'/etc/vtpmd/setup.conf'} if present)` })
+            .option('ek1keyalgo', { type: 'string', describe: 'first EK: rsa2048|rsa3072|rsa4096|secp256r1|secp384r1|secp521r1 (default rsa2048)' })
+            .option('ek2keyalgo', { type: 'string', describe: 'second EK (default secp384r1); equal to the first: one EK' })
+            .option('rsa-keysize', { type: 'string', describe: '2048|3072|4096|max: the first EK\'s size without --ek1keyalgo' })
+            .option('write-ek-cert-files', { type: 'string', describe: 'also write ek-<algo>.crt (DER) into this directory' })
+            .option('tpm-manufacturer', { type: 'string', describe: 'EK certificate TPM manufacturer (default: the TPM\'s, id:XXXXXXXX)' })
+            .option('tpm-model', { type: 'string', describe: 'EK certificate TPM model (default swtpm)' })
+            .option('tpm-version', { type: 'string', describe: 'EK certificate TPM version (default: the firmware version, id:XXXXXXXX)' })
+            .option('print-capabilities', { type: 'boolean', describe: 'print the supported features as JSON and exit' }),
+        (a) => {
+          result = setupCommand(a as Record<string, unknown>);
+          result.catch(() => undefined);
+        },
+      )
+      .demandCommand(1, 'give a command: vtpmd socket --tpm2 ..., vtpmd cuse --tpm2 -n vtpm0 ... or vtpmd setup --tpm2 --tpm-state DIR ...')
       .strict()
       .version(packageVersion())
       .help()
@@ -126,7 +213,7 @@ export async function main(argv: string[]): Promise<void> {
     const err = e as Error & { code?: string };
     const known = err instanceof UsageError || err.code === 'VTPMD_STARTUP' || err.name === 'YError';
     process.stderr.write(`vtpmd: ${known ? err.message : (err.stack ?? String(err))}\n`);
-    if (err instanceof UsageError || err.name === 'YError') process.stderr.write(`Try "vtpmd ${argv[0] === 'cuse' ? 'cuse' : 'socket'} --help".\n`);
+    if (err instanceof UsageError || err.name === 'YError') process.stderr.write(`Try "vtpmd ${argv[0] === 'cuse' || argv[0] === 'setup' ? argv[0] : 'socket'} --help".\n`);
     code = 1;
   }
   process.exit(code);

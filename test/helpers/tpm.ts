@@ -54,12 +54,13 @@ export const VTPMD_BASELINE_COMMANDS: Record<string, number> = {
   NV_DefineSpace: 0x12a, NV_UndefineSpace: 0x122, NV_UndefineSpaceSpecial: 0x11f, NV_ReadPublic: 0x169,
   NV_Write: 0x137, NV_Increment: 0x134, NV_Extend: 0x136, NV_SetBits: 0x135, NV_WriteLock: 0x138,
   NV_GlobalWriteLock: 0x132, NV_Read: 0x14e, NV_ReadLock: 0x14f, NV_ChangeAuth: 0x13b,
+  PCR_Allocate: 0x12b,
 };
 /** Commands being added to the engine now: may or may not be listed yet. */
 export const VTPMD_IN_PROGRESS_COMMANDS: Record<string, number> = {};
 /** Commands no vtpmd engine has yet: never listed, always TPM_RC_COMMAND_CODE. */
 export const VTPMD_NOT_YET_COMMANDS: Record<string, number> = {
-  NV_Certify: 0x184, PCR_Allocate: 0x12b, Clear: 0x126,
+  NV_Certify: 0x184, Clear: 0x126,
 };
 /**
  * What vtpmd's GetCapability(ALGS) lists this round, keyed by tpm2_getcap's names. TPM_ALG_NULL

@@ -17,6 +17,7 @@ import { NV_ChangeAuth, NV_DefineSpace, NV_GlobalWriteLock, NV_ReadPublic, NV_Un
 import { NV_Extend, NV_Increment, NV_Read, NV_ReadLock, NV_SetBits, NV_Write, NV_WriteLock } from './nv-data.js';
 import { EventSequenceComplete, Hash, HashSequenceStart, SequenceComplete, SequenceUpdate } from './hash.js';
 import { PCR_Event, PCR_Extend, PCR_Read, PCR_Reset } from './pcr.js';
+import { PCR_Allocate } from './pcr-allocate.js';
 import { GetRandom, StirRandom } from './random.js';
 import { Shutdown, Startup } from './startup.js';
 import { GetTestResult, IncrementalSelfTest, SelfTest } from './testing.js';
@@ -34,6 +35,7 @@ export const ALL_COMMANDS: readonly CommandDef[] = [
   PCR_Extend,
   PCR_Event,
   PCR_Reset,
+  PCR_Allocate,
   Hash,
   HashSequenceStart,
   SequenceUpdate,

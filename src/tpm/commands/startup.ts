@@ -5,6 +5,7 @@ import { TpmError } from '../errors.js';
 import { TPM_SU_CODEC } from '../marshal/tpmi.js';
 import { applyHcrtm } from '../state/hash-events.js';
 import { nvSaveOrderly, nvStartup } from '../state/nv.js';
+import { PcrBanks } from '../state/pcr.js';
 
 /**
  * Part 3 §9.3 TPM2_Startup. After Shutdown(STATE), Startup(STATE) is a TPM Resume (saved PCRs
@@ -43,6 +44,12 @@ export const Startup = command({
     } else {
       // TPM Reset. A reset after no orderly shutdown may have lost clock updates.
       if (p.orderly === 'NONE') p.clockSafe = false;
+      // A PCR_Allocate since the last reset takes effect now.
+      if (p.pcrAllocationNext) {
+        p.pcrAllocation = p.pcrAllocationNext;
+        delete p.pcrAllocationNext;
+        tpm.pcrs = new PcrBanks(p.pcrAllocation);
+      }
       tpm.pcrs.startup(locality, 0);
       tpm.resetNullHierarchy();
       p.resetCount = (p.resetCount + 1) >>> 0;
@@ -65,7 +72,8 @@ export const Startup = command({
 
 /**
  * Part 3 §9.4 TPM2_Shutdown. STATE keeps what a later Startup(STATE) restores; either type
- * makes the next start orderly. RCs: TPM_RC_VALUE+P1 (bad type, from the unmarshaller).
+ * makes the next start orderly. RCs: TPM_RC_VALUE+P1 (bad type, from the unmarshaller),
+ * TPM_RC_TYPE+P1 (STATE after a PCR_Allocate: the saved PCRs would not fit the new banks).
  */
 export const Shutdown = command({
   code: TPM_CC.Shutdown,
@@ -75,6 +83,7 @@ export const Shutdown = command({
   nv: true,
   run(tpm, _h, { shutdownType }) {
     const p = tpm.persistent;
+    if (shutdownType === TPM_SU.STATE && p.pcrAllocationNext) throw new TpmError(TPM_RC.TYPE, { param: 1 });
     tpm.syncClock();
     p.clockSafe = true;
     // Orderly NV indices keep what was written to their RAM copies.

@@ -36,6 +36,8 @@ export interface PersistentState {
   endorsementAuth: Uint8Array;
   lockoutAuth: Uint8Array;
   pcrAllocation: PcrAllocation;
+  /** Set by PCR_Allocate: the allocation the next TPM Reset switches to. */
+  pcrAllocationNext?: PcrAllocation;
   /** Clock (Part 1 §36.3) in ms at the last save, and whether it is known not to have gone back. */
   clock: bigint;
   clockSafe: boolean;
@@ -94,7 +96,8 @@ export function deserializePersistent(blob: Uint8Array): PersistentState {
   if (s.objects === undefined) s.objects = new Map();
   if (!(s.objects instanceof Map)) throw new StateFormatError('permanent state has damaged persistent objects');
   if (!(s.pcrAllocation instanceof Map)) throw new StateFormatError('permanent state lacks the PCR allocation');
-  for (const alg of s.pcrAllocation.keys()) {
+  if (s.pcrAllocationNext !== undefined && !(s.pcrAllocationNext instanceof Map)) throw new StateFormatError('bad pending PCR allocation');
+  for (const alg of [...s.pcrAllocation.keys(), ...(s.pcrAllocationNext?.keys() ?? [])]) {
     if (!HASH_ALGS.some((h) => h.alg === alg)) throw new StateFormatError(`unknown PCR bank 0x${alg.toString(16)}`);
   }
   s.nv ??= [];

@@ -1,0 +1,112 @@
+/**
+ * `vtpmd setup`: provisions a state directory offline, with the engine in-process behind a
+ * Device (the state lock is taken as the daemon takes it). Exit codes as swtpm_setup's: 0 on
+ * success or when --not-overwrite finds existing state, 1 on any error, and a failed run leaves
+ * no new state files behind.
+ */
+import { existsSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { createLogger, openLogFile, type Logger } from '../common/log.js';
+import { Device } from '../device/device.js';
+import { realEngines } from '../device/engine-factory.js';
+import { stateFileName, STATE_NAMES } from '../storage/layout.js';
+import { DirStorage } from '../storage/storage.js';
+import { defaultEnv } from '../tpm/engine.js';
+import { provision, type ProvisionResult } from '../setup/provision.js';
+import { x509Lib } from '../setup/x509-provider.js';
+import { UsageError } from './key-value.js';
+import type { SetupConfig } from './setup-config.js';
+
+/** A setup failure the CLI reports as one line and exit code 1. */
+export class SetupError extends Error {
+  readonly code = 'VTPMD_STARTUP';
+}
+
+/** swtpm_setup writes its report to the log file, or to stdout without one. */
+function openSetupLog(file: string | undefined): Logger {
+  if (file === undefined) return createLogger({ fd: 1, level: 'info' });
+  try {
+    return createLogger({ fd: openLogFile(file, false), level: 'info', ownsFd: true });
+  } catch (e) {
+    throw new UsageError(`--logfile: cannot open ${file}: ${(e as Error).message}`);
+  }
+}
+
+function stateFiles(dir: string): string[] {
+  return Object.values(STATE_NAMES).map((n) => path.join(dir, stateFileName(n)));
+}
+
+function pem(label: string, der: Uint8Array): string {
+  const b64 = Buffer.from(der).toString('base64').replace(/.{64}/g, '$&\n').replace(/\n$/, '');
+  return `-----BEGIN ${label}-----\n${b64}\n-----END ${label}-----\n`;
+}
+
+/** --display: each EK's public key and certificate. */
+function display(result: ProvisionResult): string {
+  const x = x509Lib();
+  let out = '';
+  for (const ek of result.eks) {
+    out += `EK ${ek.algorithm}${ek.handle !== null ? ` (persistent handle 0x${ek.handle.toString(16)})` : ''}:\n`;
+    out += pem('PUBLIC KEY', ek.publicKey.spki);
+    if (ek.certificate) {
+      const c = new x.X509Certificate(ek.certificate);
+      out += `EK certificate${ek.certIndex !== null ? ` (NV index 0x${ek.certIndex.toString(16)})` : ''}: serial ${BigInt(`0x${c.serialNumber}`)}, subject ${c.subject}, issuer ${c.issuer}\n`;
+      out += pem('CERTIFICATE', ek.certificate);
+    }
+  }
+  return out;
+}
+
+export async function runSetup(config: SetupConfig): Promise<number> {
+  const log = openSetupLog(config.logfile);
+  const storage = new DirStorage({ dir: config.stateDir, lock: true });
+  let created = false;
+  try {
+    try {
+      storage.lock();
+    } catch (e) {
+      throw new SetupError(`${(e as Error).message}`);
+    }
+    const existing = stateFiles(config.stateDir).filter((f) => existsSync(f));
+    if (existing.some((f) => f.endsWith(STATE_NAMES.permanent))) {
+      if (config.existing === 'keep') {
+        log.info(`TPM state in ${config.stateDir} exists; not overwriting it (--not-overwrite).`);
+        return 0;
+      }
+      if (config.existing === 'error') {
+        throw new SetupError(`TPM state already exists in ${config.stateDir}; add --overwrite to replace it or --not-overwrite to keep it`);
+      }
+    }
+    if (config.existing === 'overwrite') for (const f of existing) rmSync(f, { force: true });
+    if (config.provision.certFilesDir !== undefined && !existsSync(config.provision.certFilesDir)) {
+      throw new SetupError(`--write-ek-cert-files: the directory ${config.provision.certFilesDir} does not exist`);
+    }
+
+    created = true;
+    log.info(`Starting vTPM manufacturing in ${config.stateDir} @ ${new Date().toISOString()}`);
+    const device = new Device({ storage, engines: realEngines({ ...defaultEnv, log: (m) => log.error(m) }), log, autoShutdown: false });
+    const init = await device.init({ quiet: true });
+    if (!init.ok) throw new SetupError(`could not start the TPM: ${init.error.message}`);
+    const startup = await device.startup('clear');
+    const rc = new DataView(startup.buffer, startup.byteOffset).getUint32(6);
+    if (rc !== 0) throw new SetupError(`TPM2_Startup(CLEAR) failed: rc 0x${rc.toString(16)}`);
+    const result = await provision(device, config.provision);
+    await device.stop();
+    for (const line of result.lines) log.info(line);
+    for (const w of result.warnings) log.warn(w);
+    log.info('Successfully authored TPM state.');
+    if (config.display) process.stdout.write(display(result));
+    created = false;
+    return 0;
+  } catch (e) {
+    if (created) for (const f of stateFiles(config.stateDir)) rmSync(f, { force: true });
+    const err = e as Error & { code?: string };
+    const message = err.code?.startsWith('VTPMD_') ? err.message : (err.stack ?? String(err));
+    if (config.logfile !== undefined) log.error(message);
+    process.stderr.write(`vtpmd setup: ${message}\n`);
+    return 1;
+  } finally {
+    storage.unlock();
+    log.close();
+  }
+}
