@@ -130,6 +130,14 @@ describeImpls('NV persistence', (impl) => {
       for (let off = 0; off < 2048; off += 1024) expect((await c.call(writeCmd(h, pattern(h, 1024), off))).rc).toBe(0);
     }
     expect(defined.length).toBe(68);
+    // What is left, as libtpms counts it: the reserve for 7 persistent objects, 20 counters.
+    const prop = async (pt: number) => {
+      const r = new R((await c.call(cmd.getCapability(6, pt, 1))).body);
+      r.bytes(9);
+      expect(r.u32()).toBe(pt);
+      return r.u32();
+    };
+    expect([await prop(0x202), await prop(0x209), await prop(0x20a), await prop(0x20b)]).toEqual([68, 7, 0, 20]);
     c.close();
     await d.stop();
     d = await startDaemon({ impl, flags: FLAGS, stateDir });
