@@ -305,6 +305,33 @@ describeImpls('NV persistence', (impl) => {
     expect(pub.stdout).toMatch(/written/);
   }, 60_000);
 
+  it('after SIGKILL an orderly counter moves past its unsaved increments and orderly data is gone', async () => {
+    const stateDir = makeTempDir();
+    let d = await startDaemon({ impl, flags: FLAGS, stateDir });
+    let c = await TpmClient.connect(dataTarget(d));
+    const ORDERLY = 0x04000000;
+    const increment = command({ cc: 0x134, handles: [TPM_RH.OWNER, 0x1000030], auth: pwAuthArea() });
+    expect((await c.call(defineCmd(0x1000030, OWNER_RW | ORDERLY | NT(1), 8))).rc).toBe(0);
+    expect((await c.call(defineCmd(0x1000031, OWNER_RW | ORDERLY, 8))).rc).toBe(0);
+    for (let i = 0; i < 10; i++) expect((await c.call(increment)).rc).toBe(0);
+    expect((await c.call(writeCmd(0x1000031, Buffer.from('in RAM..')))).rc).toBe(0);
+    c.close();
+    await d.kill();
+    d = await startDaemon({ impl, flags: FLAGS, stateDir });
+    c = await TpmClient.connect(dataTarget(d));
+    // Only the first increment (which set WRITTEN) was saved: 1, low 8 bits set after the crash.
+    expect((await readBack(c, 0x1000030, 8)).toString('hex')).toBe('00000000000000ff');
+    expect((await c.call(readCmd(0x1000031, 8))).rc).toBe(0x14a);
+    expect((await c.call(increment)).rc).toBe(0);
+    expect((await c.call(cmd.shutdown(0))).rc).toBe(0);
+    c.close();
+    await d.stop();
+    d = await startDaemon({ impl, flags: FLAGS, stateDir });
+    c = await TpmClient.connect(dataTarget(d));
+    expect((await readBack(c, 0x1000030, 8)).toString('hex')).toBe('0000000000000100');
+    c.close();
+  }, 60_000);
+
   it('an orderly index keeps its data over an orderly restart of the daemon', async () => {
     const stateDir = makeTempDir();
     let d = await startDaemon({ impl, flags: FLAGS, stateDir });
