@@ -140,8 +140,10 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return true;
 }
 
+/** A counter, bits or PIN index as the big-endian UINT64 it holds. */
 export function nvReadU64(tpm: Tpm, index: NvIndex): bigint {
-  return new DataView(nvData(tpm, index).buffer, nvData(tpm, index).byteOffset, 8).getBigUint64(0);
+  const data = nvData(tpm, index);
+  return new DataView(data.buffer, data.byteOffset, 8).getBigUint64(0);
 }
 
 export function nvWriteU64(tpm: Tpm, index: NvIndex, value: bigint): void {
