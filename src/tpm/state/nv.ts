@@ -22,7 +22,7 @@ export interface NvIndex {
   /** attributes here are live for an ordinary index and the last saved ones for an orderly one. */
   public: TPMS_NV_PUBLIC;
   authValue: Uint8Array;
-  /** dataSize bytes (zeros until written); for an orderly index, the last saved copy. */
+  /** dataSize bytes (undefined until written); for an orderly index, the last saved copy. */
   data: Uint8Array;
 }
 
@@ -115,7 +115,7 @@ export function nvSetAttributes(tpm: Tpm, index: NvIndex, attributes: number): v
 
 /**
  * Writes data at `offset` and sets TPMA_NV_WRITTEN (the reference's NvWriteIndexData): the first
- * write to an ordinary index zeroes the rest of it; the first write to an orderly counter is
+ * write to an ordinary index erases the rest of it; the first write to an orderly counter is
  * saved at once so a crash cannot take it back to unwritten.
  */
 export function nvWriteData(tpm: Tpm, index: NvIndex, offset: number, bytes: Uint8Array): void {
@@ -125,7 +125,9 @@ export function nvWriteData(tpm: Tpm, index: NvIndex, offset: number, bytes: Uin
   const target = ram ? ram.data : index.data;
   // As the reference's NvConditionallyWrite: rewriting the same bytes costs no NV write.
   if (!first && !ram && sameBytes(target.subarray(offset, offset + bytes.length), bytes)) return;
-  if (first && nvType(attributes) === TPM_NT.ORDINARY) target.fill(0);
+  // libtpms leaves the rest of a partly written ordinary index erased: all ones in NV memory,
+  // zeros in the orderly RAM.
+  if (first && nvType(attributes) === TPM_NT.ORDINARY) target.fill(ram ? 0 : 0xff);
   target.set(bytes, offset);
   if (first) nvSetAttributes(tpm, index, set(attributes, TPMA_NV.WRITTEN));
   if (!ram) tpm.markDirty();
@@ -138,8 +140,10 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return true;
 }
 
+/** A counter, bits or PIN index as the big-endian UINT64 it holds. */
 export function nvReadU64(tpm: Tpm, index: NvIndex): bigint {
-  return new DataView(nvData(tpm, index).buffer, nvData(tpm, index).byteOffset, 8).getBigUint64(0);
+  const data = nvData(tpm, index);
+  return new DataView(data.buffer, data.byteOffset, 8).getBigUint64(0);
 }
 
 export function nvWriteU64(tpm: Tpm, index: NvIndex, value: bigint): void {

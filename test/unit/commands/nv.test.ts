@@ -1,7 +1,7 @@
 /** Part 3 §31 NV storage: each command's success and error paths, names, lifetimes, the budget. */
-import { createHash } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { describe, expect, test } from 'vitest';
-import { TPM_ALG, TPM_CC, TPM_RH, TPMA_NV } from '../../../src/tpm/constants.js';
+import { TPM_ALG, TPM_CC, TPM_RH, TPM_RS_PW, TPM_ST, TPMA_NV } from '../../../src/tpm/constants.js';
 import { Engine } from '../../../src/tpm/engine.js';
 import { be, buildCommand, cat, createTestTpm, hex, parseResponse, type TestTpm } from '../../helpers/engine.js';
 
@@ -141,12 +141,12 @@ describe('NV_DefineSpace and NV_ReadPublic', () => {
 });
 
 describe('NV_Write and NV_Read', () => {
-  test('writes and reads back; the first partial write zeroes the rest', () => {
+  test('writes and reads back; the first partial write leaves the rest erased (ones, as swtpm)', () => {
     const t = createTestTpm();
     expect(define(t, { attributes: OWNER_RW, size: 16 })).toBe(0);
     expect(read(t, 4).rc).toBe(0x14a); // NV_UNINITIALIZED
     expect(write(t, 'abcd', 4)).toBe(0);
-    expect(read(t, 16).data).toBe('00000000616263640000000000000000');
+    expect(read(t, 16).data).toBe('ffffffff61626364ffffffffffffffff');
     expect(read(t, 2, 5).data).toBe('6263');
     expect(write(t, new Uint8Array(17))).toBe(0x146); // NV_RANGE
     expect(write(t, 'ab', 15)).toBe(0x146);
@@ -293,6 +293,18 @@ describe('orderly indices', () => {
     expect(read(t, 4).rc).toBe(0x14a); // a TPM Reset clears WRITTEN of orderly non-counters
   });
 
+  test('the volatile state (STORE_VOLATILE, then INIT) carries the RAM copies of orderly indices', () => {
+    const t = createTestTpm();
+    expect(define(t, { attributes: OWNER_RW | A.ORDERLY, size: 4 })).toBe(0);
+    expect(write(t, 'abcd')).toBe(0);
+    const volatile = t.engine.volatileBlob();
+    const engine = Engine.restore(t.engine.permanentBlob(), t.env);
+    engine.init();
+    engine.restoreVolatile(volatile);
+    const u: TestTpm = { ...t, engine, call: (code, o = {}) => parseResponse(engine.execute(buildCommand(code, o), o.locality ?? 0)) };
+    expect(read(u, 4).data).toBe('61626364');
+  });
+
   test('an orderly counter never goes back: after a crash it moves past its unsaved increments', () => {
     let t = createTestTpm();
     expect(define(t, { attributes: OWNER_RW | A.ORDERLY | NT(1), size: 8 })).toBe(0);
@@ -340,6 +352,59 @@ describe('authorization details', () => {
     expect(t.call(TPM_CC.NV_UndefineSpaceSpecial, { handles: [0x01000002, TPM_RH.PLATFORM], passwords: ['', ''] }).rc).toBe(0x124);
     // POLICY_DELETE indices cannot go through NV_UndefineSpace.
     expect(simple(t, TPM_CC.NV_UndefineSpace, TPM_RH.PLATFORM, 0x01000002)).toBe(0x282);
+  });
+
+  test('through a policy session whose digest is the index authPolicy: NV_ChangeAuth and NV_UndefineSpaceSpecial', () => {
+    const t = createTestTpm();
+    // A policy with no assertions is the all-zero digest: a fresh policy session satisfies it.
+    const policy = new Uint8Array(32);
+    expect(define(t, { attributes: OWNER_RW | A.AUTHREAD | A.AUTHWRITE, auth: 'old', policy })).toBe(0);
+    const PLAT_IDX = 0x01000002;
+    expect(define(t, { handle: PLAT_IDX, attributes: A.PPREAD | A.PPWRITE | A.PLATFORMCREATE | A.POLICY_DELETE, hierarchy: TPM_RH.PLATFORM, policy })).toBe(0);
+    /** One command authorized by a new policy session (handle 1) and, for more handles, passwords. */
+    const withPolicy = (code: number, handles: number[], params: Uint8Array) => {
+      const nonceCaller = new Uint8Array(16).fill(9);
+      const s = t.call(TPM_CC.StartAuthSession, {
+        handles: [TPM_RH.NULL, TPM_RH.NULL],
+        params: cat(be.b2(nonceCaller), be.u16(0), be.u8(1), be.u16(TPM_ALG.NULL), be.u16(TPM_ALG.SHA256)),
+      });
+      expect(s.rc).toBe(0);
+      const session = new DataView(s.body.buffer, s.body.byteOffset).getUint32(0);
+      const nonceTPM = s.body.slice(6, 38);
+      const name = (h: number) => {
+        if (h >>> 24 !== 1) return be.u32(h);
+        return new Uint8Array(Buffer.from(readPublic(t, h).name, 'hex'));
+      };
+      const cp = createHash('sha256').update(be.u32(code));
+      for (const h of handles) cp.update(name(h));
+      const cpHash = cp.update(params).digest();
+      const mac = createHmac('sha256', new Uint8Array(0)).update(cpHash).update(nonceCaller).update(nonceTPM).update(be.u8(0)).digest();
+      let area = cat(be.u32(session), be.b2(nonceCaller), be.u8(0), be.b2(new Uint8Array(mac)));
+      for (let i = 1; i < handles.length; i++) area = cat(area, be.u32(TPM_RS_PW), be.u16(0), be.u8(0), be.u16(0));
+      const body = cat(...handles.map(be.u32), be.u32(area.length), area, params);
+      return t.send(cat(be.u16(TPM_ST.SESSIONS), be.u32(10 + body.length), be.u32(code), body)).rc;
+    };
+    expect(withPolicy(TPM_CC.NV_ChangeAuth, [IDX], be.b2('new'))).toBe(0);
+    expect(read(t, 1, 0, IDX, 'old').rc).toBe(0x98e);
+    expect(read(t, 1, 0, IDX, 'new').rc).toBe(0x14a); // authorized; not written yet
+    expect(withPolicy(TPM_CC.NV_ChangeAuth, [IDX], be.b2(new Uint8Array(33).fill(1)))).toBe(0x1d5); // SIZE+P1
+    // NV_UndefineSpaceSpecial refuses an index without POLICY_DELETE, then deletes the one with it.
+    expect(withPolicy(TPM_CC.NV_UndefineSpaceSpecial, [IDX, TPM_RH.PLATFORM], new Uint8Array(0))).toBe(0x182);
+    expect(withPolicy(TPM_CC.NV_UndefineSpaceSpecial, [PLAT_IDX, TPM_RH.PLATFORM], new Uint8Array(0))).toBe(0);
+    expect(readPublic(t, PLAT_IDX).rc).toBe(0x18b);
+  });
+
+  test('a policy session cannot stand in for a read when POLICYREAD is clear, nor for an index without a policy', () => {
+    const t = createTestTpm();
+    expect(define(t, { attributes: OWNER_RW | A.AUTHREAD | A.AUTHWRITE })).toBe(0);
+    const s = t.call(TPM_CC.StartAuthSession, {
+      handles: [TPM_RH.NULL, TPM_RH.NULL],
+      params: cat(be.b2(new Uint8Array(16)), be.u16(0), be.u8(1), be.u16(TPM_ALG.NULL), be.u16(TPM_ALG.SHA256)),
+    });
+    const session = new DataView(s.body.buffer, s.body.byteOffset).getUint32(0);
+    const area = cat(be.u32(session), be.b2(new Uint8Array(16)), be.u8(0), be.u16(0));
+    const body = cat(be.u32(IDX), be.u32(IDX), be.u32(area.length), area, be.u16(1), be.u16(0));
+    expect(t.send(cat(be.u16(TPM_ST.SESSIONS), be.u32(10 + body.length), be.u32(TPM_CC.NV_Read), body)).rc).toBe(0x12f);
   });
 
   test('NV_UndefineSpace: the owner may not delete a platform index; the platform may', () => {
