@@ -3,6 +3,7 @@
  * only the features vtpmd implements.
  */
 import { readFileSync } from 'node:fs';
+import { RSA_KEY_BITS } from '../tpm/algorithms.js';
 
 /** In swtpm's order; each entry is something vtpmd really does. */
 const FEATURES = [
@@ -14,7 +15,9 @@ const FEATURES = [
   'cmdarg-pwd-fd',
   'cmdarg-print-states',
   'nvram-backend-dir',
-] as const;
+  // swtpm_setup reads these to know which RSA EK sizes it may ask for.
+  ...RSA_KEY_BITS.map((bits) => `rsa-keysize-${bits}`),
+];
 
 export function packageVersion(): string {
   try {

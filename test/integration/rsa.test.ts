@@ -132,14 +132,16 @@ describeImpls('RSA keys', (impl) => {
     const pem = path.join(work, 'key.pem');
     await tpm2ok('readpublic', d.tcti, ['-c', key, '-f', 'pem', '-o', pem]);
     await flushTransient();
-    for (const [opts, scheme] of [
-      [['-pkeyopt', 'rsa_padding_mode:pkcs1'], 'rsaes'],
-      [['-pkeyopt', 'rsa_padding_mode:oaep', '-pkeyopt', 'rsa_oaep_md:sha256'], 'oaep'],
-      [['-pkeyopt', 'rsa_padding_mode:oaep', '-pkeyopt', 'rsa_oaep_md:sha1'], 'oaep-sha1'],
+    for (const [opts, scheme, extra] of [
+      [['-pkeyopt', 'rsa_padding_mode:pkcs1'], 'rsaes', undefined],
+      [['-pkeyopt', 'rsa_padding_mode:oaep', '-pkeyopt', 'rsa_oaep_md:sha256'], 'oaep', undefined],
+      [['-pkeyopt', 'rsa_padding_mode:oaep', '-pkeyopt', 'rsa_oaep_md:sha1'], 'oaep-sha1', undefined],
+      // tpm2-tools send the label with its terminating 0, and the TPM hashes all of it.
+      [['-pkeyopt', 'rsa_padding_mode:oaep', '-pkeyopt', 'rsa_oaep_md:sha256', '-pkeyopt', `rsa_oaep_label:${Buffer.from('label\0').toString('hex')}`], 'oaep', ['-l', 'label']],
     ] as const) {
       const enc = await run('openssl', ['pkeyutl', '-encrypt', '-pubin', '-inkey', pem, ...opts, '-in', msg, '-out', path.join(work, 'ossl')]);
       expect(enc.code, enc.stderr).toBe(0);
-      await tpm2ok('rsadecrypt', d.tcti, ['-c', key, '-s', scheme, '-o', path.join(work, 'plain2'), path.join(work, 'ossl')]);
+      await tpm2ok('rsadecrypt', d.tcti, ['-c', key, '-s', scheme, ...(extra ?? []), '-o', path.join(work, 'plain2'), path.join(work, 'ossl')]);
       await flushTransient();
       expect(readFileSync(path.join(work, 'plain2'), 'utf8'), scheme).toBe('attack at dawn');
     }

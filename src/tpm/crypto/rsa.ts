@@ -182,7 +182,7 @@ function findPrime(bits: number, e: number, draw: (bits: number) => Uint8Array):
       for (let k = 0; k < SIEVE_WINDOW; k++) {
         if (marks[k]) continue;
         const c = start + BigInt(2 * k);
-        if (isProbablePrime(c, bytes, 1) && isProbablePrime(c, bytes, mrRounds(bits))) return c;
+        if (isProbablePrime(c, bytes, mrRounds(bits))) return c;
       }
       start += BigInt(2 * SIEVE_WINDOW);
     }

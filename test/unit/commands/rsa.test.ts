@@ -9,7 +9,8 @@ import { TPM_ALG, TPM_CC, TPM_RC, TPM_RH } from '../../../src/tpm/constants.js';
 import { encode } from '../../../src/tpm/marshal/codec.js';
 import { Reader } from '../../../src/tpm/marshal/reader.js';
 import { TPM2B_PUBLIC, TPMA_OBJECT, type TPMT_PUBLIC } from '../../../src/tpm/marshal/objects.js';
-import { be, cat, createTestTpm, hex, type TestTpm } from '../../helpers/engine.js';
+import { Engine } from '../../../src/tpm/engine.js';
+import { be, buildCommand, cat, createTestTpm, hex, parseResponse, type TestTpm } from '../../helpers/engine.js';
 
 const A = TPMA_OBJECT;
 const STORAGE = A.fixedTPM | A.fixedParent | A.sensitiveDataOrigin | A.userWithAuth | A.restricted | A.decrypt;
@@ -145,6 +146,20 @@ describe('CreatePrimary: RSA', () => {
     const c = nodeCrypto.publicEncrypt({ key: publicKeyOf(k.outPublic), padding: nodeCrypto.constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, Buffer.from('hi'));
     expect(Buffer.from(decrypt(t, handle, new Uint8Array(c), scheme(TPM_ALG.OAEP, TPM_ALG.SHA256)).out).toString()).toBe('hi');
   });
+});
+
+test('a loaded RSA key survives the volatile state (STORE_VOLATILE, then _TPM_Init and restore)', () => {
+  const t = createTestTpm();
+  const k = createPrimary(t, rsaTemplate(DECRYPT, { keyBits: 1024 }));
+  const blob = t.engine.volatileBlob();
+  const fresh = Engine.restore(t.engine.permanentBlob(), t.env);
+  fresh.init();
+  fresh.restoreVolatile(blob);
+  const c = nodeCrypto.publicEncrypt({ key: publicKeyOf(k.outPublic), padding: nodeCrypto.constants.RSA_PKCS1_PADDING }, Buffer.from('still here'));
+  const cmd = buildCommand(TPM_CC.RSA_Decrypt, { handles: [k.handle], passwords: [''], params: cat(be.b2(new Uint8Array(c)), scheme(TPM_ALG.RSAES), be.b2(new Uint8Array(0))) });
+  const r = parseResponse(fresh.execute(cmd, 0));
+  expect(r.rc).toBe(0);
+  expect(Buffer.from(r.params().subarray(2)).toString()).toBe('still here');
 });
 
 describe('RSA_Encrypt / RSA_Decrypt', () => {
