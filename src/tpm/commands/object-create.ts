@@ -129,3 +129,34 @@ export function createOrdinary(
   const object = generateObject(template, inSensitive, draw, parent.hierarchy);
   return { ...object, qualifiedName: qualifiedNameOf(template.nameAlg, parent.qualifiedName, object.name) };
 }
+
+/** Part 2 TPM_MAX_DERIVATION_BITS: how much a derivation parent's KDF may produce for one object. */
+const MAX_DERIVATION_BITS = 8192;
+
+/**
+ * Part 1 §27.4 derived object: every secret comes, in the order the reference draws them, from
+ * one KDFa stream keyed with the derivation parent's secret, labelled and contextualised by the
+ * caller (SP 800-108 counter mode with the parent's XOR hash), so the same parent, label and
+ * context give the same key again.
+ */
+export function deriveObject(
+  parent: KeyObject,
+  template: TPMT_PUBLIC,
+  userAuth: Uint8Array,
+  label: Uint8Array,
+  context: Uint8Array,
+): KeyObject {
+  const xor = (parent.publicArea.parameters as { scheme: { details: { hashAlg: number } } }).scheme.details;
+  const stream = kdfa(xor.hashAlg, parent.sensitive, label, context, new Uint8Array(0), MAX_DERIVATION_BITS);
+  let at = 0;
+  const draw: Draw = (_label, bits) => {
+    const n = Math.ceil(bits / 8);
+    if (at + n > stream.length) throw new TpmError(TPM_RC.NO_RESULT);
+    const out = stream.slice(at, at + n);
+    at += n;
+    if (bits % 8) out[0]! &= (1 << (bits % 8)) - 1;
+    return out;
+  };
+  const object = generateObject(template, { userAuth, data: new Uint8Array(0) }, draw, parent.hierarchy);
+  return { ...object, qualifiedName: qualifiedNameOf(template.nameAlg, parent.qualifiedName, object.name) };
+}

@@ -10,8 +10,8 @@ const utf8 = new TextEncoder();
  * implementation (CryptKDFa/CryptKDFe), the 0x00 is added for an empty label too, and is not
  * doubled when the caller's label already ends in "\0".
  */
-function labelBytes(label: string): Uint8Array {
-  const bytes = utf8.encode(label);
+function labelBytes(label: string | Uint8Array): Uint8Array {
+  const bytes = typeof label === 'string' ? utf8.encode(label) : label;
   if (bytes.length > 0 && bytes[bytes.length - 1] === 0) return bytes;
   const out = new Uint8Array(bytes.length + 1);
   out.set(bytes);
@@ -43,7 +43,7 @@ function maskHighBits(out: Uint8Array, bits: number): Uint8Array {
 export function kdfa(
   hashAlg: number,
   key: Uint8Array,
-  label: string,
+  label: string | Uint8Array,
   contextU: Uint8Array,
   contextV: Uint8Array,
   bits: number,

@@ -48,6 +48,13 @@ export function isStorageParent(object: KeyObject): boolean {
   return (a & RESTRICTED_DECRYPT) === RESTRICTED_DECRYPT && !object.publicOnly && !object.external &&
     object.publicArea.nameAlg !== TPM_ALG.NULL && object.publicArea.type !== TPM_ALG.KEYEDHASH;
 }
+
+/** The reference's derivation parent: a restricted decryption keyed hash (its XOR key seeds children). */
+export function isDerivationParent(object: KeyObject): boolean {
+  const a = object.publicArea.objectAttributes;
+  return (a & RESTRICTED_DECRYPT) === RESTRICTED_DECRYPT && !object.publicOnly && !object.external &&
+    object.publicArea.nameAlg !== TPM_ALG.NULL && object.publicArea.type === TPM_ALG.KEYEDHASH;
+}
 const RESTRICTED_DECRYPT = (1 << 16) | (1 << 17);
 
 export type TransientObject = HashSequence | KeyObject;
