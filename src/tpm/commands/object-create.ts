@@ -9,7 +9,7 @@ import { TPM_ALG, TPM_RC } from '../constants.js';
 import { eccPrivateFromBits, eccPrivateInputBits, eccPublicPoint, hash, hmac, kdfa } from '../crypto/index.js';
 import { TpmError } from '../errors.js';
 import { objectName, TPMA_OBJECT, type TPMT_PUBLIC } from '../marshal/objects.js';
-import type { KeyObject } from '../state/objects.js';
+import { inherited, type KeyObject } from '../state/objects.js';
 import { trimTrailingZeros } from '../state/auth-value.js';
 
 const u32 = (v: number): Uint8Array => new Uint8Array([v >>> 24, (v >>> 16) & 0xff, (v >>> 8) & 0xff, v & 0xff]);
@@ -127,7 +127,7 @@ export function createOrdinary(
     return out;
   };
   const object = generateObject(template, inSensitive, draw, parent.hierarchy);
-  return { ...object, qualifiedName: qualifiedNameOf(template.nameAlg, parent.qualifiedName, object.name) };
+  return { ...object, qualifiedName: qualifiedNameOf(template.nameAlg, parent.qualifiedName, object.name), ...inherited(parent) };
 }
 
 /** Part 2 TPM_MAX_DERIVATION_BITS: how much a derivation parent's KDF may produce for one object. */
@@ -158,5 +158,5 @@ export function deriveObject(
     return out;
   };
   const object = generateObject(template, { userAuth, data: new Uint8Array(0) }, draw, parent.hierarchy);
-  return { ...object, qualifiedName: qualifiedNameOf(template.nameAlg, parent.qualifiedName, object.name) };
+  return { ...object, qualifiedName: qualifiedNameOf(template.nameAlg, parent.qualifiedName, object.name), ...inherited(parent) };
 }

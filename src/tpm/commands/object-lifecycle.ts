@@ -28,7 +28,7 @@ import { TPM2B_PRIVATE, TPM2B_SENSITIVE } from '../marshal/sensitive.js';
 import { TPM2B_DATA, TPM2B_DIGEST, TPML_PCR_SELECTION } from '../marshal/structures.js';
 import { TPMI_ALG_HASH, TPMI_DH_OBJECT, TPMI_DH_PARENT, TPMI_RH_HIERARCHY } from '../marshal/tpmi.js';
 import { trimTrailingZeros } from '../state/auth-value.js';
-import { isDerivationParent, isStorageParent, MAX_LOADED_OBJECTS, type KeyObject } from '../state/objects.js';
+import { inherited, isDerivationParent, isStorageParent, MAX_LOADED_OBJECTS, type KeyObject } from '../state/objects.js';
 import type { Tpm } from '../tpm.js';
 import { creationData } from './hierarchy.js';
 import { createChecks, publicAttributesValidation } from './object-checks.js';
@@ -143,6 +143,7 @@ export const Load = command({
       sensitive: sensitive.sensitive,
       seedValue: sensitive.seedValue,
       hierarchy: parent.hierarchy,
+      ...inherited(parent),
     };
     return { objectHandle: tpm.objects.add(object), name };
   },
