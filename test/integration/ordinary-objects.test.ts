@@ -1,8 +1,8 @@
 // Ordinary objects with the real tpm2-tools against vtpmd and swtpm alike: tpm2_create (ECC,
 // AES, HMAC, sealed data), tpm2_load, tpm2_unseal, tpm2_changeauth, tpm2_evictcontrol across a
-// daemon restart, tpm2_loadexternal of OpenSSL keys, and the refusals with swtpm's codes. A last
-// test runs both daemons and compares what is deterministic (external keys' public areas and
-// Names).
+// daemon restart, tpm2_loadexternal of OpenSSL keys, the refusals with swtpm's codes and the
+// persistent-object limit. Two tests run both daemons and compare what is deterministic: an
+// external key's public area and Name, and a key derived from a known secret.
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { expect, it } from 'vitest';
@@ -198,4 +198,32 @@ it.skipIf(!swtpmAvailable() || !vtpmdAvailable())('a derived ECC key (CreateLoad
     }
   }
   expect(results[0]).toBe(results[1]);
+});
+
+describeImpls('persistent object limit', (impl) => {
+  it('65 persistent objects fit; the 66th EvictControl is TPM_RC_NV_SPACE, as libtpms counts them', async () => {
+    const d = await startDaemon({ impl, ...START });
+    const c = await TpmClient.connect(dataTarget(d));
+    const hexb = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
+    const call = async (bytes: Buffer) => {
+      let r = await c.call(bytes);
+      for (let i = 0; i < 10 && r.rc === 0x922; i++) r = await c.call(bytes);
+      return r;
+    };
+    try {
+      // A P-256 storage primary (AES-128-CFB), owner hierarchy.
+      const template = hexb('001a 0023 000b 00030072 0000 0006 0080 0043 0010 0003 0010 0000 0000');
+      expect((await call(command({ cc: 0x131, handles: [0x40000001], auth: pwAuthArea(), params: Buffer.concat([hexb('0004 0000 0000'), template, hexb('0000 00000000')]) }))).rc).toBe(0);
+      const rcs: number[] = [];
+      for (let i = 0; i < 66; i++) {
+        const h = Buffer.alloc(4);
+        h.writeUInt32BE(0x81000100 + i);
+        rcs.push((await call(command({ cc: 0x120, handles: [0x40000001, 0x80000000], auth: pwAuthArea(), params: h }))).rc);
+      }
+      expect(rcs.slice(0, 65).every((rc) => rc === 0)).toBe(true);
+      expect(rcs[65]).toBe(0x14b);
+    } finally {
+      c.close();
+    }
+  });
 });
