@@ -45,7 +45,7 @@ const CONTEXT_OBJECT = struct({
   sensitive: tpm2b(1024),
   seedValue: tpm2b(64),
   qualifiedName: TPM2B_NAME,
-  /** Bit 0: publicOnly, bit 1: external (LoadExternal). */
+  /** Bit 0: publicOnly, bit 1: external (LoadExternal), bit 2: below an stClear parent. */
   flags: UINT8,
 });
 
@@ -155,7 +155,7 @@ export const ContextSave = command({
       sensitive: object.sensitive,
       seedValue: object.seedValue,
       qualifiedName: object.qualifiedName,
-      flags: (object.publicOnly ? 1 : 0) | (object.external ? 2 : 0),
+      flags: (object.publicOnly ? 1 : 0) | (object.external ? 2 : 0) | (object.stClear ? 4 : 0),
     });
     const { key, iv, integrityKey } = contextKeys(tpm, object.hierarchy, sequence, SAVED_OBJECT);
     const encrypted = aesCfbEncrypt(key, iv, plain);
@@ -210,6 +210,7 @@ export const ContextLoad = command({
       hierarchy: context.hierarchy,
       ...(plain.flags & 1 ? { publicOnly: true } : {}),
       ...(plain.flags & 2 ? { external: true } : {}),
+      ...(plain.flags & 4 ? { stClear: true } : {}),
     };
     return { loadedHandle: tpm.objects.add(object) };
   },

@@ -51,7 +51,7 @@ export function createChecks(parent: TPMT_PUBLIC | null, publicArea: TPMT_PUBLIC
  * The checks Create, Load and LoadExternal (with a sensitive area) share: attributes against
  * each other and against the parent's, then the schemes.
  */
-export function publicAttributesValidation(parent: TPMT_PUBLIC | null, publicArea: TPMT_PUBLIC): void {
+export function publicAttributesValidation(parent: TPMT_PUBLIC | null, publicArea: TPMT_PUBLIC, derivation = false): void {
   const parentAttributes = parent?.objectAttributes ?? null;
   const a = publicArea.objectAttributes;
   if (publicArea.nameAlg === TPM_ALG.NULL) throw new TpmError(TPM_RC.HASH);
@@ -70,6 +70,10 @@ export function publicAttributesValidation(parent: TPMT_PUBLIC | null, publicAre
   if (has(a, TPMA_OBJECT.fixedTPM) && has(a, TPMA_OBJECT.encryptedDuplication)) throw new TpmError(TPM_RC.ATTRIBUTES);
   if (parentAttributes !== null && !has(parentAttributes, TPMA_OBJECT.fixedTPM) &&
     has(a, TPMA_OBJECT.encryptedDuplication) !== has(parentAttributes, TPMA_OBJECT.encryptedDuplication)) {
+    throw new TpmError(TPM_RC.ATTRIBUTES);
+  }
+  // A derived object is fixedParent and as fixedTPM as its derivation parent.
+  if (derivation && parent && (has(a, TPMA_OBJECT.fixedTPM) !== has(parent.objectAttributes, TPMA_OBJECT.fixedTPM) || !has(a, TPMA_OBJECT.fixedParent))) {
     throw new TpmError(TPM_RC.ATTRIBUTES);
   }
   schemeChecks(publicArea, parent);

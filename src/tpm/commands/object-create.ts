@@ -9,7 +9,7 @@ import { TPM_ALG, TPM_RC } from '../constants.js';
 import { eccPrivateFromBits, eccPrivateInputBits, eccPublicPoint, hash, hmac, kdfa, rsaGenerateKey, type RsaCache } from '../crypto/index.js';
 import { TpmError } from '../errors.js';
 import { objectName, TPMA_OBJECT, type TPMS_RSA_PARMS, type TPMT_PUBLIC } from '../marshal/objects.js';
-import type { KeyObject } from '../state/objects.js';
+import { inherited, type KeyObject } from '../state/objects.js';
 import { trimTrailingZeros } from '../state/auth-value.js';
 
 const u32 = (v: number): Uint8Array => new Uint8Array([v >>> 24, (v >>> 16) & 0xff, (v >>> 8) & 0xff, v & 0xff]);
@@ -155,5 +155,36 @@ export function createOrdinary(
     return out;
   };
   const object = generateObject(template, inSensitive, draw, parent.hierarchy);
-  return { ...object, qualifiedName: qualifiedNameOf(template.nameAlg, parent.qualifiedName, object.name) };
+  return { ...object, qualifiedName: qualifiedNameOf(template.nameAlg, parent.qualifiedName, object.name), ...inherited(parent) };
+}
+
+/** Part 2 TPM_MAX_DERIVATION_BITS: how much a derivation parent's KDF may produce for one object. */
+const MAX_DERIVATION_BITS = 8192;
+
+/**
+ * Part 1 §27.4 derived object: every secret comes, in the order the reference draws them, from
+ * one KDFa stream keyed with the derivation parent's secret, labelled and contextualised by the
+ * caller (SP 800-108 counter mode with the parent's XOR hash), so the same parent, label and
+ * context give the same key again.
+ */
+export function deriveObject(
+  parent: KeyObject,
+  template: TPMT_PUBLIC,
+  userAuth: Uint8Array,
+  label: Uint8Array,
+  context: Uint8Array,
+): KeyObject {
+  const xor = (parent.publicArea.parameters as { scheme: { details: { hashAlg: number } } }).scheme.details;
+  const stream = kdfa(xor.hashAlg, parent.sensitive, label, context, new Uint8Array(0), MAX_DERIVATION_BITS);
+  let at = 0;
+  const draw: Draw = (_label, bits) => {
+    const n = Math.ceil(bits / 8);
+    if (at + n > stream.length) throw new TpmError(TPM_RC.NO_RESULT);
+    const out = stream.slice(at, at + n);
+    at += n;
+    if (bits % 8) out[0]! &= (1 << (bits % 8)) - 1;
+    return out;
+  };
+  const object = generateObject(template, { userAuth, data: new Uint8Array(0) }, draw, parent.hierarchy);
+  return { ...object, qualifiedName: qualifiedNameOf(template.nameAlg, parent.qualifiedName, object.name), ...inherited(parent) };
 }

@@ -8,7 +8,7 @@ import { hashInfo } from '../algorithms.js';
 import { TPM_ALG, TPM_CC, TPM_HT, TPM_RC, TPM_RH } from '../constants.js';
 import { hash } from '../crypto/index.js';
 import { TpmError } from '../errors.js';
-import { decode, encode, tpm2b, UINT32 } from '../marshal/codec.js';
+import { bits, decode, encode, struct, tpm2b, UINT32, union } from '../marshal/codec.js';
 import {
   objectName,
   TPM2B_CREATION_DATA,
@@ -18,17 +18,21 @@ import {
   TPMA_OBJECT,
   TPMS_CREATION_DATA,
   TPMT_PUBLIC,
+  TPMI_ALG_PUBLIC,
+  TPMS_ECC_PARMS,
+  TPMS_KEYEDHASH_PARMS,
+  TPMS_SYMCIPHER_PARMS,
   TPMT_TK_CREATION,
 } from '../marshal/objects.js';
 import { TPM2B_PRIVATE, TPM2B_SENSITIVE } from '../marshal/sensitive.js';
 import { TPM2B_DATA, TPM2B_DIGEST, TPML_PCR_SELECTION } from '../marshal/structures.js';
-import { TPMI_DH_OBJECT, TPMI_DH_PARENT, TPMI_RH_HIERARCHY } from '../marshal/tpmi.js';
+import { TPMI_ALG_HASH, TPMI_DH_OBJECT, TPMI_DH_PARENT, TPMI_RH_HIERARCHY } from '../marshal/tpmi.js';
 import { trimTrailingZeros } from '../state/auth-value.js';
-import { isStorageParent, MAX_LOADED_OBJECTS, type KeyObject } from '../state/objects.js';
+import { inherited, isDerivationParent, isStorageParent, MAX_LOADED_OBJECTS, type KeyObject } from '../state/objects.js';
 import type { Tpm } from '../tpm.js';
 import { creationData } from './hierarchy.js';
-import { createChecks } from './object-checks.js';
-import { createOrdinary, derivePrimary, qualifiedNameOf } from './object-create.js';
+import { createChecks, publicAttributesValidation } from './object-checks.js';
+import { createOrdinary, deriveObject, derivePrimary, qualifiedNameOf } from './object-create.js';
 import { loadChecks } from './object-load.js';
 import { privateToSensitive, protectorOf, sensitiveOf, sensitiveToPrivate } from './object-private.js';
 import { creationTicket } from './tickets.js';
@@ -139,6 +143,7 @@ export const Load = command({
       sensitive: sensitive.sensitive,
       seedValue: sensitive.seedValue,
       hierarchy: parent.hierarchy,
+      ...inherited(parent),
     };
     return { objectHandle: tpm.objects.add(object), name };
   },
@@ -187,12 +192,50 @@ export const LoadExternal = command({
 /** §12.2.6 TPM2B_TEMPLATE: a marshalled TPMT_PUBLIC (or, for derivation, TPMT_TEMPLATE). */
 const TPM2B_TEMPLATE = tpm2b(1024);
 
+/** Part 2 TPMS_DERIVE: a derived object's label and context (TPM2B_LABEL, 32 bytes each). */
+const TPM2B_LABEL = tpm2b(32);
+const TPMS_DERIVE = struct({ label: TPM2B_LABEL, context: TPM2B_LABEL });
+const TPMA_OBJECT_DEFINED = Object.values(TPMA_OBJECT).reduce((a, b) => a | b, 0);
+
+/** A template for a derived object: TPMT_PUBLIC with TPMS_DERIVE where unique would be. */
+const TPMT_TEMPLATE_DERIVE = struct({
+  type: TPMI_ALG_PUBLIC,
+  nameAlg: TPMI_ALG_HASH,
+  objectAttributes: bits(UINT32, ~TPMA_OBJECT_DEFINED >>> 0),
+  authPolicy: TPM2B_DIGEST,
+  parameters: union('type', {
+    [TPM_ALG.KEYEDHASH]: TPMS_KEYEDHASH_PARMS,
+    [TPM_ALG.SYMCIPHER]: TPMS_SYMCIPHER_PARMS,
+    [TPM_ALG.ECC]: TPMS_ECC_PARMS,
+  }),
+  unique: TPMS_DERIVE,
+});
+
+/**
+ * CreateLoaded under a derivation parent (the reference's derivation branch). The label and
+ * context come from the template, else from inSensitive.data (a TPMS_DERIVE there).
+ */
+function createDerived(parent: KeyObject, inPublic: Uint8Array, inSensitive: { userAuth: Uint8Array; data: Uint8Array }): KeyObject {
+  const t = positioned({ param: 2 }, () => decode(TPMT_TEMPLATE_DERIVE, inPublic));
+  const template = { ...t, unique: (t.type === TPM_ALG.ECC ? { x: new Uint8Array(0), y: new Uint8Array(0) } : new Uint8Array(0)) } as TPMT_PUBLIC;
+  if (trimTrailingZeros(inSensitive.userAuth).length > hashDigestSize(template.nameAlg)) throw new TpmError(TPM_RC.SIZE, { param: 1 });
+  // A derived object's secret always comes from its parent.
+  if ((template.objectAttributes & TPMA_OBJECT.sensitiveDataOrigin) !== 0) throw new TpmError(TPM_RC.ATTRIBUTES);
+  positioned({ param: 2 }, () => publicAttributesValidation(parent.publicArea, template, true));
+  let { label, context } = t.unique;
+  if (inSensitive.data.length > 0) {
+    const fromData = decode(TPMS_DERIVE, inSensitive.data);
+    if (label.length === 0) label = fromData.label;
+    if (context.length === 0) context = fromData.context;
+  }
+  return deriveObject(parent, template, inSensitive.userAuth, label, context);
+}
+
 /**
  * Part 3 §12.9 TPM2_CreateLoaded: a primary object under a hierarchy (as CreatePrimary, without
  * creation data) or an ordinary object under a storage parent, loaded at once; an ordinary
- * object's private comes back wrapped for its parent. Derivation parents (restricted XOR
- * keyed-hash objects) are not supported: TPM_RC_TYPE+H1 as for any non-parent. RCs:
- * TPM_RC_TYPE+H1, TPM_RC_OBJECT_MEMORY, template unmarshalling and checks +P2 (TPM_RC_HASH+P2
+ * object's private comes back wrapped for its parent; a derived object (under a restricted
+ * XOR keyed hash) has no private at all. RCs: TPM_RC_TYPE+H1 (neither kind of parent), TPM_RC_OBJECT_MEMORY, template unmarshalling and checks +P2 (TPM_RC_HASH+P2
  * for a NULL nameAlg), TPM_RC_SIZE+P1 (userAuth).
  */
 export const CreateLoaded = command({
@@ -203,6 +246,12 @@ export const CreateLoaded = command({
   responseHandle: 'objectHandle',
   run(tpm, { parentHandle }, { inSensitive, inPublic }) {
     const isHierarchy = parentHandle >>> 24 === TPM_HT.PERMANENT;
+    const deriving = isHierarchy ? undefined : tpm.keyObject(parentHandle);
+    if (deriving && isDerivationParent(deriving)) {
+      if (!slotFree(tpm)) throw new TpmError(TPM_RC.OBJECT_MEMORY);
+      const object = createDerived(deriving, inPublic, inSensitive);
+      return { objectHandle: tpm.objects.add(object), outPrivate: new Uint8Array(0), outPublic: object.publicArea, name: object.name };
+    }
     const parent = isHierarchy ? null : storageParent(tpm, parentHandle);
     if (!slotFree(tpm)) throw new TpmError(TPM_RC.OBJECT_MEMORY);
     const template = positioned({ param: 2 }, () => {

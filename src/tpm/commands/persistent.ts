@@ -6,14 +6,14 @@
 import { command } from '../command.js';
 import { TPM_CC, TPM_HT, TPM_RC, TPM_RH } from '../constants.js';
 import { TpmError } from '../errors.js';
-import { TPMA_OBJECT } from '../marshal/objects.js';
 import { TPMI_DH_OBJECT, TPMI_DH_PERSISTENT, TPMI_RH_PROVISION } from '../marshal/tpmi.js';
 import { nvPersistentAvail } from '../state/nv.js';
+import { isStClear } from '../state/objects.js';
 import { isOwnerPersistent, isPlatformPersistent } from '../state/persistent-objects.js';
 
 /**
  * RCs, in the reference's order: TPM_RC_ATTRIBUTES+H2 (an object of the NULL hierarchy, a
- * LoadExternal object, a public-only or stClear object, a sequence), TPM_RC_HANDLE+H2 (a
+ * LoadExternal object, a public-only object, an object with stClear or below one, a sequence), TPM_RC_HANDLE+H2 (a
  * persistent object named with another persistentHandle), TPM_RC_HIERARCHY+H2 (platformAuth
  * persisting an object outside the platform hierarchy, ownerAuth touching a platform object),
  * TPM_RC_RANGE+P1 (a handle outside the authorizing hierarchy's range), TPM_RC_NV_DEFINED (the
@@ -30,8 +30,7 @@ export const EvictControl = command({
   nv: true,
   run(tpm, { auth, objectHandle }, { persistentHandle }) {
     const object = tpm.keyObject(objectHandle);
-    if (!object || object.hierarchy === TPM_RH.NULL || object.external || object.publicOnly ||
-      (object.publicArea.objectAttributes & TPMA_OBJECT.stClear) !== 0) {
+    if (!object || object.hierarchy === TPM_RH.NULL || object.external || object.publicOnly || isStClear(object)) {
       throw new TpmError(TPM_RC.ATTRIBUTES, { handle: 2 });
     }
     const evict = objectHandle >>> 24 === TPM_HT.PERSISTENT;

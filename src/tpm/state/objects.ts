@@ -40,13 +40,33 @@ export interface KeyObject {
   readonly publicOnly?: boolean;
   /** Loaded with LoadExternal: its QN is its Name, it is never a parent and never persistent. */
   readonly external?: boolean;
+  /** An ancestor has stClear: like an stClear object itself, it can never become persistent. */
+  readonly stClear?: boolean;
 }
+
+/** Whether an object or one of its ancestors has TPMA_OBJECT.stClear (the reference's attributes.stClear). */
+export function isStClear(object: KeyObject): boolean {
+  return object.stClear === true || (object.publicArea.objectAttributes & ST_CLEAR) !== 0;
+}
+
+/** What a child inherits from its parent: the stClear mark. */
+export function inherited(parent: KeyObject): { stClear?: true } {
+  return isStClear(parent) ? { stClear: true } : {};
+}
+const ST_CLEAR = 1 << 2;
 
 /** Part 1 §25.3 / the reference's isParent: a restricted decryption key with a sensitive area. */
 export function isStorageParent(object: KeyObject): boolean {
   const a = object.publicArea.objectAttributes;
   return (a & RESTRICTED_DECRYPT) === RESTRICTED_DECRYPT && !object.publicOnly && !object.external &&
     object.publicArea.nameAlg !== TPM_ALG.NULL && object.publicArea.type !== TPM_ALG.KEYEDHASH;
+}
+
+/** The reference's derivation parent: a restricted decryption keyed hash (its XOR key seeds children). */
+export function isDerivationParent(object: KeyObject): boolean {
+  const a = object.publicArea.objectAttributes;
+  return (a & RESTRICTED_DECRYPT) === RESTRICTED_DECRYPT && !object.publicOnly && !object.external &&
+    object.publicArea.nameAlg !== TPM_ALG.NULL && object.publicArea.type === TPM_ALG.KEYEDHASH;
 }
 const RESTRICTED_DECRYPT = (1 << 16) | (1 << 17);
 

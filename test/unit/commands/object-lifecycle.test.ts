@@ -253,6 +253,22 @@ describe('LoadExternal and CreateLoaded', () => {
     expect(t.call(TPM_CC.LoadExternal, { params: cat(sensitive, encode(TPM2B_PUBLIC, fixed), be.u32(TPM_RH.NULL)) }).rc).toBe(0x2c2);
   });
 
+  test('a public-only storage key is no parent, also after ContextSave/ContextLoad', () => {
+    const t = createTestTpm();
+    const k = pubKey();
+    const pub = { ...storageTemplate(), objectAttributes: A.userWithAuth | A.restricted | A.decrypt, unique: { x: k.x, y: k.y } } as TPMT_PUBLIC;
+    const r = t.call(TPM_CC.LoadExternal, { params: cat(be.u16(0), encode(TPM2B_PUBLIC, pub), be.u32(TPM_RH.OWNER)) });
+    expect(r.rc).toBe(0);
+    const h = handleOf(r.body);
+    expect(create(t, h, sealTemplate(), '', new Uint8Array([1])).rc).toBe(0x18a);
+    const saved = t.call(TPM_CC.ContextSave, { handles: [h] });
+    t.call(TPM_CC.FlushContext, { params: be.u32(h) });
+    const back = handleOf(t.call(TPM_CC.ContextLoad, { params: saved.body }).body);
+    expect(create(t, back, sealTemplate(), '', new Uint8Array([1])).rc).toBe(0x18a);
+    // Nor can it be made persistent.
+    expect(t.call(TPM_CC.EvictControl, { handles: [TPM_RH.OWNER, back], passwords: [''], params: be.u32(0x81000001) }).rc).toBe(0x282);
+  });
+
   test('CreateLoaded: an ordinary object with its wrapped private, and a primary under a hierarchy', () => {
     const t = createTestTpm();
     const parent = primary(t);

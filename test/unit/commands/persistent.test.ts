@@ -126,6 +126,25 @@ describe('EvictControl', () => {
     expect(evict(t, TPM_RH.OWNER, p, 0x81000001)).toBe(TPM_RC.NV_SPACE);
   });
 
+  test('an object below an stClear parent can no more be persistent than the parent', () => {
+    const t = createTestTpm();
+    const r = t.call(TPM_CC.CreatePrimary, {
+      handles: [TPM_RH.OWNER],
+      passwords: [''],
+      params: cat(sensitive(), encode(TPM2B_PUBLIC, { ...storage, objectAttributes: storage.objectAttributes | A.stClear }), be.b2(''), be.u32(0)),
+    });
+    const p = handleOf(r.body);
+    expect(evict(t, TPM_RH.OWNER, p, 0x81000001)).toBe(0x282);
+    const c = t.call(TPM_CC.Create, { handles: [p], passwords: [''], params: cat(sensitive(new Uint8Array([9])), encode(TPM2B_PUBLIC, seal), be.b2(''), be.u32(0)) });
+    const rd = new Reader(c.params());
+    const priv = rd.bytes(rd.u16()).slice();
+    const from = rd.pos;
+    TPM2B_PUBLIC.read(rd);
+    const l = t.call(TPM_CC.Load, { handles: [p], passwords: [''], params: cat(be.b2(priv), c.params().slice(from, rd.pos)) });
+    expect(l.rc).toBe(0);
+    expect(evict(t, TPM_RH.OWNER, handleOf(l.body), 0x81000001)).toBe(0x282);
+  });
+
   test('a permanent state written before persistent objects existed loads with none', () => {
     const s = manufacture((n) => new Uint8Array(n).fill(1)) as unknown as Record<string, unknown>;
     delete s.objects;
