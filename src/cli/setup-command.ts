@@ -61,6 +61,13 @@ export async function runSetup(config: SetupConfig): Promise<number> {
   const log = openSetupLog(config.logfile);
   const storage = new DirStorage({ dir: config.stateDir, lock: true });
   let created = false;
+  // --not-overwrite never touches existing state, not even its lock (a daemon may be running on it).
+  const permanentFile = path.join(config.stateDir, stateFileName(STATE_NAMES.permanent));
+  if (config.existing === 'keep' && existsSync(permanentFile)) {
+    log.info(`TPM state in ${config.stateDir} exists; not overwriting it (--not-overwrite).`);
+    log.close();
+    return 0;
+  }
   try {
     try {
       storage.lock();

@@ -5,7 +5,7 @@
  * intermediate signs. Everything happens under the CA lock, so many VMs can be provisioned at
  * once against one CA directory.
  */
-import { createPrivateKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, webcrypto, type KeyObject } from 'node:crypto';
 import { accessSync, constants, existsSync, mkdirSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
 import path from 'node:path';
 import type { LocalCaConfig } from './localca-config.js';
@@ -106,7 +106,6 @@ function newRsaKey(): { key: KeyObject; pem: string } {
 }
 
 async function publicCryptoKey(key: KeyObject): Promise<CryptoKey> {
-  const { webcrypto, createPublicKey } = await import('node:crypto');
   const spki = createPublicKey(key).export({ type: 'spki', format: 'der' });
   return (await webcrypto.subtle.importKey('spki', spki, { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' }, true, ['verify'])) as CryptoKey;
 }

@@ -148,6 +148,8 @@ describe.skipIf(!vtpmdAvailable())('vtpmd setup', () => {
     const locked = await setup(['--tpm2', '--tpm-state', busy, '--createek', '--overwrite']);
     expect(locked.code).toBe(1);
     expect(locked.stderr).toMatch(/lock|in use/i);
+    // --not-overwrite leaves a running TPM's state alone and succeeds.
+    expect((await setup(['--tpm2', '--tpm-state', busy, '--createek', '--not-overwrite'])).code).toBe(0);
     await d.stop();
   });
 

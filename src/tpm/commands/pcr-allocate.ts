@@ -1,12 +1,11 @@
 /** Part 3 §22.5 TPM2_PCR_Allocate: the PCR banks the TPM will have after the next TPM Reset. */
 import { command } from '../command.js';
-import { hashInfo } from '../algorithms.js';
+import { HASH_ALGS, hashInfo } from '../algorithms.js';
 import { TPM_CC, TPM_RC, TPM_RH } from '../constants.js';
 import { TpmError } from '../errors.js';
 import { BOOL, oneOf, UINT32 } from '../marshal/codec.js';
 import { TPML_PCR_SELECTION } from '../marshal/structures.js';
 import { DRTM_PCR, HCRTM_PCR, isSelected, PCR_COUNT, PCR_SELECT_MAX, type PcrAllocation } from '../state/pcr.js';
-import { HASH_ALGS } from '../algorithms.js';
 
 /** Part 2 §9.16 TPMI_RH_PLATFORM. */
 const TPMI_RH_PLATFORM = oneOf(UINT32, [TPM_RH.PLATFORM], TPM_RC.VALUE);
