@@ -166,7 +166,8 @@ describe.skipIf(!vtpmdAvailable())('vtpmd setup', () => {
     for (const r of runs) {
       expect(r.code, r.stderr).toBe(0);
       // --display: each EK's public key and certificate.
-      expect(r.stdout).toMatch(/EK secp256r1:\n-----BEGIN PUBLIC KEY-----/);
+      // With EvictControl in the engine the EK is also persistent, and --display names its handle.
+      expect(r.stdout).toMatch(/EK secp256r1 \(persistent handle 0x8101000a\):\n-----BEGIN PUBLIC KEY-----/);
       expect(r.stdout).toMatch(/EK certificate: serial \d+, subject CN=unknown, issuer CN=vtpmd-localca\n-----BEGIN CERTIFICATE-----/);
     }
     for (let i = 0; i < 4; i++) {
