@@ -24,7 +24,8 @@ import { errorResponse, HEADER_SIZE } from './response.js';
 
 export { errorResponse } from './response.js';
 import { trimTrailingZeros } from './state/auth-value.js';
-import type { Session } from './state/sessions.js';
+import { policyOf, resetPolicy, type Session } from './state/sessions.js';
+import { TPMA_OBJECT } from './marshal/objects.js';
 
 export type { EngineEnv } from './tpm.js';
 export { MAX_BUFFER_SIZE } from './tpm.js';
@@ -176,7 +177,8 @@ export class Engine {
       // persistent object or NV index that does not exist is a bad handle.
       const h = handleList[i]!;
       if (this.tpm.isLoaded(h)) continue;
-      if (h >>> 24 === TPM_HT.TRANSIENT) throw new TpmError(TPM_RC.REFERENCE_H0 + i);
+      // A saved session is there but not loaded (ms-tpm HandleProcess).
+      if (h >>> 24 === TPM_HT.TRANSIENT || this.tpm.sessions.isSaved(h)) throw new TpmError(TPM_RC.REFERENCE_H0 + i);
       throw new TpmError(TPM_RC.HANDLE, { handle: i + 1 });
     }
 
@@ -284,22 +286,82 @@ export class Engine {
     const authValue = trimTrailingZeros(stored);
     const failure = this.tpm.isDaExempt(entity) ? TPM_RC.BAD_AUTH : TPM_RC.AUTH_FAIL;
     if (!session) {
+      if (this.policyRequired(def, i, entity)) throw new TpmError(TPM_RC.AUTH_TYPE, { session: n });
       if (!constantTimeEqual(trimTrailingZeros(use.hmac), authValue)) throw new TpmError(failure, { session: n });
       return;
     }
     if (session.kind === 'policy') {
-      const policy = this.tpm.entityAuthPolicy(entity);
-      if (policy.length === 0 || !constantTimeEqual(policy, session.policyDigest)) {
-        throw new TpmError(TPM_RC.POLICY_FAIL, { session: n });
+      this.checkPolicy(session, i, def, entity, handles, cpParams);
+      const policy = policyOf(session);
+      use.includeAuth = policy.authValueNeeded || policy.passwordNeeded;
+      use.passwordOnly = policy.passwordNeeded;
+      if (policy.passwordNeeded) {
+        // PolicyPassword: the HMAC field carries the authValue in clear (Part 1 §19.7.6).
+        if (!constantTimeEqual(trimTrailingZeros(use.hmac), authValue)) throw new TpmError(failure, { session: n });
+        return;
       }
-      use.includeAuth = false;
     } else {
+      if (this.policyRequired(def, i, entity)) throw new TpmError(TPM_RC.AUTH_TYPE, { session: n });
       // The authValue is left out of the key only for the entity the session is bound to.
       const bound = session.bind !== null && session.bind.handle === entity && constantTimeEqual(session.bind.authValue, authValue);
       use.includeAuth = !bound;
     }
     const key = use.includeAuth ? concat(session.sessionKey, authValue) : session.sessionKey;
     this.verifyHmac(use, i, all, def, handles, cpParams, key, use.includeAuth ? failure : TPM_RC.BAD_AUTH);
+  }
+
+  /**
+   * Part 1 §19.7.1 and ms-tpm IsPolicySessionRequired: a DUP role always needs a policy
+   * session, an ADMIN role of an object with adminWithPolicy too, and a USER role of an object
+   * without userWithAuth (Part 1 §19.7.3).
+   */
+  private policyRequired(def: CommandDef, i: number, entity: number): boolean {
+    const role = def.handles[i]!.auth;
+    if (role === 'DUP') return true;
+    const object = entity >>> 24 === TPM_HT.TRANSIENT ? this.tpm.objects.get(entity) : undefined;
+    if (object?.kind !== 'key') return false;
+    const a = object.publicArea.objectAttributes;
+    if (role === 'ADMIN') return (a & TPMA_OBJECT.adminWithPolicy) !== 0;
+    return (a & TPMA_OBJECT.userWithAuth) === 0;
+  }
+
+  /**
+   * ms-tpm CheckPolicyAuthSession: everything the policy's assertions recorded must hold now.
+   * RCs (the caller's session number added): TPM_RC_MODE (PolicySecret through a policy
+   * without an authValue), TPM_RC_PCR_CHANGED, TPM_RC_AUTH_UNAVAILABLE (no authPolicy),
+   * TPM_RC_POLICY_FAIL, TPM_RC_EXPIRED, TPM_RC_POLICY_CC, TPM_RC_LOCALITY, TPM_RC_PP.
+   */
+  private checkPolicy(session: Session, i: number, def: CommandDef, entity: number, handles: number[], cpParams: Uint8Array): void {
+    const n = { session: i + 1 };
+    const p = policyOf(session);
+    if (def.code === TPM_CC.PolicySecret && !p.passwordNeeded && !p.authValueNeeded) throw new TpmError(TPM_RC.MODE, n);
+    if (p.pcrCounter !== null && p.pcrCounter !== this.tpm.pcrs.updateCounter) throw new TpmError(TPM_RC.PCR_CHANGED, n);
+    const policy = this.tpm.entityAuthPolicy(entity);
+    if (policy.length === 0 && entity >>> 24 !== TPM_HT.PCR) throw new TpmError(TPM_RC.AUTH_UNAVAILABLE, n);
+    if (!constantTimeEqual(policy, session.policyDigest)) throw new TpmError(TPM_RC.POLICY_FAIL, n);
+    if (p.timeout !== 0n && p.timeout < this.tpm.timeInfo().time) throw new TpmError(TPM_RC.EXPIRED, n);
+    if (p.commandCode !== 0) {
+      if (p.commandCode !== def.code) throw new TpmError(TPM_RC.POLICY_CC, n);
+    } else if (def.handles[i]!.auth === 'ADMIN' || def.handles[i]!.auth === 'DUP') {
+      throw new TpmError(TPM_RC.POLICY_FAIL, n);
+    }
+    if (p.locality !== 0) {
+      const l = this.tpm.locality;
+      const ok = p.locality < 32 ? (p.locality & (1 << l)) !== 0 : p.locality === l;
+      if (!ok) throw new TpmError(TPM_RC.LOCALITY, n);
+    }
+    // Physical presence is never asserted on a virtual TPM (swtpm's platform neither).
+    if (p.ppRequired) throw new TpmError(TPM_RC.PP, n);
+    if (p.hash.length !== 0) {
+      const names = handles.map((h) => this.tpm.entityName(h));
+      let actual: Uint8Array;
+      if (p.hashKind === 'cpHash') actual = hash(session.authHash, u32(def.code), ...names, cpParams);
+      else if (p.hashKind === 'template') actual = templateHash(session.authHash, def.code, cpParams);
+      else actual = hash(session.authHash, ...names);
+      if (!constantTimeEqual(actual, p.hash)) throw new TpmError(TPM_RC.POLICY_FAIL, n);
+    }
+    // PolicyNvWritten only makes sense for an NV index; none can authorize here yet.
+    if (p.nvWritten !== null && entity >>> 24 !== TPM_HT.NV_INDEX) throw new TpmError(TPM_RC.POLICY_FAIL, n);
   }
 
   /**
@@ -400,7 +462,7 @@ export class Engine {
       // (HierarchyChangeAuth and the like answer under the new value).
       const key = use.includeAuth ? concat(session.sessionKey, this.extraKey(use)) : session.sessionKey;
       let mac: Uint8Array = new Uint8Array(0);
-      if (key.length > 0 || use.hmac.length > 0) {
+      if (!use.passwordOnly && (key.length > 0 || use.hmac.length > 0)) {
         const rpHash = hash(session.authHash, u32(TPM_RC.SUCCESS), u32(def.code), rpParams!);
         mac = hmac(session.authHash, key, rpHash, session.nonceTPM, use.nonceCaller, new Uint8Array([use.attributes]));
       }
@@ -410,10 +472,25 @@ export class Engine {
       w.u16(mac.length);
       w.bytes(mac);
       if (!(use.attributes & TPMA_SESSION.continueSession)) this.tpm.sessions.remove(session.handle);
+      // A policy session that goes on starts a new policy (ms-tpm UpdateInternalSession).
+      else if (session.kind === 'policy') resetPolicy(session, this.tpm.timeInfo().time);
     }
     w.setU32(sizeAt, w.length);
     return w.finish();
   }
+}
+
+/**
+ * PolicyTemplate's check (ms-tpm CompareTemplateHash): the digest of inPublic's contents, the
+ * second parameter of CreatePrimary, Create and CreateLoaded; any other command fails it.
+ */
+function templateHash(hashAlg: number, code: number, cpParams: Uint8Array): Uint8Array {
+  if (code !== TPM_CC.CreatePrimary && code !== TPM_CC.Create && code !== TPM_CC.CreateLoaded) return new Uint8Array(0);
+  if (cpParams.length < 2) return new Uint8Array(0);
+  const skip = 2 + ((cpParams[0]! << 8) | cpParams[1]!);
+  if (cpParams.length < skip + 2) return new Uint8Array(0);
+  const size = (cpParams[skip]! << 8) | cpParams[skip + 1]!;
+  return hash(hashAlg, cpParams.subarray(skip + 2, skip + 2 + size));
 }
 
 /** Whether a command's first response parameter is a TPM2B (response parameter encryption). */
@@ -434,6 +511,8 @@ interface SessionUse {
   associated?: number;
   /** Whether the associated entity's authValue is part of the HMAC key (set by checkSession). */
   includeAuth: boolean;
+  /** A policy session with PolicyPassword: the response HMAC is empty. */
+  passwordOnly?: boolean;
 }
 
 const u32 = (v: number): Uint8Array => new Uint8Array([v >>> 24, (v >>> 16) & 0xff, (v >>> 8) & 0xff, v & 0xff]);

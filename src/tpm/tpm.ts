@@ -7,7 +7,7 @@ import { HR, TPM_HT, TPM_RH } from './constants.js';
 import { PcrBanks } from './state/pcr.js';
 import { ObjectSlots } from './state/objects.js';
 import { SessionSlots } from './state/sessions.js';
-import { PersistentState, SEED_SIZE } from './state/persistent.js';
+import { EMPTY_POLICY, PersistentState, SEED_SIZE, type AuthPolicy } from './state/persistent.js';
 import type { TPMS_TIME_INFO } from './marshal/structures.js';
 import type { CommandDef } from './command.js';
 
@@ -44,7 +44,7 @@ export class Tpm {
   /** SelfTest has run (full or incremental over everything). */
   selfTestDone = false;
   /** env.now() at _TPM_Init: TPMS_TIME_INFO.time counts from here. */
-  private timeEpoch: number;
+  private timeStart: number;
   /** env.now() when `persistent.clock` was last brought up to date. */
   private clockAnchor: number;
   /** The current command buffer size (swtpm's SET_BUFFERSIZE). */
@@ -68,14 +68,16 @@ export class Tpm {
   nullProof: Uint8Array;
   /** platformAuth lives in state-clear data: set by HierarchyChangeAuth, empty after Startup(CLEAR). */
   platformAuth: Uint8Array = new Uint8Array(0);
+  /** platformPolicy (SetPrimaryPolicy) is state-clear data too. */
+  platformPolicy: AuthPolicy = EMPTY_POLICY;
   private objectContextId = 0n;
 
   constructor(env: EngineEnv, persistent: PersistentState) {
     this.env = env;
     this.persistent = persistent;
     this.pcrs = new PcrBanks(persistent.pcrAllocation);
-    this.timeEpoch = env.now();
-    this.clockAnchor = this.timeEpoch;
+    this.timeStart = env.now();
+    this.clockAnchor = this.timeStart;
     this.nullSeed = env.random(SEED_SIZE);
     this.nullProof = env.random(SEED_SIZE);
   }
@@ -118,7 +120,7 @@ export class Tpm {
     this.drtmHandle = null;
     this.hcrtm = null;
     this.syncClock();
-    this.timeEpoch = this.env.now();
+    this.timeStart = this.env.now();
   }
 
   random(n: number): Uint8Array {
@@ -143,7 +145,7 @@ export class Tpm {
   timeInfo(): TPMS_TIME_INFO {
     const clock = this.syncClock();
     return {
-      time: BigInt(Math.max(0, Math.floor(this.env.now() - this.timeEpoch))),
+      time: BigInt(Math.max(0, Math.floor(this.env.now() - this.timeStart))),
       clockInfo: {
         clock,
         resetCount: this.persistent.resetCount,
@@ -203,15 +205,30 @@ export class Tpm {
     return new Uint8Array([handle >>> 24, (handle >>> 16) & 0xff, (handle >>> 8) & 0xff, handle & 0xff]);
   }
 
-  /** The authPolicy of an entity; empty where none can be set yet (hierarchies, PCRs, sequences). */
-  entityAuthPolicy(_handle: number): Uint8Array {
+  /** The authPolicy of an entity (Part 1 §19.7.9); empty where none is set (PCRs, sequences). */
+  entityAuthPolicy(handle: number): Uint8Array {
+    if (handle >>> 24 === TPM_HT.TRANSIENT) {
+      const object = this.objects.get(handle);
+      return object?.kind === 'key' ? object.publicArea.authPolicy : new Uint8Array(0);
+    }
+    if (handle === TPM_RH.PLATFORM) return this.platformPolicy.digest;
+    const policies = this.persistent.policies;
+    if (handle === TPM_RH.OWNER) return policies?.owner.digest ?? new Uint8Array(0);
+    if (handle === TPM_RH.ENDORSEMENT) return policies?.endorsement.digest ?? new Uint8Array(0);
+    if (handle === TPM_RH.LOCKOUT) return policies?.lockout.digest ?? new Uint8Array(0);
     return new Uint8Array(0);
+  }
+
+  /** Identifies this run of TPM time, which restarts at _TPM_Init: expiring tickets carry it. */
+  get timeEpoch(): bigint {
+    return BigInt(Math.floor(this.timeStart));
   }
 
   /** Whether a handle refers to something present now (Part 1 "entity load status"). */
   isLoaded(handle: number): boolean {
     const type = handle >>> 24;
     if (type === HR.TRANSIENT >>> 24) return this.objects.get(handle) !== undefined;
+    if (type === HR.HMAC_SESSION >>> 24 || type === HR.POLICY_SESSION >>> 24) return this.sessions.get(handle) !== undefined;
     // No persistent objects or NV indices exist yet.
     if (type === HR.PERSISTENT >>> 24 || type === HR.NV_INDEX >>> 24) return false;
     return true;

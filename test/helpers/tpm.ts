@@ -49,6 +49,11 @@ export const VTPMD_BASELINE_COMMANDS: Record<string, number> = {
   SequenceComplete: 0x13e, EventSequenceComplete: 0x185, ReadClock: 0x181,
   StartAuthSession: 0x176, FlushContext: 0x165, CreatePrimary: 0x131, ReadPublic: 0x173,
   ContextSave: 0x162, ContextLoad: 0x161, HierarchyChangeAuth: 0x129,
+  PolicyRestart: 0x180, PolicyGetDigest: 0x189, PolicyCommandCode: 0x16c, PolicyAuthValue: 0x16b,
+  PolicyPassword: 0x18c, PolicyPhysicalPresence: 0x187, PolicyLocality: 0x16f, PolicyPCR: 0x17f,
+  PolicyOR: 0x171, PolicyCpHash: 0x16e, PolicyNameHash: 0x170, PolicyTemplate: 0x190,
+  PolicyNvWritten: 0x18f, PolicyDuplicationSelect: 0x188, PolicyCounterTimer: 0x16d,
+  PolicySecret: 0x151, PolicyTicket: 0x172, PolicyAuthorize: 0x16a, SetPrimaryPolicy: 0x12e,
 };
 /** Commands being added to the engine now: may or may not be listed yet. */
 export const VTPMD_IN_PROGRESS_COMMANDS: Record<string, number> = {};

@@ -7,6 +7,13 @@ import { GetCapability } from './capability.js';
 import { ReadClock } from './clock.js';
 import { ContextLoad, ContextSave, FlushContext } from './context.js';
 import { StartAuthSession } from './session.js';
+import {
+  PolicyAuthValue, PolicyCommandCode, PolicyCounterTimer, PolicyCpHash, PolicyDuplicationSelect, PolicyGetDigest,
+  PolicyLocality, PolicyNameHash, PolicyNvWritten, PolicyOR, PolicyPassword, PolicyPCR, PolicyPhysicalPresence,
+  PolicyRestart, PolicyTemplate,
+} from './policy.js';
+import { PolicyAuthorize, PolicySecret, PolicyTicket } from './policy-auth.js';
+import { SetPrimaryPolicy } from './hierarchy-policy.js';
 import { CreatePrimary, HierarchyChangeAuth } from './hierarchy.js';
 import { ReadPublic } from './object.js';
 import { EventSequenceComplete, Hash, HashSequenceStart, SequenceComplete, SequenceUpdate } from './hash.js';
@@ -41,6 +48,25 @@ export const ALL_COMMANDS: readonly CommandDef[] = [
   ContextSave,
   ContextLoad,
   HierarchyChangeAuth,
+  PolicyRestart,
+  PolicyGetDigest,
+  PolicyCommandCode,
+  PolicyAuthValue,
+  PolicyPassword,
+  PolicyPhysicalPresence,
+  PolicyLocality,
+  PolicyPCR,
+  PolicyOR,
+  PolicyCpHash,
+  PolicyNameHash,
+  PolicyTemplate,
+  PolicyNvWritten,
+  PolicyDuplicationSelect,
+  PolicyCounterTimer,
+  PolicySecret,
+  PolicyTicket,
+  PolicyAuthorize,
+  SetPrimaryPolicy,
 ];
 
 function buildTable(commands: readonly CommandDef[]): ReadonlyMap<number, CommandDef> {

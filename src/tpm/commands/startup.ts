@@ -1,5 +1,6 @@
 /** Part 3 §9 Start-up: TPM2_Startup and TPM2_Shutdown with Reset, Restart and Resume. */
 import { command } from '../command.js';
+import { EMPTY_POLICY } from '../state/persistent.js';
 import { TPM_CC, TPM_RC, TPM_SU } from '../constants.js';
 import { TpmError } from '../errors.js';
 import { TPM_SU_CODEC } from '../marshal/tpmi.js';
@@ -49,7 +50,10 @@ export const Startup = command({
     if (startupType === TPM_SU.STATE && saved) tpm.hcrtm = null;
     else applyHcrtm(tpm);
     // Startup(CLEAR) (Reset or Restart) clears the state-clear data, platformAuth among it.
-    if (startupType === TPM_SU.CLEAR) tpm.platformAuth = new Uint8Array(0);
+    if (startupType === TPM_SU.CLEAR) {
+      tpm.platformAuth = new Uint8Array(0);
+      tpm.platformPolicy = EMPTY_POLICY;
+    }
     tpm.startupLocality = locality;
     tpm.startedOrderly = p.orderly !== 'NONE';
     tpm.started = true;

@@ -21,6 +21,14 @@ export interface SavedState {
   startupLocality: number;
 }
 
+/** A hierarchy's authPolicy and its hash algorithm (SetPrimaryPolicy); NULL with an empty digest when none. */
+export interface AuthPolicy {
+  alg: number;
+  digest: Uint8Array;
+}
+
+export const EMPTY_POLICY: AuthPolicy = { alg: 0x0010, digest: new Uint8Array(0) };
+
 export interface PersistentState {
   /** Endorsement, storage (owner) and platform primary seeds. */
   eps: Uint8Array;
@@ -41,6 +49,8 @@ export interface PersistentState {
   restartCount: number;
   orderly: OrderlyState;
   savedState: SavedState | null;
+  /** ownerPolicy, endorsementPolicy and lockoutPolicy; states written before they existed have none. */
+  policies?: { owner: AuthPolicy; endorsement: AuthPolicy; lockout: AuthPolicy };
 }
 
 export const PERSISTENT_VERSION = 1;
