@@ -5,7 +5,8 @@
  * TPM response code; an exception that is not a TpmError is a bug, answered with
  * TPM_RC_FAILURE and logged, and the engine keeps serving.
  */
-import { TPM_ALG, TPM_CC, TPM_HT, TPM_RC, TPM_RS_PW, TPM_ST, TPMA_SESSION } from './constants.js';
+import { TPM_ALG, TPM_CC, TPM_HT, TPM_RC, TPM_RH, TPM_RS_PW, TPM_ST, TPMA_SESSION } from './constants.js';
+import { daOf } from './state/dictionary-attack.js';
 import { ALL_COMMANDS, COMMANDS } from './commands/index.js';
 import type { CommandDef } from './command.js';
 import { constantTimeEqual, hash, hmac, randomBytes } from './crypto/index.js';
@@ -162,6 +163,7 @@ export class Engine {
     const def = this.commands.get(code);
     if (!def) throw new TpmError(TPM_RC.COMMAND_CODE);
     if (this.tpm.started === (code === TPM_CC.Startup)) throw new TpmError(TPM_RC.INITIALIZE);
+    this.selfHeal();
 
     // Handle area (Part 3 §5.2): each handle is validated against its interface type.
     const handles: Record<string, number> = {};
@@ -210,6 +212,13 @@ export class Engine {
 
     const out = def.run(this.tpm, handles, params);
     return this.buildResponse(tag, def, out, sessions);
+  }
+
+  /** ms-tpm DASelfHeal, run as TPM time advances (before each command). */
+  private selfHeal(): void {
+    const da = daOf(this.tpm.persistent);
+    if (da.failedTries === 0 && da.lockoutAuthEnabled) return;
+    if (this.tpm.da.selfHeal(this.tpm.persistent, this.tpm.timeInfo().time)) this.tpm.markDirty();
   }
 
   private readSessions(r: Reader, def: CommandDef): SessionUse[] {
@@ -274,9 +283,12 @@ export class Engine {
     const authorizes = i < def.handles.length && def.handles[i]!.auth !== undefined;
     if (!authorizes && !session) throw new TpmError(TPM_RC.HANDLE, { session: n });
     if (session?.kind === 'trial') throw new TpmError(TPM_RC.ATTRIBUTES, { session: n });
+    // A session bound to a DA-protected entity is subject to DA however it is used (Part 1 §19.8).
+    const bind = session?.bind;
+    if (bind && !this.tpm.isDaExempt(bind.handle)) this.checkLockedOut(bind.handle === TPM_RH.LOCKOUT);
     if (!authorizes) {
       if (!(use.attributes & (TPMA_SESSION.decrypt | TPMA_SESSION.encrypt))) throw new TpmError(TPM_RC.ATTRIBUTES, { session: n });
-      this.verifyHmac(use, i, all, def, handles, cpParams, session!.sessionKey, TPM_RC.BAD_AUTH);
+      if (!this.verifyHmac(use, i, all, def, handles, cpParams, session!.sessionKey)) this.authFailed(use, n);
       return;
     }
     const entity = handles[i]!;
@@ -284,30 +296,55 @@ export class Engine {
     const stored = this.tpm.entityAuth(entity);
     if (stored === undefined) throw new TpmError(TPM_RC.HANDLE, { session: n });
     const authValue = trimTrailingZeros(stored);
-    const failure = this.tpm.isDaExempt(entity) ? TPM_RC.BAD_AUTH : TPM_RC.AUTH_FAIL;
     if (!session) {
-      if (this.policyRequired(def, i, entity)) throw new TpmError(TPM_RC.AUTH_TYPE, { session: n });
-      if (!constantTimeEqual(trimTrailingZeros(use.hmac), authValue)) throw new TpmError(failure, { session: n });
-      return;
-    }
-    if (session.kind === 'policy') {
-      this.checkPolicy(session, i, def, entity, handles, cpParams);
+      use.includeAuth = true;
+    } else if (session.kind === 'policy') {
       const policy = policyOf(session);
       use.includeAuth = policy.authValueNeeded || policy.passwordNeeded;
       use.passwordOnly = policy.passwordNeeded;
-      if (policy.passwordNeeded) {
-        // PolicyPassword: the HMAC field carries the authValue in clear (Part 1 §19.7.6).
-        if (!constantTimeEqual(trimTrailingZeros(use.hmac), authValue)) throw new TpmError(failure, { session: n });
-        return;
-      }
     } else {
-      if (this.policyRequired(def, i, entity)) throw new TpmError(TPM_RC.AUTH_TYPE, { session: n });
       // The authValue is left out of the key only for the entity the session is bound to.
-      const bound = session.bind !== null && session.bind.handle === entity && constantTimeEqual(session.bind.authValue, authValue);
+      const bound = bind != null && bind.handle === entity && constantTimeEqual(bind.authValue, authValue);
       use.includeAuth = !bound;
     }
+    // An authorization that uses a DA-protected authValue is refused while locked out.
+    if (use.includeAuth && !this.tpm.isDaExempt(entity)) this.checkLockedOut(entity === TPM_RH.LOCKOUT);
+    if (session?.kind === 'policy') this.checkPolicy(session, i, def, entity, handles, cpParams);
+    else if (this.policyRequired(def, i, entity)) throw new TpmError(TPM_RC.AUTH_TYPE, { session: n });
+    if (!session || use.passwordOnly) {
+      // A password (or PolicyPassword: the authValue in clear in the HMAC field, Part 1 §19.7.6).
+      if (!constantTimeEqual(trimTrailingZeros(use.hmac), authValue)) this.authFailed(use, n);
+      return;
+    }
     const key = use.includeAuth ? concat(session.sessionKey, authValue) : session.sessionKey;
-    this.verifyHmac(use, i, all, def, handles, cpParams, key, use.includeAuth ? failure : TPM_RC.BAD_AUTH);
+    if (!this.verifyHmac(use, i, all, def, handles, cpParams, key)) this.authFailed(use, n);
+  }
+
+  /** ms-tpm CheckLockedOut; TPM_RC_LOCKOUT has no position. Records that DA was used. */
+  private checkLockedOut(lockout: boolean): void {
+    if (this.tpm.da.checkLockedOut(this.tpm.persistent, lockout)) this.tpm.markDirty();
+  }
+
+  /**
+   * ms-tpm IncrementLockout: a failed authorization is TPM_RC_BAD_AUTH when DA does not apply
+   * (an exempt entity, or an HMAC without its authValue in a session not bound to a protected
+   * one); else failedTries counts it (or lockoutAuth is disabled) and it is TPM_RC_AUTH_FAIL.
+   * The new counts are persisted before the error response leaves.
+   */
+  private authFailed(use: SessionUse, n: number): never {
+    let handle = use.associated;
+    const exempt = (h: number | undefined) => h === undefined || this.tpm.isDaExempt(h);
+    if (!use.session) {
+      if (exempt(handle)) throw new TpmError(TPM_RC.BAD_AUTH, { session: n });
+    } else {
+      const bind = use.session.bind;
+      const daBound = bind !== null && !exempt(bind.handle);
+      if (daBound && bind!.handle === TPM_RH.LOCKOUT) handle = TPM_RH.LOCKOUT;
+      if (!daBound && (exempt(handle) || !use.includeAuth)) throw new TpmError(TPM_RC.BAD_AUTH, { session: n });
+    }
+    this.tpm.da.registerFailure(this.tpm.persistent, handle ?? TPM_RH.NULL, this.tpm.timeInfo().time);
+    this.tpm.markDirty();
+    throw new TpmError(TPM_RC.AUTH_FAIL, { session: n });
   }
 
   /**
@@ -378,10 +415,9 @@ export class Engine {
     handles: number[],
     cpParams: Uint8Array,
     key: Uint8Array,
-    failure: number,
-  ): void {
+  ): boolean {
     const session = use.session!;
-    if (key.length === 0 && use.hmac.length === 0) return;
+    if (key.length === 0 && use.hmac.length === 0) return true;
     const extra: Uint8Array[] = [];
     if (i === 0 && use.associated !== undefined) {
       const d = all.findIndex((s) => s.attributes & TPMA_SESSION.decrypt);
@@ -392,7 +428,7 @@ export class Engine {
     const names = handles.map((h) => this.tpm.entityName(h));
     const cpHash = hash(session.authHash, u32(def.code), ...names, cpParams);
     const expected = hmac(session.authHash, key, cpHash, use.nonceCaller, session.nonceTPM, ...extra, new Uint8Array([use.attributes]));
-    if (!constantTimeEqual(expected, use.hmac)) throw new TpmError(failure, { session: i + 1 });
+    return constantTimeEqual(expected, use.hmac);
   }
 
   /** The authValue an encrypting or HMAC session adds to its session key now (Part 1 §19.6.8, §21.1). */

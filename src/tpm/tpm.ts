@@ -7,6 +7,7 @@ import { HR, TPM_HT, TPM_RH } from './constants.js';
 import { PcrBanks } from './state/pcr.js';
 import { ObjectSlots } from './state/objects.js';
 import { SessionSlots } from './state/sessions.js';
+import { DictionaryAttack } from './state/dictionary-attack.js';
 import { EMPTY_POLICY, PersistentState, SEED_SIZE, type AuthPolicy } from './state/persistent.js';
 import type { TPMS_TIME_INFO } from './marshal/structures.js';
 import type { CommandDef } from './command.js';
@@ -41,6 +42,8 @@ export class Tpm {
   pcrs: PcrBanks;
   readonly objects = new ObjectSlots();
   readonly sessions = new SessionSlots();
+  /** Dictionary-attack timers (the counters are in `persistent`). */
+  readonly da = new DictionaryAttack();
   /** SelfTest has run (full or incremental over everything). */
   selfTestDone = false;
   /** env.now() at _TPM_Init: TPMS_TIME_INFO.time counts from here. */

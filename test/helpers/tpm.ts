@@ -54,6 +54,7 @@ export const VTPMD_BASELINE_COMMANDS: Record<string, number> = {
   PolicyOR: 0x171, PolicyCpHash: 0x16e, PolicyNameHash: 0x170, PolicyTemplate: 0x190,
   PolicyNvWritten: 0x18f, PolicyDuplicationSelect: 0x188, PolicyCounterTimer: 0x16d,
   PolicySecret: 0x151, PolicyTicket: 0x172, PolicyAuthorize: 0x16a, SetPrimaryPolicy: 0x12e,
+  DictionaryAttackLockReset: 0x139, DictionaryAttackParameters: 0x13a,
 };
 /** Commands being added to the engine now: may or may not be listed yet. */
 export const VTPMD_IN_PROGRESS_COMMANDS: Record<string, number> = {};

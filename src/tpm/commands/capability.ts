@@ -4,6 +4,7 @@
  * without being listed twice.
  */
 import { command } from '../command.js';
+import { daOf } from '../state/dictionary-attack.js';
 import { CONTEXT_INTEGRITY_HASH_ALG, ECC_CURVES, IMPLEMENTED_ALGS, MAX_DIGEST_SIZE } from '../algorithms.js';
 import {
   PT_FIXED,
@@ -56,9 +57,6 @@ const MAX_SESSION_CONTEXT = 404;
 /** Persistent handles and counters this TPM's NV budget has room for (libtpms' figures). */
 const HR_PERSISTENT_AVAIL = 65;
 const NV_COUNTERS_AVAIL = 25;
-const MAX_AUTH_FAIL = 3;
-const LOCKOUT_INTERVAL = 1000;
-const LOCKOUT_RECOVERY = 1000;
 
 /** The permanent handles that exist on this TPM (TPM_CAP_HANDLES, TPM_HT_PERMANENT). */
 const PERMANENT_HANDLES = [
@@ -117,6 +115,8 @@ function properties(tpm: Tpm, commands: readonly CommandDef[]): [number, number]
   if (p.ownerAuth.length) permanent |= TPMA_PERMANENT.ownerAuthSet;
   if (p.endorsementAuth.length) permanent |= TPMA_PERMANENT.endorsementAuthSet;
   if (p.lockoutAuth.length) permanent |= TPMA_PERMANENT.lockoutAuthSet;
+  if (tpm.da.inLockout(p)) permanent |= TPMA_PERMANENT.inLockout;
+  const da = daOf(p);
   let startupClear =
     TPMA_STARTUP_CLEAR.phEnable | TPMA_STARTUP_CLEAR.shEnable | TPMA_STARTUP_CLEAR.ehEnable | TPMA_STARTUP_CLEAR.phEnableNV;
   if (tpm.startedOrderly) startupClear |= TPMA_STARTUP_CLEAR.orderly;
@@ -185,10 +185,10 @@ function properties(tpm: Tpm, commands: readonly CommandDef[]): [number, number]
     [TPM_PT.NV_COUNTERS_AVAIL, NV_COUNTERS_AVAIL],
     [TPM_PT.ALGORITHM_SET, 0],
     [TPM_PT.LOADED_CURVES, ECC_CURVES.length],
-    [TPM_PT.LOCKOUT_COUNTER, 0],
-    [TPM_PT.MAX_AUTH_FAIL, MAX_AUTH_FAIL],
-    [TPM_PT.LOCKOUT_INTERVAL, LOCKOUT_INTERVAL],
-    [TPM_PT.LOCKOUT_RECOVERY, LOCKOUT_RECOVERY],
+    [TPM_PT.LOCKOUT_COUNTER, da.failedTries],
+    [TPM_PT.MAX_AUTH_FAIL, da.maxTries],
+    [TPM_PT.LOCKOUT_INTERVAL, da.recoveryTime],
+    [TPM_PT.LOCKOUT_RECOVERY, da.lockoutRecovery],
     [TPM_PT.NV_WRITE_RECOVERY, 0],
     [TPM_PT.AUDIT_COUNTER_0, 0],
     [TPM_PT.AUDIT_COUNTER_1, 0],

@@ -14,6 +14,7 @@ import {
 } from './policy.js';
 import { PolicyAuthorize, PolicySecret, PolicyTicket } from './policy-auth.js';
 import { SetPrimaryPolicy } from './hierarchy-policy.js';
+import { DictionaryAttackLockReset, DictionaryAttackParameters } from './dictionary.js';
 import { CreatePrimary, HierarchyChangeAuth } from './hierarchy.js';
 import { ReadPublic } from './object.js';
 import { EventSequenceComplete, Hash, HashSequenceStart, SequenceComplete, SequenceUpdate } from './hash.js';
@@ -67,6 +68,8 @@ export const ALL_COMMANDS: readonly CommandDef[] = [
   PolicyTicket,
   PolicyAuthorize,
   SetPrimaryPolicy,
+  DictionaryAttackLockReset,
+  DictionaryAttackParameters,
 ];
 
 function buildTable(commands: readonly CommandDef[]): ReadonlyMap<number, CommandDef> {

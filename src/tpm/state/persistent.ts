@@ -6,6 +6,7 @@
 import { HASH_ALGS } from '../algorithms.js';
 import { defaultAllocation, PcrAllocation } from './pcr.js';
 import { deserializeState, serializeState, StateFormatError } from './serialize.js';
+import { manufactureDa, type DaPersistent } from './dictionary-attack.js';
 
 /** Size of the primary seeds and hierarchy proofs (Part 1 §14.4: at least the largest digest). */
 export const SEED_SIZE = 64;
@@ -51,9 +52,12 @@ export interface PersistentState {
   savedState: SavedState | null;
   /** ownerPolicy, endorsementPolicy and lockoutPolicy; states written before they existed have none. */
   policies?: { owner: AuthPolicy; endorsement: AuthPolicy; lockout: AuthPolicy };
+  /** Dictionary-attack counters and parameters (state/dictionary-attack.ts); added in version 2. */
+  da?: DaPersistent;
 }
 
-export const PERSISTENT_VERSION = 1;
+/** 2: dictionary-attack state. Version 1 states load with the DA defaults (daOf). */
+export const PERSISTENT_VERSION = 2;
 
 export function manufacture(random: (n: number) => Uint8Array): PersistentState {
   return {
@@ -74,6 +78,7 @@ export function manufacture(random: (n: number) => Uint8Array): PersistentState 
     // A new TPM behaves as after Shutdown(CLEAR): Startup(CLEAR) is a TPM Reset, STATE is refused.
     orderly: 'CLEAR',
     savedState: null,
+    da: manufactureDa(),
   };
 }
 
