@@ -288,7 +288,15 @@ export const GetCapability = command({
         if (property >>> 24 !== TPM_HT.PERMANENT) throw new TpmError(TPM_RC.VALUE, { param: 2 });
         const withPolicy = [TPM_RH.OWNER, TPM_RH.LOCKOUT, TPM_RH.ENDORSEMENT, TPM_RH.PLATFORM];
         const [list, more] = page(withPolicy, (h) => h, property, count, MAX_TAGGED_POLICIES);
-        return reply(more, list.map((handle) => ({ handle, policyHash: { hashAlg: TPM_ALG.NULL, digest: null } })));
+        const policies = tpm.persistent.policies;
+        const policyOf = (h: number) =>
+          h === TPM_RH.PLATFORM ? tpm.platformPolicy : h === TPM_RH.OWNER ? policies?.owner : h === TPM_RH.ENDORSEMENT ? policies?.endorsement : policies?.lockout;
+        return reply(more, list.map((handle) => {
+          // SetPrimaryPolicy's hash algorithm and digest; TPM_ALG_NULL (and no digest) until one is set.
+          const policy = policyOf(handle);
+          const set = policy !== undefined && policy.alg !== TPM_ALG.NULL;
+          return { handle, policyHash: set ? { hashAlg: policy.alg, digest: policy.digest } : { hashAlg: TPM_ALG.NULL, digest: null } };
+        }));
       }
       case TPM_CAP.ACT:
         // No authenticated countdown timers are implemented.

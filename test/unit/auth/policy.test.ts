@@ -244,3 +244,18 @@ describe('policy sessions authorize what their digest allows, and only that', ()
     expect(t.call(TPM_CC.PolicyGetDigest, { handles: [h.handle] }).rc).toBe(0x184);
   });
 });
+
+describe('SetPrimaryPolicy', () => {
+  test('the policy is listed by GetCapability(TPM_CAP_AUTH_POLICIES); a digest of the wrong size is TPM_RC_SIZE+P1', () => {
+    const t = createTestTpm();
+    const policy = H(new TextEncoder().encode('endorsement policy'));
+    expect(t.call(TPM_CC.SetPrimaryPolicy, { handles: [TPM_RH.ENDORSEMENT], passwords: [''], params: cat(be.b2(policy), be.u16(SHA256)) }).rc).toBe(0);
+    expect(t.call(TPM_CC.SetPrimaryPolicy, { handles: [TPM_RH.OWNER], passwords: [''], params: cat(be.b2(new Uint8Array(20)), be.u16(SHA256)) }).rc).toBe(0x1d5);
+    const r = t.call(TPM_CC.GetCapability, { params: cat(be.u32(9), be.u32(TPM_RH.ENDORSEMENT), be.u32(1)) });
+    expect(r.rc).toBe(0);
+    // moreData, capability, count 1, handle, TPMT_HA (SHA-256 and the digest).
+    expect(hex(r.body.subarray(1))).toBe('00000009' + '00000001' + '4000000b' + '000b' + hex(policy));
+    // The permanent state changed and is persisted.
+    expect(t.engine.takePermanentChanges()).not.toBeNull();
+  });
+});
