@@ -9,6 +9,7 @@
 // BENCH_ROUNDS (alternating rounds per workload, default 4), BENCH_RSA_SECONDS (for the uncached
 // RSA CreatePrimary, default 10), BENCH_ONLY (a substring: run only the workloads it names).
 import { spawn, spawnSync } from 'node:child_process';
+import { createECDH, createHash, createHmac } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -134,6 +135,89 @@ async function objectSetup(conn) {
   }
 }
 
+// ---- session workloads: a client that keeps its session's rolling nonces --------------------
+
+const sha256 = (...parts) => parts.reduce((h, p) => h.update(p), createHash('sha256')).digest();
+const hmac256 = (key, ...parts) => parts.reduce((h, p) => h.update(p), createHmac('sha256', key)).digest();
+function kdfa(key, label, u, v, bits) {
+  const out = [];
+  for (let i = 1; out.length * 32 < bits / 8; i++) out.push(hmac256(key, be32(i), Buffer.from(`${label}\0`), u, v, be32(bits)));
+  return Buffer.concat(out).subarray(0, bits / 8);
+}
+function kdfe(z, label, u, v, bits) {
+  const out = [];
+  for (let i = 1; out.length * 32 < bits / 8; i++) out.push(sha256(be32(i), z, Buffer.from(`${label}\0`), u, v));
+  return Buffer.concat(out).subarray(0, bits / 8);
+}
+const b2 = (b) => Buffer.concat([be16(b.length), b]);
+
+/** The Linux kernel's NULL-hierarchy primary: ECC P-256, restricted decrypt, AES-128-CFB. */
+const KERNEL_KEY = Buffer.concat([be16(0x23), be16(SHA256), be32(0x00030472), be16(0), be16(6), be16(128), be16(0x43),
+  be16(0x10), be16(3), be16(0x10), be16(0), be16(0)]);
+
+/**
+ * Starts a session and returns a workload step: the command with a fresh HMAC, and the
+ * response's new nonceTPM taken back. `salted`: an ECC salt for the kernel key, AES-128-CFB;
+ * otherwise bound to the owner (empty authValue), so the session key is not empty either.
+ */
+async function sessionWorkload(conn, { salted, code, handles, names, params, attrs }) {
+  const nonceCaller = Buffer.alloc(32, 0x42);
+  let tpmKey = 0x40000007;
+  let encryptedSalt = Buffer.alloc(0);
+  let salt = Buffer.alloc(0);
+  if (salted) {
+    const sensitive = Buffer.concat([be16(0), be16(0)]);
+    const r = await conn.transmit(command(0x8002, 0x131, be32(0x40000007), PW_AUTH, b2(sensitive), b2(KERNEL_KEY), be16(0), be32(0)));
+    if (r.readUInt32BE(6) !== 0) throw new Error(`CreatePrimary rc 0x${r.readUInt32BE(6).toString(16)}`);
+    tpmKey = r.readUInt32BE(10);
+    // Response: handle, paramSize, TPM2B_PUBLIC (size, type, nameAlg, attrs, policy, sym 6, scheme 2, curve 2, kdf 2, x, y).
+    let off = 10 + 4 + 4 + 2 + 2 + 2 + 4 + 2 + 6 + 2 + 2 + 2;
+    const x = r.subarray(off + 2, off + 2 + r.readUInt16BE(off));
+    off += 2 + x.length;
+    const y = r.subarray(off + 2, off + 2 + r.readUInt16BE(off));
+    const ecdh = createECDH('prime256v1');
+    ecdh.generateKeys();
+    const pub = ecdh.getPublicKey();
+    const z = ecdh.computeSecret(Buffer.concat([Buffer.from([4]), x, y]));
+    salt = kdfe(z, 'SECRET', pub.subarray(1, 33), x, 256);
+    encryptedSalt = Buffer.concat([b2(pub.subarray(1, 33)), b2(pub.subarray(33))]);
+  }
+  const bind = salted ? 0x40000007 : 0x40000001;
+  const sym = salted ? Buffer.concat([be16(6), be16(128), be16(0x43)]) : be16(0x10);
+  const s = await conn.transmit(command(0x8001, 0x176, be32(tpmKey), be32(bind), b2(nonceCaller), b2(encryptedSalt), Buffer.from([0]), sym, be16(SHA256)));
+  if (s.readUInt32BE(6) !== 0) throw new Error(`StartAuthSession rc 0x${s.readUInt32BE(6).toString(16)}`);
+  const handle = s.readUInt32BE(10);
+  let nonceTPM = s.subarray(16, 16 + s.readUInt16BE(14));
+  const sessionKey = kdfa(salt, 'ATH', nonceTPM, nonceCaller, 256);
+  const cpHash = sha256(be32(code), ...names, params);
+  return {
+    bytes() {
+      const mac = hmac256(sessionKey, cpHash, nonceCaller, nonceTPM, Buffer.from([attrs]));
+      const area = Buffer.concat([be32(handle), b2(nonceCaller), Buffer.from([attrs]), b2(mac)]);
+      return command(0x8002, code, ...handles.map(be32), be32(area.length), area, params);
+    },
+    done(resp) {
+      const paramSize = resp.readUInt32BE(10);
+      const at = 14 + paramSize;
+      nonceTPM = Buffer.from(resp.subarray(at + 2, at + 2 + resp.readUInt16BE(at)));
+    },
+  };
+}
+
+const SESSION_WORKLOADS = [
+  {
+    name: 'PCR_Extend via HMAC session',
+    setup: (conn) => sessionWorkload(conn, {
+      salted: false, code: 0x182, handles: [16], names: [be32(16)], attrs: 1,
+      params: Buffer.concat([be32(1), be16(SHA256), Buffer.alloc(32, 0xab)]),
+    }),
+  },
+  {
+    name: 'GetRandom(32) salted+encrypted',
+    setup: (conn) => sessionWorkload(conn, { salted: true, code: 0x17b, handles: [], names: [], attrs: 0x41, params: be16(32) }),
+  },
+];
+
 // ---- processes and sockets -------------------------------------------------------------------
 
 function listen(port) {
@@ -253,7 +337,7 @@ async function runRound(conn, w, seconds) {
   const start = process.hrtime.bigint();
   let now = start;
   while (now < end) {
-    const sequence = w.sequence.map((b) => (typeof b === 'function' ? b() : b));
+    const sequence = w.step ? [w.step.bytes()] : w.sequence.map((b) => (typeof b === 'function' ? b() : b));
     const t = process.hrtime.bigint();
     let resp;
     for (const bytes of sequence) {
@@ -263,7 +347,8 @@ async function runRound(conn, w, seconds) {
     }
     const done = process.hrtime.bigint();
     lat.push(Number(done - t) / 1e6);
-    // Clean-up commands (FlushContext) are not timed.
+    // A session step takes its new nonceTPM; clean-up commands (FlushContext) are not timed.
+    w.step?.done(resp);
     if (w.after) await conn.transmit(w.after(resp));
     now = process.hrtime.bigint();
   }
@@ -307,9 +392,21 @@ try {
     }
     setups[impl] = await objectSetup(conns[impl]);
   }
+  // Session workloads keep one session per daemon (its nonces roll with every command).
+  const sessionWorkloads = SESSION_WORKLOADS.filter((w) => !process.env.BENCH_ONLY || w.name.includes(process.env.BENCH_ONLY));
+  for (const sw of sessionWorkloads) {
+    sw.steps = {};
+    for (const impl of impls) sw.steps[impl] = await sw.setup(conns[impl]);
+  }
   const round = (impl, w, seconds) =>
-    runRound(conns[impl], { name: w.name, sequence: w.perDaemon ? w.perDaemon(setups[impl]) : [w.bytes], after: w.after }, seconds);
-  for (const w of WORKLOADS) {
+    runRound(
+      conns[impl],
+      w.steps
+        ? { name: w.name, step: w.steps[impl] }
+        : { name: w.name, sequence: w.perDaemon ? w.perDaemon(setups[impl]) : [w.bytes], after: w.after },
+      seconds,
+    );
+  for (const w of [...WORKLOADS, ...sessionWorkloads]) {
     process.stderr.write(`  ${w.name} ...\n`);
     const acc = Object.fromEntries(impls.map((impl) => [impl, { lat: [], elapsed: 0 }]));
     for (const impl of impls) await round(impl, w, WARMUP_MS / 1000);
@@ -332,7 +429,7 @@ try {
 const fmtOps = (x) => (x === undefined ? '-' : x.ops.toFixed(0));
 const fmtMs = (v) => (v === undefined ? '-' : `${v.toFixed(3)}ms`);
 const rows = [['workload', 'vtpmd ops/s', 'p50', 'p99', 'swtpm ops/s', 'p50', 'p99', 'ratio']];
-for (const w of WORKLOADS) {
+for (const w of [...WORKLOADS, ...SESSION_WORKLOADS]) {
   const v = all.vtpmd?.results[w.name];
   const s = all.swtpm?.results[w.name];
   rows.push([w.name, fmtOps(v), fmtMs(v?.p50), fmtMs(v?.p99), fmtOps(s), fmtMs(s?.p50), fmtMs(s?.p99),

@@ -5,11 +5,13 @@
  * TPM response code; an exception that is not a TpmError is a bug, answered with
  * TPM_RC_FAILURE and logged, and the engine keeps serving.
  */
-import { TPM_ALG, TPM_CC, TPM_HT, TPM_RC, TPM_RS_PW, TPM_ST, TPMA_SESSION } from './constants.js';
+import { TPM_ALG, TPM_CC, TPM_HT, TPM_RC, TPM_RH, TPM_RS_PW, TPM_ST, TPMA_NV, TPMA_SESSION } from './constants.js';
+import { daOf } from './state/dictionary-attack.js';
 import { ALL_COMMANDS, COMMANDS } from './commands/index.js';
 import type { CommandDef } from './command.js';
 import { constantTimeEqual, hash, hmac, randomBytes } from './crypto/index.js';
 import { formatRc, TpmError } from './errors.js';
+import { nvFind, nvPublic } from './state/nv.js';
 import { decryptParameter, encryptParameter } from './auth/param-encryption.js';
 import { Reader } from './marshal/reader.js';
 import { Writer } from './marshal/writer.js';
@@ -24,7 +26,8 @@ import { errorResponse, HEADER_SIZE } from './response.js';
 
 export { errorResponse } from './response.js';
 import { trimTrailingZeros } from './state/auth-value.js';
-import type { Session } from './state/sessions.js';
+import { policyOf, resetPolicy, type Session } from './state/sessions.js';
+import { TPMA_OBJECT } from './marshal/objects.js';
 
 export type { EngineEnv } from './tpm.js';
 export { MAX_BUFFER_SIZE } from './tpm.js';
@@ -161,6 +164,7 @@ export class Engine {
     const def = this.commands.get(code);
     if (!def) throw new TpmError(TPM_RC.COMMAND_CODE);
     if (this.tpm.started === (code === TPM_CC.Startup)) throw new TpmError(TPM_RC.INITIALIZE);
+    this.selfHeal();
 
     // Handle area (Part 3 §5.2): each handle is validated against its interface type.
     const handles: Record<string, number> = {};
@@ -176,7 +180,8 @@ export class Engine {
       // persistent object or NV index that does not exist is a bad handle.
       const h = handleList[i]!;
       if (this.tpm.isLoaded(h)) continue;
-      if (h >>> 24 === TPM_HT.TRANSIENT) throw new TpmError(TPM_RC.REFERENCE_H0 + i);
+      // A saved session is there but not loaded (ms-tpm HandleProcess).
+      if (h >>> 24 === TPM_HT.TRANSIENT || this.tpm.sessions.isSaved(h)) throw new TpmError(TPM_RC.REFERENCE_H0 + i);
       throw new TpmError(TPM_RC.HANDLE, { handle: i + 1 });
     }
 
@@ -208,6 +213,13 @@ export class Engine {
 
     const out = def.run(this.tpm, handles, params);
     return this.buildResponse(tag, def, out, sessions);
+  }
+
+  /** ms-tpm DASelfHeal, run as TPM time advances (before each command). */
+  private selfHeal(): void {
+    const da = daOf(this.tpm.persistent);
+    if (da.failedTries === 0 && da.lockoutAuthEnabled) return;
+    if (this.tpm.da.selfHeal(this.tpm.persistent, this.tpm.timeInfo().time)) this.tpm.markDirty();
   }
 
   private readSessions(r: Reader, def: CommandDef): SessionUse[] {
@@ -272,9 +284,12 @@ export class Engine {
     const authorizes = i < def.handles.length && def.handles[i]!.auth !== undefined;
     if (!authorizes && !session) throw new TpmError(TPM_RC.HANDLE, { session: n });
     if (session?.kind === 'trial') throw new TpmError(TPM_RC.ATTRIBUTES, { session: n });
+    // A session bound to a DA-protected entity is subject to DA however it is used (Part 1 §19.8).
+    const bind = session?.bind;
+    if (bind && !this.tpm.isDaExempt(bind.handle)) this.checkLockedOut(bind.handle === TPM_RH.LOCKOUT);
     if (!authorizes) {
       if (!(use.attributes & (TPMA_SESSION.decrypt | TPMA_SESSION.encrypt))) throw new TpmError(TPM_RC.ATTRIBUTES, { session: n });
-      this.verifyHmac(use, i, all, def, handles, cpParams, session!.sessionKey, TPM_RC.BAD_AUTH);
+      if (!this.verifyHmac(use, i, all, def, handles, cpParams, session!.sessionKey)) this.authFailed(use, n);
       return;
     }
     const entity = handles[i]!;
@@ -282,29 +297,122 @@ export class Engine {
     const stored = this.tpm.entityAuth(entity);
     if (stored === undefined) throw new TpmError(TPM_RC.HANDLE, { session: n });
     const authValue = trimTrailingZeros(stored);
-    const failure = this.tpm.isDaExempt(entity) ? TPM_RC.BAD_AUTH : TPM_RC.AUTH_FAIL;
     // Whether this entity can be authorized this way by this command at all (NV attributes).
     const unavailable = this.tpm.authUnavailable(entity, def.code, def.handles[i]!.auth!, session?.kind === 'policy');
     if (unavailable) throw new TpmError(unavailable);
     if (!session) {
-      const ok = constantTimeEqual(trimTrailingZeros(use.hmac), authValue);
-      this.tpm.authValueUsed(entity, ok);
-      if (!ok) throw new TpmError(failure, { session: n });
-      return;
-    }
-    if (session.kind === 'policy') {
-      const policy = this.tpm.entityAuthPolicy(entity);
-      if (policy.length === 0 || !constantTimeEqual(policy, session.policyDigest)) {
-        throw new TpmError(TPM_RC.POLICY_FAIL, { session: n });
-      }
-      use.includeAuth = false;
+      use.includeAuth = true;
+    } else if (session.kind === 'policy') {
+      const policy = policyOf(session);
+      use.includeAuth = policy.authValueNeeded || policy.passwordNeeded;
+      use.passwordOnly = policy.passwordNeeded;
     } else {
       // The authValue is left out of the key only for the entity the session is bound to.
-      const bound = session.bind !== null && session.bind.handle === entity && constantTimeEqual(session.bind.authValue, authValue);
+      const bound = bind != null && bind.handle === entity && constantTimeEqual(bind.authValue, authValue);
       use.includeAuth = !bound;
     }
+    // An authorization that uses a DA-protected authValue is refused while locked out.
+    if (use.includeAuth && !this.tpm.isDaExempt(entity)) this.checkLockedOut(entity === TPM_RH.LOCKOUT);
+    if (session?.kind === 'policy') this.checkPolicy(session, i, def, entity, handles, cpParams);
+    else if (this.policyRequired(def, i, entity)) throw new TpmError(TPM_RC.AUTH_TYPE, { session: n });
+    if (!session || use.passwordOnly) {
+      // A password (or PolicyPassword: the authValue in clear in the HMAC field, Part 1 §19.7.6).
+      const ok = constantTimeEqual(trimTrailingZeros(use.hmac), authValue);
+      this.tpm.authValueUsed(entity, ok);
+      if (!ok) this.authFailed(use, n);
+      return;
+    }
     const key = use.includeAuth ? concat(session.sessionKey, authValue) : session.sessionKey;
-    this.verifyHmac(use, i, all, def, handles, cpParams, key, use.includeAuth ? failure : TPM_RC.BAD_AUTH, use.includeAuth ? entity : undefined);
+    const ok = this.verifyHmac(use, i, all, def, handles, cpParams, key);
+    // An NV PIN index counts each use of its authValue, good or bad.
+    if (use.includeAuth) this.tpm.authValueUsed(entity, ok);
+    if (!ok) this.authFailed(use, n);
+  }
+
+  /** ms-tpm CheckLockedOut; TPM_RC_LOCKOUT has no position. Records that DA was used. */
+  private checkLockedOut(lockout: boolean): void {
+    if (this.tpm.da.checkLockedOut(this.tpm.persistent, lockout)) this.tpm.markDirty();
+  }
+
+  /**
+   * ms-tpm IncrementLockout: a failed authorization is TPM_RC_BAD_AUTH when DA does not apply
+   * (an exempt entity, or an HMAC without its authValue in a session not bound to a protected
+   * one); else failedTries counts it (or lockoutAuth is disabled) and it is TPM_RC_AUTH_FAIL.
+   * The new counts are persisted before the error response leaves.
+   */
+  private authFailed(use: SessionUse, n: number): never {
+    let handle = use.associated;
+    const exempt = (h: number | undefined) => h === undefined || this.tpm.isDaExempt(h);
+    if (!use.session) {
+      if (exempt(handle)) throw new TpmError(TPM_RC.BAD_AUTH, { session: n });
+    } else {
+      const bind = use.session.bind;
+      const daBound = bind !== null && !exempt(bind.handle);
+      if (daBound && bind!.handle === TPM_RH.LOCKOUT) handle = TPM_RH.LOCKOUT;
+      if (!daBound && (exempt(handle) || !use.includeAuth)) throw new TpmError(TPM_RC.BAD_AUTH, { session: n });
+    }
+    this.tpm.da.registerFailure(this.tpm.persistent, handle ?? TPM_RH.NULL, this.tpm.timeInfo().time);
+    this.tpm.markDirty();
+    throw new TpmError(TPM_RC.AUTH_FAIL, { session: n });
+  }
+
+  /**
+   * Part 1 §19.7.1 and ms-tpm IsPolicySessionRequired: a DUP role always needs a policy
+   * session, an ADMIN role of an object with adminWithPolicy too, and a USER role of an object
+   * without userWithAuth (Part 1 §19.7.3).
+   */
+  private policyRequired(def: CommandDef, i: number, entity: number): boolean {
+    const role = def.handles[i]!.auth;
+    if (role === 'DUP') return true;
+    const object = this.tpm.keyObject(entity);
+    if (!object) return false;
+    const a = object.publicArea.objectAttributes;
+    if (role === 'ADMIN') return (a & TPMA_OBJECT.adminWithPolicy) !== 0;
+    return (a & TPMA_OBJECT.userWithAuth) === 0;
+  }
+
+  /**
+   * ms-tpm CheckPolicyAuthSession: everything the policy's assertions recorded must hold now.
+   * RCs (the caller's session number added): TPM_RC_MODE (PolicySecret through a policy
+   * without an authValue), TPM_RC_PCR_CHANGED, TPM_RC_AUTH_UNAVAILABLE (no authPolicy),
+   * TPM_RC_POLICY_FAIL, TPM_RC_EXPIRED, TPM_RC_POLICY_CC, TPM_RC_LOCALITY, TPM_RC_PP.
+   */
+  private checkPolicy(session: Session, i: number, def: CommandDef, entity: number, handles: number[], cpParams: Uint8Array): void {
+    const n = { session: i + 1 };
+    const p = policyOf(session);
+    if (def.code === TPM_CC.PolicySecret && !p.passwordNeeded && !p.authValueNeeded) throw new TpmError(TPM_RC.MODE, n);
+    if (p.pcrCounter !== null && p.pcrCounter !== this.tpm.pcrs.updateCounter) throw new TpmError(TPM_RC.PCR_CHANGED, n);
+    const policy = this.tpm.entityAuthPolicy(entity);
+    if (policy.length === 0 && entity >>> 24 !== TPM_HT.PCR) throw new TpmError(TPM_RC.AUTH_UNAVAILABLE, n);
+    if (!constantTimeEqual(policy, session.policyDigest)) throw new TpmError(TPM_RC.POLICY_FAIL, n);
+    if (p.timeout !== 0n && p.timeout < this.tpm.timeInfo().time) throw new TpmError(TPM_RC.EXPIRED, n);
+    if (p.commandCode !== 0) {
+      if (p.commandCode !== def.code) throw new TpmError(TPM_RC.POLICY_CC, n);
+    } else if (def.handles[i]!.auth === 'ADMIN' || def.handles[i]!.auth === 'DUP') {
+      throw new TpmError(TPM_RC.POLICY_FAIL, n);
+    }
+    if (p.locality !== 0) {
+      const l = this.tpm.locality;
+      const ok = p.locality < 32 ? (p.locality & (1 << l)) !== 0 : p.locality === l;
+      if (!ok) throw new TpmError(TPM_RC.LOCALITY, n);
+    }
+    // Physical presence is never asserted on a virtual TPM (swtpm's platform neither).
+    if (p.ppRequired) throw new TpmError(TPM_RC.PP, n);
+    if (p.hash.length !== 0) {
+      const names = handles.map((h) => this.tpm.entityName(h));
+      let actual: Uint8Array;
+      if (p.hashKind === 'cpHash') actual = hash(session.authHash, u32(def.code), ...names, cpParams);
+      else if (p.hashKind === 'template') actual = templateHash(session.authHash, def.code, cpParams);
+      else actual = hash(session.authHash, ...names);
+      if (!constantTimeEqual(actual, p.hash)) throw new TpmError(TPM_RC.POLICY_FAIL, n);
+    }
+    // PolicyNvWritten: the authorized entity must be an NV index whose TPMA_NV_WRITTEN is as asserted.
+    if (p.nvWritten !== null) {
+      const index = entity >>> 24 === TPM_HT.NV_INDEX ? nvFind(this.tpm, entity) : undefined;
+      if (!index || ((nvPublic(this.tpm, index).attributes & TPMA_NV.WRITTEN) !== 0) !== p.nvWritten) {
+        throw new TpmError(TPM_RC.POLICY_FAIL, n);
+      }
+    }
   }
 
   /**
@@ -321,11 +429,9 @@ export class Engine {
     handles: number[],
     cpParams: Uint8Array,
     key: Uint8Array,
-    failure: number,
-    usesAuthOf?: number,
-  ): void {
+  ): boolean {
     const session = use.session!;
-    if (key.length === 0 && use.hmac.length === 0) return;
+    if (key.length === 0 && use.hmac.length === 0) return true;
     const extra: Uint8Array[] = [];
     if (i === 0 && use.associated !== undefined) {
       const d = all.findIndex((s) => s.attributes & TPMA_SESSION.decrypt);
@@ -336,10 +442,7 @@ export class Engine {
     const names = handles.map((h) => this.tpm.entityName(h));
     const cpHash = hash(session.authHash, u32(def.code), ...names, cpParams);
     const expected = hmac(session.authHash, key, cpHash, use.nonceCaller, session.nonceTPM, ...extra, new Uint8Array([use.attributes]));
-    const ok = constantTimeEqual(expected, use.hmac);
-    // An NV PIN index counts each use of its authValue, good or bad.
-    if (usesAuthOf !== undefined) this.tpm.authValueUsed(usesAuthOf, ok);
-    if (!ok) throw new TpmError(failure, { session: i + 1 });
+    return constantTimeEqual(expected, use.hmac);
   }
 
   /** The authValue an encrypting or HMAC session adds to its session key now (Part 1 §19.6.8, §21.1). */
@@ -409,7 +512,7 @@ export class Engine {
       // (HierarchyChangeAuth and the like answer under the new value).
       const key = use.includeAuth ? concat(session.sessionKey, this.extraKey(use)) : session.sessionKey;
       let mac: Uint8Array = new Uint8Array(0);
-      if (key.length > 0 || use.hmac.length > 0) {
+      if (!use.passwordOnly && (key.length > 0 || use.hmac.length > 0)) {
         const rpHash = hash(session.authHash, u32(TPM_RC.SUCCESS), u32(def.code), rpParams!);
         mac = hmac(session.authHash, key, rpHash, session.nonceTPM, use.nonceCaller, new Uint8Array([use.attributes]));
       }
@@ -419,10 +522,25 @@ export class Engine {
       w.u16(mac.length);
       w.bytes(mac);
       if (!(use.attributes & TPMA_SESSION.continueSession)) this.tpm.sessions.remove(session.handle);
+      // A policy session that goes on starts a new policy (ms-tpm UpdateInternalSession).
+      else if (session.kind === 'policy') resetPolicy(session, this.tpm.timeInfo().time);
     }
     w.setU32(sizeAt, w.length);
     return w.finish();
   }
+}
+
+/**
+ * PolicyTemplate's check (ms-tpm CompareTemplateHash): the digest of inPublic's contents, the
+ * second parameter of CreatePrimary, Create and CreateLoaded; any other command fails it.
+ */
+function templateHash(hashAlg: number, code: number, cpParams: Uint8Array): Uint8Array {
+  if (code !== TPM_CC.CreatePrimary && code !== TPM_CC.Create && code !== TPM_CC.CreateLoaded) return new Uint8Array(0);
+  if (cpParams.length < 2) return new Uint8Array(0);
+  const skip = 2 + ((cpParams[0]! << 8) | cpParams[1]!);
+  if (cpParams.length < skip + 2) return new Uint8Array(0);
+  const size = (cpParams[skip]! << 8) | cpParams[skip + 1]!;
+  return hash(hashAlg, cpParams.subarray(skip + 2, skip + 2 + size));
 }
 
 /** Whether a command's first response parameter is a TPM2B (response parameter encryption). */
@@ -443,6 +561,8 @@ interface SessionUse {
   associated?: number;
   /** Whether the associated entity's authValue is part of the HMAC key (set by checkSession). */
   includeAuth: boolean;
+  /** A policy session with PolicyPassword: the response HMAC is empty. */
+  passwordOnly?: boolean;
 }
 
 const u32 = (v: number): Uint8Array => new Uint8Array([v >>> 24, (v >>> 16) & 0xff, (v >>> 8) & 0xff, v & 0xff]);

@@ -8,8 +8,9 @@ import { RsaCache } from './crypto/index.js';
 import { PcrBanks } from './state/pcr.js';
 import { ObjectSlots, type KeyObject, type TransientObject } from './state/objects.js';
 import { SessionSlots } from './state/sessions.js';
-import { PersistentState, SEED_SIZE } from './state/persistent.js';
 import { nvAuthUnavailable, nvAuthUsed, nvDaExempt, nvFind, nvLoadOrderly, nvName, type NvRamEntry } from './state/nv.js';
+import { DictionaryAttack } from './state/dictionary-attack.js';
+import { EMPTY_POLICY, PersistentState, SEED_SIZE, type AuthPolicy } from './state/persistent.js';
 import type { TPMS_TIME_INFO } from './marshal/structures.js';
 import type { CommandDef } from './command.js';
 
@@ -45,10 +46,12 @@ export class Tpm {
   readonly sessions = new SessionSlots();
   /** Derived RSA primaries and imported RSA private keys (the prime search is slow). */
   readonly rsaCache = new RsaCache();
+  /** Dictionary-attack timers (the counters are in `persistent`). */
+  readonly da = new DictionaryAttack();
   /** SelfTest has run (full or incremental over everything). */
   selfTestDone = false;
   /** env.now() at _TPM_Init: TPMS_TIME_INFO.time counts from here. */
-  private timeEpoch: number;
+  private timeStart: number;
   /** env.now() when `persistent.clock` was last brought up to date. */
   private clockAnchor: number;
   /** The current command buffer size (swtpm's SET_BUFFERSIZE). */
@@ -72,6 +75,8 @@ export class Tpm {
   nullProof: Uint8Array;
   /** platformAuth lives in state-clear data: set by HierarchyChangeAuth, empty after Startup(CLEAR). */
   platformAuth: Uint8Array = new Uint8Array(0);
+  /** platformPolicy (SetPrimaryPolicy) is state-clear data too. */
+  platformPolicy: AuthPolicy = EMPTY_POLICY;
   private objectContextId = 0n;
   /** The live attributes and data of orderly NV indices (state/nv.ts); saved at Shutdown. */
   readonly nvRam = new Map<number, NvRamEntry>();
@@ -80,8 +85,8 @@ export class Tpm {
     this.env = env;
     this.persistent = persistent;
     this.pcrs = new PcrBanks(persistent.pcrAllocation);
-    this.timeEpoch = env.now();
-    this.clockAnchor = this.timeEpoch;
+    this.timeStart = env.now();
+    this.clockAnchor = this.timeStart;
     this.nullSeed = env.random(SEED_SIZE);
     this.nullProof = env.random(SEED_SIZE);
     nvLoadOrderly(this);
@@ -130,7 +135,7 @@ export class Tpm {
     this.drtmHandle = null;
     this.hcrtm = null;
     this.syncClock();
-    this.timeEpoch = this.env.now();
+    this.timeStart = this.env.now();
   }
 
   random(n: number): Uint8Array {
@@ -155,7 +160,7 @@ export class Tpm {
   timeInfo(): TPMS_TIME_INFO {
     const clock = this.syncClock();
     return {
-      time: BigInt(Math.max(0, Math.floor(this.env.now() - this.timeEpoch))),
+      time: BigInt(Math.max(0, Math.floor(this.env.now() - this.timeStart))),
       clockInfo: {
         clock,
         resetCount: this.persistent.resetCount,
@@ -237,16 +242,29 @@ export class Tpm {
     return new Uint8Array([handle >>> 24, (handle >>> 16) & 0xff, (handle >>> 8) & 0xff, handle & 0xff]);
   }
 
-  /** The authPolicy of an entity; empty where none can be set yet (hierarchies, PCRs, sequences). */
+  /** The authPolicy of an entity (Part 1 §19.7.9); empty where none is set (PCRs, sequences). */
   entityAuthPolicy(handle: number): Uint8Array {
-    if (handle >>> 24 === TPM_HT.NV_INDEX) return nvFind(this, handle)?.public.authPolicy ?? new Uint8Array(0);
+    const type = handle >>> 24;
+    if (type === TPM_HT.TRANSIENT || type === TPM_HT.PERSISTENT) return this.keyObject(handle)?.publicArea.authPolicy ?? new Uint8Array(0);
+    if (type === TPM_HT.NV_INDEX) return nvFind(this, handle)?.public.authPolicy ?? new Uint8Array(0);
+    if (handle === TPM_RH.PLATFORM) return this.platformPolicy.digest;
+    const policies = this.persistent.policies;
+    if (handle === TPM_RH.OWNER) return policies?.owner.digest ?? new Uint8Array(0);
+    if (handle === TPM_RH.ENDORSEMENT) return policies?.endorsement.digest ?? new Uint8Array(0);
+    if (handle === TPM_RH.LOCKOUT) return policies?.lockout.digest ?? new Uint8Array(0);
     return new Uint8Array(0);
+  }
+
+  /** Identifies this run of TPM time, which restarts at _TPM_Init: expiring tickets carry it. */
+  get timeEpoch(): bigint {
+    return BigInt(Math.floor(this.timeStart));
   }
 
   /**
    * Part 1 §19.3 / the reference's IsAuthValueAvailable, IsAuthPolicyAvailable and
    * IsPolicySessionRequired: TPM_RC_AUTH_TYPE or TPM_RC_AUTH_UNAVAILABLE when the entity cannot be
-   * authorized that way by this command, else 0. Only NV indices restrict this so far.
+   * authorized that way by this command, else 0. Only NV indices restrict this here; objects'
+   * and roles' rules are the engine's (policyRequired).
    */
   authUnavailable(handle: number, commandCode: number, role: string, policySession: boolean): number {
     if (handle >>> 24 === TPM_HT.NV_INDEX) return nvAuthUnavailable(this, handle, commandCode, role, policySession);
@@ -263,6 +281,7 @@ export class Tpm {
     const type = handle >>> 24;
     if (type === HR.TRANSIENT >>> 24 || type === HR.PERSISTENT >>> 24) return this.object(handle) !== undefined;
     if (type === HR.NV_INDEX >>> 24) return nvFind(this, handle) !== undefined;
+    if (type === HR.HMAC_SESSION >>> 24 || type === HR.POLICY_SESSION >>> 24) return this.sessions.get(handle) !== undefined;
     return true;
   }
 

@@ -55,6 +55,12 @@ export const VTPMD_BASELINE_COMMANDS: Record<string, number> = {
   NV_Write: 0x137, NV_Increment: 0x134, NV_Extend: 0x136, NV_SetBits: 0x135, NV_WriteLock: 0x138,
   NV_GlobalWriteLock: 0x132, NV_Read: 0x14e, NV_ReadLock: 0x14f, NV_ChangeAuth: 0x13b,
   PCR_Allocate: 0x12b,
+  PolicyRestart: 0x180, PolicyGetDigest: 0x189, PolicyCommandCode: 0x16c, PolicyAuthValue: 0x16b,
+  PolicyPassword: 0x18c, PolicyPhysicalPresence: 0x187, PolicyLocality: 0x16f, PolicyPCR: 0x17f,
+  PolicyOR: 0x171, PolicyCpHash: 0x16e, PolicyNameHash: 0x170, PolicyTemplate: 0x190,
+  PolicyNvWritten: 0x18f, PolicyDuplicationSelect: 0x188, PolicyCounterTimer: 0x16d,
+  PolicySecret: 0x151, PolicyTicket: 0x172, PolicyAuthorize: 0x16a, SetPrimaryPolicy: 0x12e,
+  DictionaryAttackLockReset: 0x139, DictionaryAttackParameters: 0x13a,
 };
 /** Commands being added to the engine now: may or may not be listed yet. */
 export const VTPMD_IN_PROGRESS_COMMANDS: Record<string, number> = {};

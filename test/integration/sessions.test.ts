@@ -62,4 +62,13 @@ describeImpls('salted and encrypting sessions', (impl) => {
     expect([0, 1]).toContain(g.code);
     await tpm2('flushcontext', d.tcti, [file('s4.ctx')]);
   });
+
+  it('a signing key cannot salt a session: TPM_RC_ATTRIBUTES+H1 (0x182) on both', async () => {
+    await tpm2ok('createprimary', d.tcti, ['-C', 'o', '-G', 'ecc', '-a', 'fixedtpm|fixedparent|sensitivedataorigin|userwithauth|sign', '-c', file('signer.ctx')]);
+    await tpm2ok('flushcontext', d.tcti, ['-t']);
+    const r = await tpm2('startauthsession', d.tcti, ['--hmac-session', '-c', file('signer.ctx'), '-S', file('s5.ctx')]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/0x182/i);
+    await tpm2('flushcontext', d.tcti, ['-t']);
+  });
 });

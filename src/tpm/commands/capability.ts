@@ -4,6 +4,7 @@
  * without being listed twice.
  */
 import { command } from '../command.js';
+import { daOf } from '../state/dictionary-attack.js';
 import { CONTEXT_INTEGRITY_HASH_ALG, ECC_CURVES, IMPLEMENTED_ALGS, MAX_DIGEST_SIZE } from '../algorithms.js';
 import {
   PT_FIXED,
@@ -53,9 +54,6 @@ const SPLIT_MAX = 128;
 const ORDERLY_COUNT = 255;
 const MAX_OBJECT_CONTEXT = 2692;
 const MAX_SESSION_CONTEXT = 404;
-const MAX_AUTH_FAIL = 3;
-const LOCKOUT_INTERVAL = 1000;
-const LOCKOUT_RECOVERY = 1000;
 
 /** The permanent handles that exist on this TPM (TPM_CAP_HANDLES, TPM_HT_PERMANENT). */
 const PERMANENT_HANDLES = [
@@ -114,6 +112,8 @@ function properties(tpm: Tpm, commands: readonly CommandDef[]): [number, number]
   if (p.ownerAuth.length) permanent |= TPMA_PERMANENT.ownerAuthSet;
   if (p.endorsementAuth.length) permanent |= TPMA_PERMANENT.endorsementAuthSet;
   if (p.lockoutAuth.length) permanent |= TPMA_PERMANENT.lockoutAuthSet;
+  if (tpm.da.inLockout(p)) permanent |= TPMA_PERMANENT.inLockout;
+  const da = daOf(p);
   let startupClear =
     TPMA_STARTUP_CLEAR.phEnable | TPMA_STARTUP_CLEAR.shEnable | TPMA_STARTUP_CLEAR.ehEnable | TPMA_STARTUP_CLEAR.phEnableNV;
   if (tpm.startedOrderly) startupClear |= TPMA_STARTUP_CLEAR.orderly;
@@ -182,10 +182,10 @@ function properties(tpm: Tpm, commands: readonly CommandDef[]): [number, number]
     [TPM_PT.NV_COUNTERS_AVAIL, nvCountersAvail(tpm)],
     [TPM_PT.ALGORITHM_SET, 0],
     [TPM_PT.LOADED_CURVES, ECC_CURVES.length],
-    [TPM_PT.LOCKOUT_COUNTER, 0],
-    [TPM_PT.MAX_AUTH_FAIL, MAX_AUTH_FAIL],
-    [TPM_PT.LOCKOUT_INTERVAL, LOCKOUT_INTERVAL],
-    [TPM_PT.LOCKOUT_RECOVERY, LOCKOUT_RECOVERY],
+    [TPM_PT.LOCKOUT_COUNTER, da.failedTries],
+    [TPM_PT.MAX_AUTH_FAIL, da.maxTries],
+    [TPM_PT.LOCKOUT_INTERVAL, da.recoveryTime],
+    [TPM_PT.LOCKOUT_RECOVERY, da.lockoutRecovery],
     [TPM_PT.NV_WRITE_RECOVERY, 0],
     [TPM_PT.AUDIT_COUNTER_0, 0],
     [TPM_PT.AUDIT_COUNTER_1, 0],
@@ -285,7 +285,15 @@ export const GetCapability = command({
         if (property >>> 24 !== TPM_HT.PERMANENT) throw new TpmError(TPM_RC.VALUE, { param: 2 });
         const withPolicy = [TPM_RH.OWNER, TPM_RH.LOCKOUT, TPM_RH.ENDORSEMENT, TPM_RH.PLATFORM];
         const [list, more] = page(withPolicy, (h) => h, property, count, MAX_TAGGED_POLICIES);
-        return reply(more, list.map((handle) => ({ handle, policyHash: { hashAlg: TPM_ALG.NULL, digest: null } })));
+        const policies = tpm.persistent.policies;
+        const policyOf = (h: number) =>
+          h === TPM_RH.PLATFORM ? tpm.platformPolicy : h === TPM_RH.OWNER ? policies?.owner : h === TPM_RH.ENDORSEMENT ? policies?.endorsement : policies?.lockout;
+        return reply(more, list.map((handle) => {
+          // SetPrimaryPolicy's hash algorithm and digest; TPM_ALG_NULL (and no digest) until one is set.
+          const policy = policyOf(handle);
+          const set = policy !== undefined && policy.alg !== TPM_ALG.NULL;
+          return { handle, policyHash: set ? { hashAlg: policy.alg, digest: policy.digest } : { hashAlg: TPM_ALG.NULL, digest: null } };
+        }));
       }
       case TPM_CAP.ACT:
         // No authenticated countdown timers are implemented.

@@ -9,11 +9,11 @@ import { CONTEXT_INTEGRITY_HASH_ALG } from '../algorithms.js';
 import { HR, TPM_CC, TPM_RC, TPM_RH } from '../constants.js';
 import { aesCfbDecrypt, aesCfbEncrypt, constantTimeEqual, hmac, kdfa } from '../crypto/index.js';
 import { TpmError } from '../errors.js';
-import { decode, encode, struct, tpm2b, UINT16, UINT32, UINT8 } from '../marshal/codec.js';
+import { decode, encode, struct, tpm2b, UINT16, UINT32, UINT64, UINT8 } from '../marshal/codec.js';
 import { objectName, TPM2B_NAME, TPM2B_PUBLIC, TPMS_CONTEXT } from '../marshal/objects.js';
 import { TPMI_DH_CONTEXT } from '../marshal/tpmi.js';
 import { MAX_LOADED_OBJECTS, type KeyObject } from '../state/objects.js';
-import type { Session, SessionKind } from '../state/sessions.js';
+import { policyOf, type PolicyState, type Session, type SessionKind } from '../state/sessions.js';
 import type { Tpm } from '../tpm.js';
 
 /** The handle a saved ordinary object context carries (Part 2 §14.5: 0x80000000). */
@@ -34,7 +34,53 @@ const SESSION_CONTEXT = struct({
   symKeyBits: UINT16,
   symMode: UINT16,
   policyDigest: tpm2b(64),
+  policy: struct({
+    commandCode: UINT32,
+    hashKind: UINT8,
+    hash: tpm2b(64),
+    locality: UINT8,
+    pcrCounter: UINT32,
+    flags: UINT8,
+    timeout: UINT64,
+    startTime: UINT64,
+  }),
 });
+
+/** The policy state's one-byte fields, packed for the context blob. */
+const HASH_KINDS = ['none', 'cpHash', 'nameHash', 'template'] as const;
+const FLAG = { authValue: 1, password: 2, pp: 4, pcrSet: 8, nvChecked: 16, nvWritten: 32 } as const;
+
+function packPolicy(session: Session) {
+  const p = policyOf(session);
+  return {
+    commandCode: p.commandCode,
+    hashKind: HASH_KINDS.indexOf(p.hashKind),
+    hash: p.hash,
+    locality: p.locality,
+    pcrCounter: p.pcrCounter ?? 0,
+    flags:
+      (p.authValueNeeded ? FLAG.authValue : 0) | (p.passwordNeeded ? FLAG.password : 0) | (p.ppRequired ? FLAG.pp : 0) |
+      (p.pcrCounter !== null ? FLAG.pcrSet : 0) | (p.nvWritten !== null ? FLAG.nvChecked : 0) | (p.nvWritten ? FLAG.nvWritten : 0),
+    timeout: p.timeout,
+    startTime: p.startTime,
+  };
+}
+
+function unpackPolicy(v: ReturnType<typeof packPolicy>): PolicyState {
+  return {
+    commandCode: v.commandCode,
+    hashKind: HASH_KINDS[v.hashKind] ?? 'none',
+    hash: v.hash,
+    locality: v.locality,
+    pcrCounter: v.flags & FLAG.pcrSet ? v.pcrCounter : null,
+    authValueNeeded: (v.flags & FLAG.authValue) !== 0,
+    passwordNeeded: (v.flags & FLAG.password) !== 0,
+    ppRequired: (v.flags & FLAG.pp) !== 0,
+    nvWritten: v.flags & FLAG.nvChecked ? (v.flags & FLAG.nvWritten) !== 0 : null,
+    timeout: v.timeout,
+    startTime: v.startTime,
+  };
+}
 
 const isSessionHandle = (h: number): boolean => h >>> 24 === HR.HMAC_SESSION >>> 24 || h >>> 24 === HR.POLICY_SESSION >>> 24;
 
@@ -92,6 +138,7 @@ function saveSession(tpm: Tpm, handle: number) {
     symKeyBits: session.symmetric.keyBits,
     symMode: session.symmetric.mode,
     policyDigest: session.policyDigest,
+    policy: packPolicy(session),
   });
   const { key, iv, integrityKey } = contextKeys(tpm, TPM_RH.NULL, sequence, handle);
   const encrypted = aesCfbEncrypt(key, iv, plain);
@@ -122,6 +169,7 @@ function loadSession(tpm: Tpm, context: { sequence: bigint; savedHandle: number;
     nonceTPM: p.nonceTPM,
     bind: p.bindHandle === 0 ? null : { handle: p.bindHandle, authValue: p.bindAuth },
     policyDigest: p.policyDigest,
+    policy: unpackPolicy(p.policy),
   };
   try {
     tpm.sessions.load(session, context.sequence);

@@ -8,6 +8,14 @@ import { GetCapability } from './capability.js';
 import { ReadClock } from './clock.js';
 import { ContextLoad, ContextSave, FlushContext } from './context.js';
 import { StartAuthSession } from './session.js';
+import {
+  PolicyAuthValue, PolicyCommandCode, PolicyCounterTimer, PolicyCpHash, PolicyDuplicationSelect, PolicyGetDigest,
+  PolicyLocality, PolicyNameHash, PolicyNvWritten, PolicyOR, PolicyPassword, PolicyPCR, PolicyPhysicalPresence,
+  PolicyRestart, PolicyTemplate,
+} from './policy.js';
+import { PolicyAuthorize, PolicySecret, PolicyTicket } from './policy-auth.js';
+import { SetPrimaryPolicy } from './hierarchy-policy.js';
+import { DictionaryAttackLockReset, DictionaryAttackParameters } from './dictionary.js';
 import { CreatePrimary, HierarchyChangeAuth } from './hierarchy.js';
 import { ReadPublic } from './object.js';
 import { Create, CreateLoaded, Load, LoadExternal } from './object-lifecycle.js';
@@ -71,6 +79,27 @@ export const ALL_COMMANDS: readonly CommandDef[] = [
   NV_Read,
   NV_ReadLock,
   NV_ChangeAuth,
+  PolicyRestart,
+  PolicyGetDigest,
+  PolicyCommandCode,
+  PolicyAuthValue,
+  PolicyPassword,
+  PolicyPhysicalPresence,
+  PolicyLocality,
+  PolicyPCR,
+  PolicyOR,
+  PolicyCpHash,
+  PolicyNameHash,
+  PolicyTemplate,
+  PolicyNvWritten,
+  PolicyDuplicationSelect,
+  PolicyCounterTimer,
+  PolicySecret,
+  PolicyTicket,
+  PolicyAuthorize,
+  SetPrimaryPolicy,
+  DictionaryAttackLockReset,
+  DictionaryAttackParameters,
 ];
 
 function buildTable(commands: readonly CommandDef[]): ReadonlyMap<number, CommandDef> {

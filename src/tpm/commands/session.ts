@@ -9,7 +9,7 @@ import { UINT32 } from '../marshal/codec.js';
 import { TPMA_OBJECT } from '../marshal/objects.js';
 import { TPM2B_ENCRYPTED_SECRET, TPM2B_NONCE, TPMT_SYM_DEF } from '../marshal/structures.js';
 import { TPM_SE_CODEC, TPMI_ALG_HASH, TPMI_DH_ENTITY, TPMI_DH_OBJECT } from '../marshal/tpmi.js';
-import type { SessionKind } from '../state/sessions.js';
+import { freshPolicyState, type SessionKind } from '../state/sessions.js';
 import { trimTrailingZeros } from '../state/auth-value.js';
 
 const ASYMMETRIC = new Set<number>([TPM_ALG.RSA, TPM_ALG.ECC]);
@@ -98,6 +98,7 @@ export const StartAuthSession = command({
         nonceTPM,
         bind: bindInfo,
         policyDigest: new Uint8Array(digestSize),
+        policy: freshPolicyState(tpm.timeInfo().time),
       }),
       kind,
     );

@@ -1,5 +1,7 @@
 /** Part 3 §9 Start-up: TPM2_Startup and TPM2_Shutdown with Reset, Restart and Resume. */
 import { command } from '../command.js';
+import { EMPTY_POLICY } from '../state/persistent.js';
+import { daOf } from '../state/dictionary-attack.js';
 import { TPM_CC, TPM_RC, TPM_SU } from '../constants.js';
 import { TpmError } from '../errors.js';
 import { TPM_SU_CODEC } from '../marshal/tpmi.js';
@@ -59,7 +61,11 @@ export const Startup = command({
     if (startupType === TPM_SU.STATE && saved) tpm.hcrtm = null;
     else applyHcrtm(tpm);
     // Startup(CLEAR) (Reset or Restart) clears the state-clear data, platformAuth among it.
-    if (startupType === TPM_SU.CLEAR) tpm.platformAuth = new Uint8Array(0);
+    if (startupType === TPM_SU.CLEAR) {
+      tpm.platformAuth = new Uint8Array(0);
+      tpm.platformPolicy = EMPTY_POLICY;
+    }
+    tpm.da.startup(p, p.orderly !== 'NONE');
     tpm.startupLocality = locality;
     tpm.startedOrderly = p.orderly !== 'NONE';
     tpm.started = true;
@@ -92,9 +98,11 @@ export const Shutdown = command({
       const pcrs = new Map([...tpm.pcrs.saveState()].map(([alg, values]) => [alg, values.map((v) => v ?? null)]));
       p.savedState = { pcrs, pcrUpdateCounter: tpm.pcrs.updateCounter, startupLocality: tpm.startupLocality };
       p.orderly = 'STATE';
+      daOf(p).daUsed = false;
     } else {
       p.savedState = null;
       p.orderly = 'CLEAR';
+      daOf(p).daUsed = false;
     }
     tpm.markDirty();
     return {};

@@ -52,6 +52,12 @@ const isObjectHandle = (h: number): boolean =>
 /** §9.8 TPMI_SH_AUTH_SESSION: an HMAC or policy session handle this TPM can have, or TPM_RS_PW. */
 export const TPMI_SH_AUTH_SESSION = tpmi(UINT32, (h) => h === TPM_RH.PW || isSessionHandle(h), TPM_RC.VALUE);
 
+/** §9.18 TPMI_RH_LOCKOUT. */
+export const TPMI_RH_LOCKOUT = oneOf(UINT32, [TPM_RH.LOCKOUT], TPM_RC.VALUE);
+
+/** §9.9 TPMI_SH_POLICY: a policy (or trial) session handle. */
+export const TPMI_SH_POLICY = tpmi(UINT32, (h) => inRange(h, HR.POLICY_SESSION, MAX_ACTIVE_SESSIONS), TPM_RC.VALUE);
+
 /** §9.10 TPMI_DH_CONTEXT: what FlushContext and ContextSave take. */
 export const TPMI_DH_CONTEXT = tpmi(
   UINT32,

@@ -8,6 +8,7 @@ import { defaultAllocation, PcrAllocation } from './pcr.js';
 import { deserializeState, serializeState, StateFormatError } from './serialize.js';
 import type { PersistentObjects } from './persistent-objects.js';
 import type { NvIndex } from './nv.js';
+import { manufactureDa, type DaPersistent } from './dictionary-attack.js';
 
 /** Size of the primary seeds and hierarchy proofs (Part 1 §14.4: at least the largest digest). */
 export const SEED_SIZE = 64;
@@ -22,6 +23,14 @@ export interface SavedState {
   /** Startup(STATE) must come from the locality the interrupted Startup came from. */
   startupLocality: number;
 }
+
+/** A hierarchy's authPolicy and its hash algorithm (SetPrimaryPolicy); NULL with an empty digest when none. */
+export interface AuthPolicy {
+  alg: number;
+  digest: Uint8Array;
+}
+
+export const EMPTY_POLICY: AuthPolicy = { alg: 0x0010, digest: new Uint8Array(0) };
 
 export interface PersistentState {
   /** Endorsement, storage (owner) and platform primary seeds. */
@@ -51,9 +60,13 @@ export interface PersistentState {
   nv: NvIndex[];
   /** The highest value a deleted counter index had: new counters start above it (Part 1 §37.4.3). */
   nvMaxCounter: bigint;
+  /** ownerPolicy, endorsementPolicy and lockoutPolicy; states written before they existed have none. */
+  policies?: { owner: AuthPolicy; endorsement: AuthPolicy; lockout: AuthPolicy };
+  /** Dictionary-attack counters and parameters (state/dictionary-attack.ts); added in version 2. */
+  da?: DaPersistent;
 }
 
-/** Version 2 added persistent objects and NV indices; a version-1 blob loads with none. */
+/** Version 2 added persistent objects, NV indices and dictionary-attack state; a version-1 blob loads with none of them (DA with its defaults). */
 export const PERSISTENT_VERSION = 2;
 
 export function manufacture(random: (n: number) => Uint8Array): PersistentState {
@@ -78,6 +91,7 @@ export function manufacture(random: (n: number) => Uint8Array): PersistentState 
     objects: new Map(),
     nv: [],
     nvMaxCounter: 0n,
+    da: manufactureDa(),
   };
 }
 

@@ -19,6 +19,60 @@ export interface SessionSymmetric {
   mode: number;
 }
 
+/**
+ * What the assertions of a policy session have asked for so far (Part 1 §19.7, ms-tpm
+ * SESSION): checked when the session authorizes, reset by PolicyRestart and whenever the
+ * session's nonce rolls after an authorization.
+ */
+export interface PolicyState {
+  /** PolicyCommandCode: the one command the session may authorize, 0 for any. */
+  commandCode: number;
+  /** PolicyCpHash / PolicyNameHash / PolicyTemplate (they share one slot, as in the reference). */
+  hashKind: 'none' | 'cpHash' | 'nameHash' | 'template';
+  hash: Uint8Array;
+  /** PolicyLocality: a TPMA_LOCALITY byte, 0 for any. */
+  locality: number;
+  /** PolicyPCR: the PCR update counter the PCR values were checked at, or null. */
+  pcrCounter: number | null;
+  authValueNeeded: boolean;
+  passwordNeeded: boolean;
+  ppRequired: boolean;
+  /** PolicyNvWritten: the written state required of the NV index, or null. */
+  nvWritten: boolean | null;
+  /** Expiry in TPM time (ms since _TPM_Init), 0n for none. */
+  timeout: bigint;
+  /** TPM time when the session started or was last reset (expirations count from here). */
+  startTime: bigint;
+}
+
+export function freshPolicyState(startTime: bigint): PolicyState {
+  return {
+    commandCode: 0,
+    hashKind: 'none',
+    hash: new Uint8Array(0),
+    locality: 0,
+    pcrCounter: null,
+    authValueNeeded: false,
+    passwordNeeded: false,
+    ppRequired: false,
+    nvWritten: null,
+    timeout: 0n,
+    startTime,
+  };
+}
+
+/** The policy state of a session (sessions restored from older volatile state have none yet). */
+export function policyOf(session: Session): PolicyState {
+  session.policy ??= freshPolicyState(0n);
+  return session.policy;
+}
+
+/** PolicyRestart and a rolled nonce: the digest back to zeros and every assertion forgotten. */
+export function resetPolicy(session: Session, now: bigint): void {
+  session.policyDigest = new Uint8Array(session.policyDigest.length);
+  session.policy = freshPolicyState(now);
+}
+
 export interface Session {
   readonly handle: number;
   readonly kind: SessionKind;
@@ -30,6 +84,8 @@ export interface Session {
   readonly bind: { handle: number; authValue: Uint8Array } | null;
   /** Policy sessions: the running policy digest. */
   policyDigest: Uint8Array;
+  /** Policy sessions: what the assertions require at authorization (see policyOf). */
+  policy?: PolicyState;
 }
 
 export class SessionSlots {

@@ -11,6 +11,7 @@
  * memory unbounded. The TPMS_TIME_INFO.time counter restarts, as after _TPM_Init.
  */
 import { HR } from '../constants.js';
+import { EMPTY_POLICY } from './persistent.js';
 import type { Tpm } from '../tpm.js';
 import type { KeyObject } from './objects.js';
 import { MAX_LOADED_OBJECTS } from './objects.js';
@@ -31,6 +32,7 @@ interface VolatileBody {
   tpmEstablished: boolean;
   /** Added after version 1 was first written: absent means empty. */
   platformAuth?: Uint8Array;
+  platformPolicy?: { alg: number; digest: Uint8Array };
   hcrtm: Map<number, Uint8Array> | null;
   nullSeed: Uint8Array;
   nullProof: Uint8Array;
@@ -64,6 +66,7 @@ export function saveVolatile(tpm: Tpm): { blob: Uint8Array; notes: VolatileSaveN
     pcrUpdateCounter: tpm.pcrs.updateCounter,
     tpmEstablished: tpm.tpmEstablished,
     platformAuth: tpm.platformAuth,
+    platformPolicy: tpm.platformPolicy,
     hcrtm: tpm.hcrtm,
     nullSeed: tpm.nullSeed,
     nullProof: tpm.nullProof,
@@ -131,6 +134,7 @@ export function restoreVolatile(tpm: Tpm, blob: Uint8Array): void {
   tpm.pcrs = banks;
   tpm.tpmEstablished = b.tpmEstablished!;
   tpm.platformAuth = b.platformAuth instanceof Uint8Array ? b.platformAuth : new Uint8Array(0);
+  tpm.platformPolicy = b.platformPolicy?.digest instanceof Uint8Array ? b.platformPolicy : EMPTY_POLICY;
   tpm.hcrtm = b.hcrtm ?? null;
   tpm.nullSeed = b.nullSeed;
   tpm.nullProof = b.nullProof;

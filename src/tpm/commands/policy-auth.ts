@@ -1,0 +1,189 @@
+/**
+ * Part 3 §23 assertions that carry an authorization of their own: PolicySecret (an entity's
+ * authorization, checked by the engine like any other), PolicyTicket (a PolicySecret made
+ * earlier, as a ticket) and PolicyAuthorize (a policy approved by a signing key, shown by a
+ * TPMT_TK_VERIFIED ticket).
+ */
+import { command } from '../command.js';
+import { CONTEXT_INTEGRITY_HASH_ALG, hashInfo } from '../algorithms.js';
+import { TPM_CC, TPM_RC, TPM_RH, TPM_ST } from '../constants.js';
+import { hash, hmac } from '../crypto/index.js';
+import { TpmError } from '../errors.js';
+import { INT32, oneOf, struct, tpm2b, UINT16, type Infer } from '../marshal/codec.js';
+import { TPM2B_NAME } from '../marshal/objects.js';
+import { TPM2B_DIGEST, TPM2B_NONCE } from '../marshal/structures.js';
+import { TPMI_DH_ENTITY, TPMI_RH_HIERARCHY, TPMI_SH_POLICY } from '../marshal/tpmi.js';
+import type { Session } from '../state/sessions.js';
+import type { Tpm } from '../tpm.js';
+import { equal, policySession, u16, u32, u64, update } from './policy-support.js';
+
+/** ms-tpm EXPIRATION_BIT: set in a timeout buffer whose ticket dies with a TPM Reset. */
+const EXPIRATION_BIT = 1n << 63n;
+
+/** §11.4.10 TPM2B_TIMEOUT (this TPM's format: the 8-byte expiry in TPM time). */
+const TPM2B_TIMEOUT = tpm2b(8);
+
+/** §10.7.4 TPMT_TK_AUTH and §10.7.5 TPMT_TK_VERIFIED. */
+const TPMT_TK_AUTH = struct({
+  tag: oneOf(UINT16, [TPM_ST.AUTH_SECRET, TPM_ST.AUTH_SIGNED], TPM_RC.TAG),
+  hierarchy: TPMI_RH_HIERARCHY.plus,
+  digest: TPM2B_DIGEST,
+});
+type TPMT_TK_AUTH = Infer<typeof TPMT_TK_AUTH>;
+const TPMT_TK_VERIFIED = struct({
+  tag: oneOf(UINT16, [TPM_ST.VERIFIED], TPM_RC.TAG),
+  hierarchy: TPMI_RH_HIERARCHY.plus,
+  digest: TPM2B_DIGEST,
+});
+
+/** ms-tpm ComputeAuthTimeout: |expiration| seconds from the session start (or from now, without a nonce). */
+function authTimeout(tpm: Tpm, s: Session, expiration: number, nonceTPM: Uint8Array): bigint {
+  if (expiration === 0) return 0n;
+  const seconds = BigInt(Math.min(Math.abs(expiration), 0x7fffffff));
+  if (nonceTPM.length === 0) return seconds * 1000n + (tpm.timeInfo().time % 1000n);
+  return s.policy!.startTime + seconds * 1000n;
+}
+
+/**
+ * ms-tpm PolicyParameterChecks. RCs: TPM_RC_NONCE (nonceTPM is not the session's),
+ * TPM_RC_EXPIRED (already expired), TPM_RC_SIZE (cpHashA not a digest), TPM_RC_CPHASH.
+ */
+function parameterChecks(tpm: Tpm, s: Session, timeout: bigint, cpHashA: Uint8Array, nonce: Uint8Array | null, rc: { nonce: number; cpHash: number; expiration: number }): void {
+  if (nonce && nonce.length !== 0 && !equal(nonce, s.nonceTPM)) throw new TpmError(TPM_RC.NONCE, { param: rc.nonce });
+  if (timeout !== 0n && timeout < tpm.timeInfo().time) throw new TpmError(TPM_RC.EXPIRED, { param: rc.expiration });
+  if (cpHashA.length !== 0) {
+    if (cpHashA.length !== s.policyDigest.length) throw new TpmError(TPM_RC.SIZE, { param: rc.cpHash });
+    if (s.policy!.hash.length !== 0 && !equal(cpHashA, s.policy!.hash)) throw new TpmError(TPM_RC.CPHASH);
+  }
+}
+
+/** ms-tpm PolicyContextUpdate: H(H(digest || cc || name) || ref); a cpHash and the earliest timeout are kept. */
+function contextUpdate(s: Session, cc: number, name: Uint8Array, ref: Uint8Array, cpHashA: Uint8Array, timeout: bigint): void {
+  update(s, u32(cc), name);
+  update(s, ref);
+  if (cpHashA.length !== 0) {
+    s.policy!.hash = cpHashA;
+    s.policy!.hashKind = 'cpHash';
+  }
+  if (timeout !== 0n && (s.policy!.timeout === 0n || s.policy!.timeout > timeout)) s.policy!.timeout = timeout;
+}
+
+/**
+ * Part 2 §10.7.4 TPMT_TK_AUTH digest: HMAC(proof, tag || cpHashA || policyRef || authName ||
+ * timeout [|| TPM time epoch [|| resetCount]]), so a ticket with an expiry is bound to this
+ * run of TPM time and, when asked, to this TPM Reset.
+ */
+function authTicketDigest(tpm: Tpm, tag: number, hierarchy: number, timeout: bigint, expiresOnReset: boolean, cpHashA: Uint8Array, policyRef: Uint8Array, name: Uint8Array): Uint8Array {
+  const proof = tpm.hierarchyProof(hierarchy) ?? new Uint8Array(0);
+  const parts = [u16(tag), cpHashA, policyRef, name, u64(timeout)];
+  if (timeout !== 0n) {
+    parts.push(u64(tpm.timeEpoch));
+    if (expiresOnReset) parts.push(u32(tpm.persistent.resetCount));
+  }
+  return hmac(CONTEXT_INTEGRITY_HASH_ALG, proof, ...parts);
+}
+
+/** The hierarchy an entity belongs to, for its tickets (ms-tpm EntityGetHierarchy). */
+function entityHierarchy(tpm: Tpm, handle: number): number {
+  if (handle === TPM_RH.OWNER || handle === TPM_RH.LOCKOUT) return TPM_RH.OWNER;
+  if (handle === TPM_RH.ENDORSEMENT || handle === TPM_RH.PLATFORM) return handle;
+  const object = tpm.objects.get(handle);
+  if (object?.kind === 'key') return object.hierarchy;
+  return TPM_RH.OWNER;
+}
+
+const nullAuthTicket = (tag: number): TPMT_TK_AUTH => ({ tag, hierarchy: TPM_RH.NULL, digest: new Uint8Array(0) });
+
+/**
+ * Part 3 §23.4 TPM2_PolicySecret: the caller proves knowledge of authHandle's authorization
+ * (the engine checks it); H(H(digest || CC_PolicySecret || authName) || policyRef). A
+ * negative expiration returns a ticket PolicyTicket can redeem.
+ * RCs: TPM_RC_NONCE+P1, TPM_RC_SIZE+P2, TPM_RC_CPHASH, TPM_RC_EXPIRED+P4.
+ */
+export const PolicySecret = command({
+  code: TPM_CC.PolicySecret,
+  handles: [
+    { name: 'authHandle', type: TPMI_DH_ENTITY, auth: 'USER' },
+    { name: 'policySession', type: TPMI_SH_POLICY },
+  ],
+  params: { nonceTPM: TPM2B_NONCE, cpHashA: TPM2B_DIGEST, policyRef: TPM2B_NONCE, expiration: INT32 },
+  response: { timeout: TPM2B_TIMEOUT, policyTicket: TPMT_TK_AUTH },
+  run(tpm, { authHandle, policySession: h }, { nonceTPM, cpHashA, policyRef, expiration }) {
+    const s = policySession(tpm, h, false, 2);
+    const trial = s.kind === 'trial';
+    let timeout = 0n;
+    if (!trial) {
+      timeout = authTimeout(tpm, s, expiration, nonceTPM);
+      parameterChecks(tpm, s, timeout, cpHashA, nonceTPM, { nonce: 1, cpHash: 2, expiration: 4 });
+    }
+    const name = tpm.entityName(authHandle);
+    contextUpdate(s, TPM_CC.PolicySecret, name, policyRef, cpHashA, timeout);
+    if (expiration < 0 && !trial) {
+      const expiresOnReset = nonceTPM.length === 0;
+      const hierarchy = entityHierarchy(tpm, authHandle);
+      const digest = authTicketDigest(tpm, TPM_ST.AUTH_SECRET, hierarchy, timeout, expiresOnReset, cpHashA, policyRef, name);
+      return {
+        timeout: u64(expiresOnReset ? timeout | EXPIRATION_BIT : timeout),
+        policyTicket: { tag: TPM_ST.AUTH_SECRET, hierarchy, digest },
+      };
+    }
+    return { timeout: new Uint8Array(0), policyTicket: nullAuthTicket(TPM_ST.AUTH_SECRET) };
+  },
+});
+
+/**
+ * Part 3 §23.5 TPM2_PolicyTicket: redeems a PolicySecret/PolicySigned ticket.
+ * RCs: TPM_RC_SIZE+P1 (timeout not 8 bytes), TPM_RC_EXPIRED+P1, TPM_RC_SIZE+P2,
+ * TPM_RC_CPHASH, TPM_RC_TICKET+P5 (not a ticket this TPM made for these values).
+ */
+export const PolicyTicket = command({
+  code: TPM_CC.PolicyTicket,
+  handles: [{ name: 'policySession', type: TPMI_SH_POLICY }],
+  params: { timeout: TPM2B_TIMEOUT, cpHashA: TPM2B_DIGEST, policyRef: TPM2B_NONCE, authName: TPM2B_NAME, ticket: TPMT_TK_AUTH },
+  response: {},
+  run(tpm, { policySession: h }, { timeout: buffer, cpHashA, policyRef, authName, ticket }) {
+    const s = policySession(tpm, h);
+    if (buffer.length !== 8) throw new TpmError(TPM_RC.SIZE, { param: 1 });
+    const raw = new DataView(buffer.buffer, buffer.byteOffset).getBigUint64(0);
+    const expiresOnReset = (raw & EXPIRATION_BIT) !== 0n;
+    const timeout = raw & ~EXPIRATION_BIT;
+    parameterChecks(tpm, s, timeout, cpHashA, null, { nonce: 0, cpHash: 2, expiration: 1 });
+    const expected = authTicketDigest(tpm, ticket.tag, ticket.hierarchy, timeout, expiresOnReset, cpHashA, policyRef, authName);
+    if (ticket.hierarchy === TPM_RH.NULL || !equal(expected, ticket.digest)) throw new TpmError(TPM_RC.TICKET, { param: 5 });
+    const cc = ticket.tag === TPM_ST.AUTH_SECRET ? TPM_CC.PolicySecret : TPM_CC.PolicySigned;
+    contextUpdate(s, cc, authName, policyRef, cpHashA, timeout);
+    return {};
+  },
+});
+
+/**
+ * Part 3 §23.16 TPM2_PolicyAuthorize: if the digest is approvedPolicy and checkTicket proves
+ * keySign signed H(approvedPolicy || policyRef), the digest restarts as
+ * H(H(0…0 || CC_PolicyAuthorize || keySign) || policyRef). A trial session skips the checks.
+ * RCs: TPM_RC_SIZE+P3 / TPM_RC_HASH+P3 (keySign is not a Name), TPM_RC_VALUE+P1 (digest is
+ * not approvedPolicy), TPM_RC_VALUE+P4 (ticket does not verify).
+ */
+export const PolicyAuthorize = command({
+  code: TPM_CC.PolicyAuthorize,
+  handles: [{ name: 'policySession', type: TPMI_SH_POLICY }],
+  params: { approvedPolicy: TPM2B_DIGEST, policyRef: TPM2B_NONCE, keySign: TPM2B_NAME, checkTicket: TPMT_TK_VERIFIED },
+  response: {},
+  run(tpm, { policySession: h }, { approvedPolicy, policyRef, keySign, checkTicket }) {
+    const s = policySession(tpm, h);
+    if (keySign.length < 2) throw new TpmError(TPM_RC.SIZE, { param: 3 });
+    const nameAlg = (keySign[0]! << 8) | keySign[1]!;
+    const info = hashInfo(nameAlg);
+    if (!info) throw new TpmError(TPM_RC.HASH, { param: 3 });
+    if (info.digestSize !== keySign.length - 2) throw new TpmError(TPM_RC.SIZE, { param: 3 });
+    if (s.kind !== 'trial') {
+      if (!equal(s.policyDigest, approvedPolicy)) throw new TpmError(TPM_RC.VALUE, { param: 1 });
+      const aHash = hash(nameAlg, approvedPolicy, policyRef);
+      const proof = tpm.hierarchyProof(checkTicket.hierarchy) ?? new Uint8Array(0);
+      const expected = hmac(CONTEXT_INTEGRITY_HASH_ALG, proof, u16(TPM_ST.VERIFIED), aHash, keySign);
+      if (checkTicket.hierarchy === TPM_RH.NULL || !equal(expected, checkTicket.digest)) throw new TpmError(TPM_RC.VALUE, { param: 4 });
+    }
+    s.policyDigest = new Uint8Array(s.policyDigest.length);
+    contextUpdate(s, TPM_CC.PolicyAuthorize, keySign, policyRef, new Uint8Array(0), 0n);
+    return {};
+  },
+});
