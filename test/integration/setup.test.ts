@@ -168,7 +168,7 @@ describe.skipIf(!vtpmdAvailable())('vtpmd setup', () => {
       // --display: each EK's public key and certificate.
       // With EvictControl in the engine the EK is also persistent, and --display names its handle.
       expect(r.stdout).toMatch(/EK secp256r1 \(persistent handle 0x8101000a\):\n-----BEGIN PUBLIC KEY-----/);
-      expect(r.stdout).toMatch(/EK certificate: serial \d+, subject CN=unknown, issuer CN=vtpmd-localca\n-----BEGIN CERTIFICATE-----/);
+      expect(r.stdout).toMatch(/EK certificate \(NV index 0x1c0000a\): serial \d+, subject CN=unknown, issuer CN=vtpmd-localca\n-----BEGIN CERTIFICATE-----/);
     }
     for (let i = 0; i < 4; i++) {
       for (const alg of ['secp256r1', 'secp384r1']) serials.push(new x509.X509Certificate(readFileSync(path.join(certs, `c${i}`, `ek-${alg}.crt`))).serialNumber);

@@ -356,11 +356,16 @@ describe('authorization details', () => {
 
   test('through a policy session whose digest is the index authPolicy: NV_ChangeAuth and NV_UndefineSpaceSpecial', () => {
     const t = createTestTpm();
-    // A policy with no assertions is the all-zero digest: a fresh policy session satisfies it.
-    const policy = new Uint8Array(32);
-    expect(define(t, { attributes: OWNER_RW | A.AUTHREAD | A.AUTHWRITE, auth: 'old', policy })).toBe(0);
+    // ADMIN-role commands need PolicyCommandCode in the policy (Part 1 §19.7.3): each index's
+    // authPolicy is H(0…0 || TPM_CC_PolicyCommandCode || the command).
+    const ccPolicy = (code: number) =>
+      new Uint8Array(createHash('sha256').update(new Uint8Array(32)).update(be.u32(TPM_CC.PolicyCommandCode)).update(be.u32(code)).digest());
+    expect(define(t, { attributes: OWNER_RW | A.AUTHREAD | A.AUTHWRITE, auth: 'old', policy: ccPolicy(TPM_CC.NV_ChangeAuth) })).toBe(0);
     const PLAT_IDX = 0x01000002;
-    expect(define(t, { handle: PLAT_IDX, attributes: A.PPREAD | A.PPWRITE | A.PLATFORMCREATE | A.POLICY_DELETE, hierarchy: TPM_RH.PLATFORM, policy })).toBe(0);
+    const special = ccPolicy(TPM_CC.NV_UndefineSpaceSpecial);
+    expect(define(t, { handle: PLAT_IDX, attributes: A.PPREAD | A.PPWRITE | A.PLATFORMCREATE | A.POLICY_DELETE, hierarchy: TPM_RH.PLATFORM, policy: special })).toBe(0);
+    const NO_DELETE_IDX = 0x01000003;
+    expect(define(t, { handle: NO_DELETE_IDX, attributes: OWNER_RW | A.AUTHREAD | A.AUTHWRITE, policy: special })).toBe(0);
     /** One command authorized by a new policy session (handle 1) and, for more handles, passwords. */
     const withPolicy = (code: number, handles: number[], params: Uint8Array) => {
       const nonceCaller = new Uint8Array(16).fill(9);
@@ -371,6 +376,7 @@ describe('authorization details', () => {
       expect(s.rc).toBe(0);
       const session = new DataView(s.body.buffer, s.body.byteOffset).getUint32(0);
       const nonceTPM = s.body.slice(6, 38);
+      expect(t.call(TPM_CC.PolicyCommandCode, { handles: [session], params: be.u32(code) }).rc).toBe(0);
       const name = (h: number) => {
         if (h >>> 24 !== 1) return be.u32(h);
         return new Uint8Array(Buffer.from(readPublic(t, h).name, 'hex'));
@@ -382,14 +388,19 @@ describe('authorization details', () => {
       let area = cat(be.u32(session), be.b2(nonceCaller), be.u8(0), be.b2(new Uint8Array(mac)));
       for (let i = 1; i < handles.length; i++) area = cat(area, be.u32(TPM_RS_PW), be.u16(0), be.u8(0), be.u16(0));
       const body = cat(...handles.map(be.u32), be.u32(area.length), area, params);
-      return t.send(cat(be.u16(TPM_ST.SESSIONS), be.u32(10 + body.length), be.u32(code), body)).rc;
+      const rc = t.send(cat(be.u16(TPM_ST.SESSIONS), be.u32(10 + body.length), be.u32(code), body)).rc;
+      // A failed command leaves its session loaded (only a successful one ends it).
+      if (rc !== 0) t.call(TPM_CC.FlushContext, { params: be.u32(session) });
+      return rc;
     };
     expect(withPolicy(TPM_CC.NV_ChangeAuth, [IDX], be.b2('new'))).toBe(0);
     expect(read(t, 1, 0, IDX, 'old').rc).toBe(0x98e);
     expect(read(t, 1, 0, IDX, 'new').rc).toBe(0x14a); // authorized; not written yet
     expect(withPolicy(TPM_CC.NV_ChangeAuth, [IDX], be.b2(new Uint8Array(33).fill(1)))).toBe(0x1d5); // SIZE+P1
+    // A policy for another command does not authorize this one.
+    expect(withPolicy(TPM_CC.NV_UndefineSpaceSpecial, [IDX, TPM_RH.PLATFORM], new Uint8Array(0))).toBe(0x99d); // POLICY_FAIL+S1
     // NV_UndefineSpaceSpecial refuses an index without POLICY_DELETE, then deletes the one with it.
-    expect(withPolicy(TPM_CC.NV_UndefineSpaceSpecial, [IDX, TPM_RH.PLATFORM], new Uint8Array(0))).toBe(0x182);
+    expect(withPolicy(TPM_CC.NV_UndefineSpaceSpecial, [NO_DELETE_IDX, TPM_RH.PLATFORM], new Uint8Array(0))).toBe(0x182);
     expect(withPolicy(TPM_CC.NV_UndefineSpaceSpecial, [PLAT_IDX, TPM_RH.PLATFORM], new Uint8Array(0))).toBe(0);
     expect(readPublic(t, PLAT_IDX).rc).toBe(0x18b);
   });
