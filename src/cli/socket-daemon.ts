@@ -36,6 +36,11 @@ export async function runSocketDaemon(config: SocketConfig): Promise<number> {
   };
 
   try {
+    // Power on before the sockets accept anything: a client must never see the TPM between
+    // INIT and the launch-time TPM2_Startup (swtpm serves nothing before its main loop either).
+    // The CLI prints the StartupError on stderr; log it only when the log goes elsewhere, so the
+    // message appears once on the terminal.
+    await powerOnAtLaunch(device, config, logsToStderr(config.log));
     frontend = await SocketFrontend.start({
       device,
       log,
@@ -44,9 +49,6 @@ export async function runSocketDaemon(config: SocketConfig): Promise<number> {
       terminateOnDataClose: config.terminate,
       onTerminate: (reason) => void stop(reason),
     });
-    // The CLI prints the StartupError on stderr; log it only when the log goes elsewhere, so the
-    // message appears once on the terminal.
-    await powerOnAtLaunch(device, config, logsToStderr(config.log));
     removePid = pidFileFromConfig(config);
   } catch (e) {
     stopping = true;
