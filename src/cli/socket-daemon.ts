@@ -5,6 +5,7 @@
 import { SocketFrontend } from '../frontends/socket/socket-frontend.js';
 import { logsToStderr, openDevice, pidFileFromConfig, powerOnAtLaunch, StartupError } from './daemon-setup.js';
 import { UsageError } from './key-value.js';
+import { reportDaemonReady } from './daemonize.js';
 import { notifyReady } from './process-files.js';
 import type { SocketConfig } from './socket-config.js';
 
@@ -64,6 +65,7 @@ export async function runSocketDaemon(config: SocketConfig): Promise<number> {
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
   notifyReady(log);
+  reportDaemonReady();
   log.info('ready');
   return done;
 }
