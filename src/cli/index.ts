@@ -7,6 +7,7 @@ import { capabilitiesJson, packageVersion } from './capabilities.js';
 import { UsageError } from './key-value.js';
 import { isDaemonChild, launchDaemon, reportDaemonFailure } from './daemonize.js';
 import { printStatesJson } from './print-states.js';
+import { dropPrivileges } from './runas.js';
 import { parseSocketConfig, parseState, type SocketArgs } from './socket-config.js';
 import { parseCuseConfig, type CuseArgs } from './cuse-config.js';
 
@@ -38,6 +39,9 @@ async function socketCommand(argv: Record<string, unknown>, rawArgs: string[]): 
   }
   if (last(argv['print-states'] as boolean | undefined)) return printStates(argv);
   if (last(argv.daemon as boolean | undefined) && !isDaemonChild()) return launchDaemon(rawArgs);
+  const runas = last(argv.runas as string | string[] | undefined);
+  // Before anything is opened, as swtpm does; a usage problem with the user is reported first.
+  if (runas !== undefined) dropPrivileges(String(runas));
   const args: SocketArgs = {};
   for (const key of ['tpmstate', 'server', 'ctrl', 'port', 'flags', 'pid', 'log'] as const) {
     const v = last(argv[key] as string | string[] | undefined);
@@ -86,6 +90,7 @@ export async function main(argv: string[]): Promise<void> {
             .option('log', { type: 'string', describe: 'file=PATH|fd=N[,level=N][,prefix=S][,truncate]' })
             .option('key', { type: 'string', describe: 'state encryption: file=F|fd=N[,format=hex|binary][,mode=aes-128-cbc|aes-256-cbc][,remove] or pwdfile=F|pwdfd=N[,kdf=pbkdf2|sha512][,mode=...]' })
             .option('migration-key', { type: 'string', describe: 'encryption of GET_STATEBLOB blobs: same syntax as --key' })
+            .option('runas', { alias: 'r', type: 'string', describe: 'run as this user (needs root); files and sockets are created as that user' })
             .option('daemon', { alias: 'd', type: 'boolean', describe: 'run in the background once the sockets are ready' })
             .option('terminate', { alias: 't', type: 'boolean', describe: 'exit when the data connection closes' })
             .option('print-capabilities', { type: 'boolean', describe: 'print the supported features as JSON and exit' })
