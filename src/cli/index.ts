@@ -5,7 +5,9 @@
 import yargs from 'yargs';
 import { capabilitiesJson, packageVersion } from './capabilities.js';
 import { UsageError } from './key-value.js';
+import { isDaemonChild, launchDaemon, reportDaemonFailure } from './daemonize.js';
 import { printStatesJson } from './print-states.js';
+import { dropPrivileges } from './runas.js';
 import { parseSocketConfig, parseState, type SocketArgs } from './socket-config.js';
 import { parseCuseConfig, type CuseArgs } from './cuse-config.js';
 
@@ -29,12 +31,17 @@ function printStates(argv: Record<string, unknown>): number {
   return 0;
 }
 
-async function socketCommand(argv: Record<string, unknown>): Promise<number> {
+/** `rawArgs`: the command line as given, for --daemon to start the background process with. */
+async function socketCommand(argv: Record<string, unknown>, rawArgs: string[]): Promise<number> {
   if (last(argv['print-capabilities'] as boolean | undefined)) {
     process.stdout.write(`${capabilitiesJson()}\n`);
     return 0;
   }
   if (last(argv['print-states'] as boolean | undefined)) return printStates(argv);
+  if (last(argv.daemon as boolean | undefined) && !isDaemonChild()) return launchDaemon(rawArgs);
+  const runas = last(argv.runas as string | string[] | undefined);
+  // Before anything is opened, as swtpm does; a usage problem with the user is reported first.
+  if (runas !== undefined) dropPrivileges(String(runas));
   const args: SocketArgs = {};
   for (const key of ['tpmstate', 'server', 'ctrl', 'port', 'flags', 'pid', 'log'] as const) {
     const v = last(argv[key] as string | string[] | undefined);
@@ -135,11 +142,13 @@ export async function main(rawArgv: string[]): Promise<void> {
             .option('log', { type: 'string', describe: 'file=PATH|fd=N[,level=N][,prefix=S][,truncate]' })
             .option('key', { type: 'string', describe: 'state encryption: file=F|fd=N[,format=hex|binary][,mode=aes-128-cbc|aes-256-cbc][,remove] or pwdfile=F|pwdfd=N[,kdf=pbkdf2|sha512][,mode=...]' })
             .option('migration-key', { type: 'string', describe: 'encryption of GET_STATEBLOB blobs: same syntax as --key' })
+            .option('runas', { alias: 'r', type: 'string', describe: 'run as this user (needs root); files and sockets are created as that user' })
+            .option('daemon', { alias: 'd', type: 'boolean', describe: 'run in the background once the sockets are ready' })
             .option('terminate', { alias: 't', type: 'boolean', describe: 'exit when the data connection closes' })
             .option('print-capabilities', { type: 'boolean', describe: 'print the supported features as JSON and exit' })
             .option('print-states', { type: 'boolean', describe: 'print the state blobs in --tpmstate as JSON and exit' }),
         (a) => {
-          result = socketCommand(a as Record<string, unknown>);
+          result = socketCommand(a as Record<string, unknown>, argv);
           result.catch(() => undefined); // awaited below; avoid an early unhandled-rejection report
         },
       )
@@ -213,6 +222,7 @@ export async function main(rawArgv: string[]): Promise<void> {
     const err = e as Error & { code?: string };
     const known = err instanceof UsageError || err.code === 'VTPMD_STARTUP' || err.name === 'YError';
     process.stderr.write(`vtpmd: ${known ? err.message : (err.stack ?? String(err))}\n`);
+    reportDaemonFailure(`vtpmd: ${err.message}`);
     if (err instanceof UsageError || err.name === 'YError') process.stderr.write(`Try "vtpmd ${argv[0] === 'cuse' || argv[0] === 'setup' ? argv[0] : 'socket'} --help".\n`);
     code = 1;
   }

@@ -6,6 +6,7 @@ import { describeEndpoint } from '../frontends/socket/listen.js';
 import { SocketFrontend } from '../frontends/socket/socket-frontend.js';
 import { logsToStderr, openDevice, pidFileFromConfig, powerOnAtLaunch, StartupError } from './daemon-setup.js';
 import { UsageError } from './key-value.js';
+import { reportDaemonReady } from './daemonize.js';
 import { createNotifier } from './sd-notify.js';
 import type { SocketConfig } from './socket-config.js';
 
@@ -41,6 +42,11 @@ export async function runSocketDaemon(config: SocketConfig): Promise<number> {
   };
 
   try {
+    // Power on before the sockets accept anything: a client must never see the TPM between
+    // INIT and the launch-time TPM2_Startup (swtpm serves nothing before its main loop either).
+    // The CLI prints the StartupError on stderr; log it only when the log goes elsewhere, so the
+    // message appears once on the terminal.
+    await powerOnAtLaunch(device, config, logsToStderr(config.log));
     frontend = await SocketFrontend.start({
       device,
       log,
@@ -49,9 +55,6 @@ export async function runSocketDaemon(config: SocketConfig): Promise<number> {
       terminateOnDataClose: config.terminate,
       onTerminate: (reason) => void stop(reason),
     });
-    // The CLI prints the StartupError on stderr; log it only when the log goes elsewhere, so the
-    // message appears once on the terminal.
-    await powerOnAtLaunch(device, config, logsToStderr(config.log));
     removePid = pidFileFromConfig(config);
   } catch (e) {
     stopping = true;
@@ -68,6 +71,7 @@ export async function runSocketDaemon(config: SocketConfig): Promise<number> {
   process.on('SIGINT', () => void stop('SIGINT'));
   // READY=1 only now: the sockets/device accept commands and the TPM is powered on.
   void notifier.send({ READY: '1', STATUS: describeSockets(config) });
+  reportDaemonReady();
   log.info('ready');
   return done;
 }

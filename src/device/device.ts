@@ -363,6 +363,9 @@ export class Device {
 
   /** Executes and persists; a failed write turns the response into TPM_RC_FAILURE. */
   private runEngine(engine: TpmEngine, command: Uint8Array, locality: number): Uint8Array {
+    // The engine takes plain Uint8Arrays (design.md). A front end's Buffer would leak into the
+    // engine's state through views of the command, and a Buffer serialises differently (toJSON).
+    if (Object.getPrototypeOf(command) !== Uint8Array.prototype) command = new Uint8Array(command);
     const response = engine.execute(command, locality);
     const changed = engine.takePermanentChanges();
     if (changed) {
