@@ -5,8 +5,7 @@
  * a multiple of the key length; HMAC-SHA256 keyed with the AES key over ciphertext ‖ IV. The
  * records come out as encrypted data, HMAC, IV.
  */
-import { constantTimeEqual, hash, hmac, randomBytes } from '../tpm/crypto/index.js';
-import { aesCbcDecrypt, aesCbcEncrypt } from './aes-cbc.js';
+import { aesCbcDecrypt, aesCbcEncrypt, constantTimeEqual, hash, hmac, randomBytes } from '../tpm/crypto/index.js';
 import { concat, tlv } from './tlv.js';
 
 /** TPM_ALG ids, as tpm/crypto takes them. */

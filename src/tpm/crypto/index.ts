@@ -5,7 +5,7 @@ export { kdfa, kdfe, mgf1 } from './kdf.js';
 export { randomBytes } from './random.js';
 export { constantTimeEqual } from './compare.js';
 export { eccIsPointOnCurve, eccIsValidPrivate, eccPrivateFromBits, eccPrivateInputBits, eccPublicPoint, eccSharedX } from './ecc.js';
-export { aesCfbDecrypt, aesCfbEncrypt } from './sym.js';
+export { aesCbcDecrypt, aesCbcEncrypt, aesCfbDecrypt, aesCfbEncrypt } from './sym.js';
 export {
   RSA_DEFAULT_EXPONENT,
   RsaCache,

@@ -103,7 +103,7 @@ describe('state blobs under --key and --migration-key', () => {
 
 describe('AES-CBC', () => {
   it('FIPS 197 appendix C examples (one block, zero IV) and OpenSSL on longer data', async () => {
-    const { aesCbcDecrypt, aesCbcEncrypt } = await import('../../../src/storage/aes-cbc.js');
+    const { aesCbcDecrypt, aesCbcEncrypt } = await import('../../../src/tpm/crypto/index.js');
     const { createCipheriv, randomBytes } = await import('node:crypto');
     const pt = Buffer.from('00112233445566778899aabbccddeeff', 'hex');
     const zero = new Uint8Array(16);
