@@ -34,6 +34,19 @@ describeImpls('salted and encrypting sessions', (impl) => {
     await tpm2ok('flushcontext', d.tcti, [file('s1.ctx')]);
   });
 
+  it('salted with an RSA-2048 key (OAEP, label "SECRET"): tpm2_getrandom and tpm2_changeauth through it', async () => {
+    await tpm2ok('createprimary', d.tcti, ['-C', 'o', '-G', 'rsa', '-c', file('rsa.ctx')]);
+    await tpm2ok('flushcontext', d.tcti, ['-t']);
+    await tpm2ok('startauthsession', d.tcti, ['--hmac-session', '-c', file('rsa.ctx'), '-S', file('r1.ctx')]);
+    await tpm2ok('flushcontext', d.tcti, ['-t']);
+    // The response HMACs verify only if the TPM recovered the salt tpm2-tss encrypted.
+    const r = await tpm2ok('getrandom', d.tcti, ['-S', file('r1.ctx'), '16']);
+    expect(r.stdoutBytes.length).toBe(16);
+    await tpm2ok('changeauth', d.tcti, ['-c', 'o', '-p', `session:${file('r1.ctx')}`, 'rsa-salted']);
+    await tpm2ok('changeauth', d.tcti, ['-c', 'o', '-p', 'rsa-salted', '']);
+    await tpm2ok('flushcontext', d.tcti, [file('r1.ctx')]);
+  });
+
   it('tpm2_changeauth through a salted session: the new owner auth arrives encrypted and decrypts right', async () => {
     await saltedSession('s2.ctx');
     await tpm2ok('changeauth', d.tcti, ['-c', 'o', '-p', `session:${file('s2.ctx')}`, 'n3w-owner']);

@@ -5,19 +5,19 @@
  */
 import { hashInfo } from '../algorithms.js';
 import { TPM_ALG, TPM_RC } from '../constants.js';
-import { eccSharedX, kdfe } from '../crypto/index.js';
+import { eccSharedX, kdfe, rsaDecrypt, type RsaCache } from '../crypto/index.js';
 import { TpmError } from '../errors.js';
 import { TPMS_ECC_POINT, type TPMT_PUBLIC } from '../marshal/objects.js';
 import { Reader } from '../marshal/reader.js';
 import type { KeyObject } from '../state/objects.js';
 
 /** The salt behind encryptedSalt; tpmKey is an asymmetric decryption key with its private part. */
-export function recoverSalt(tpmKey: KeyObject, encryptedSalt: Uint8Array): Uint8Array {
+export function recoverSalt(tpmKey: KeyObject, encryptedSalt: Uint8Array, rsaCache?: RsaCache): Uint8Array {
   switch (tpmKey.publicArea.type) {
     case TPM_ALG.ECC:
       return eccSalt(tpmKey, encryptedSalt);
     case TPM_ALG.RSA:
-      return rsaSalt(tpmKey, encryptedSalt);
+      return rsaSalt(tpmKey, encryptedSalt, rsaCache);
     default:
       throw new TpmError(TPM_RC.KEY);
   }
@@ -43,11 +43,24 @@ function eccSalt(tpmKey: KeyObject, encryptedSalt: Uint8Array): Uint8Array {
   }
 }
 
+/** The OAEP label of a secret shared with the TPM: "SECRET" with its terminating 0 (Part 1 §B.10.3). */
+const SECRET_LABEL = new TextEncoder().encode('SECRET\0');
+
 /**
- * Part 1 §B.10.3: an RSA tpmKey's salt is RSAES-OAEP with label "SECRET" under the key's
- * scheme (OAEP with nameAlg when NULL). The one place to wire RSA decryption in; until RSA
- * keys exist this answers as a failed decryption does.
+ * Part 1 §B.10.3: an RSA tpmKey's salt is RSAES-OAEP with label "SECRET", hashed with the key's
+ * nameAlg (as tpm2-tss and the reference's CryptSecretDecrypt use it). A ciphertext that does not
+ * decrypt, or a salt longer than a nameAlg digest, is TPM_RC_VALUE.
  */
-function rsaSalt(_tpmKey: KeyObject, _encryptedSalt: Uint8Array): Uint8Array {
-  throw new TpmError(TPM_RC.VALUE);
+function rsaSalt(tpmKey: KeyObject, encryptedSalt: Uint8Array, rsaCache?: RsaCache): Uint8Array {
+  const publicArea = tpmKey.publicArea as TPMT_PUBLIC & { parameters: { exponent: number }; unique: Uint8Array };
+  let salt: Uint8Array;
+  try {
+    const key = { n: publicArea.unique, exponent: publicArea.parameters.exponent, p: tpmKey.sensitive };
+    salt = rsaDecrypt(key, { scheme: TPM_ALG.OAEP, hashAlg: publicArea.nameAlg }, SECRET_LABEL, encryptedSalt, rsaCache);
+  } catch (e) {
+    if (e instanceof TpmError) throw new TpmError(TPM_RC.VALUE);
+    throw e;
+  }
+  if (salt.length > hashInfo(publicArea.nameAlg)!.digestSize) throw new TpmError(TPM_RC.VALUE);
+  return salt;
 }

@@ -59,7 +59,7 @@ export const StartAuthSession = command({
       if (key.sensitive.length === 0) throw new TpmError(TPM_RC.HANDLE, { handle: 1 });
       if (!(key.publicArea.objectAttributes & TPMA_OBJECT.decrypt)) throw new TpmError(TPM_RC.ATTRIBUTES, { handle: 1 });
       try {
-        salt = recoverSalt(key, encryptedSalt);
+        salt = recoverSalt(key, encryptedSalt, tpm.rsaCache);
       } catch (e) {
         if (e instanceof TpmError) throw new TpmError(TPM_RC.VALUE, { param: 2 });
         throw e;
