@@ -9,7 +9,7 @@ import { TPM_ALG, TPM_CC, TPM_ECC_CURVE, TPM_RC, TPM_RH, TPM_ST } from '../../..
 import { withPosition } from '../../../src/tpm/errors.js';
 import { encode } from '../../../src/tpm/marshal/codec.js';
 import { Reader } from '../../../src/tpm/marshal/reader.js';
-import { TPM2B_PUBLIC, TPMA_OBJECT, TPMT_SIGNATURE, type TPMT_PUBLIC } from '../../../src/tpm/marshal/objects.js';
+import { objectName, TPM2B_PUBLIC, TPMA_OBJECT, TPMT_SIGNATURE, type TPMT_PUBLIC } from '../../../src/tpm/marshal/objects.js';
 import { TPMT_TK_HASHCHECK, TPMT_TK_VERIFIED } from '../../../src/tpm/marshal/structures.js';
 import { be, cat, createTestTpm, type TestTpm } from '../../helpers/engine.js';
 
@@ -77,6 +77,7 @@ describe('Sign and VerifySignature', () => {
     ['P-384', TPM_ECC_CURVE.NIST_P384, 'sha384', TPM_ALG.SHA384],
     ['P-384 with a SHA-256 digest', TPM_ECC_CURVE.NIST_P384, 'sha256', TPM_ALG.SHA256],
     ['P-256 with a SHA-512 digest (truncated)', TPM_ECC_CURVE.NIST_P256, 'sha512', TPM_ALG.SHA512],
+    ['P-521', TPM_ECC_CURVE.NIST_P521, 'sha512', TPM_ALG.SHA512],
   ])('ECDSA %s: OpenSSL accepts the signature, VerifySignature accepts it and refuses a changed digest', (_, curve, hashName, hashAlg) => {
     const key = createPrimary(t, eccTemplate(curve));
     const digest = sha(hashName, 'message');
@@ -84,7 +85,7 @@ describe('Sign and VerifySignature', () => {
     expect(s.rc).toBe(0);
     expect(s.signature!.sigAlg).toBe(TPM_ALG.ECDSA);
     const { signatureR, signatureS } = s.signature!.signature as { signatureR: Uint8Array; signatureS: Uint8Array };
-    const pub = eccPublicKey(key.outPublic, curve === TPM_ECC_CURVE.NIST_P256 ? 'P-256' : 'P-384');
+    const pub = eccPublicKey(key.outPublic, { [TPM_ECC_CURVE.NIST_P256]: 'P-256', [TPM_ECC_CURVE.NIST_P384]: 'P-384', [TPM_ECC_CURVE.NIST_P521]: 'P-521' }[curve]!);
     // OpenSSL hashes the message itself: check with the same hash over the same message.
     expect(nodeCrypto.verify(hashName, Buffer.from('message'), { key: pub, dsaEncoding: 'ieee-p1363' }, Buffer.concat([signatureR, signatureS]))).toBe(true);
     const v = verify(t, key.handle, digest, s.raw);
@@ -174,6 +175,39 @@ describe('Sign and VerifySignature', () => {
     const v = verify(t, key.handle, digest, s.raw);
     expect(v.rc).toBe(0);
     expect(v.ticket).toEqual({ tag: TPM_ST.VERIFIED, hierarchy: TPM_RH.NULL, digest: new Uint8Array(0) });
+    t.call(TPM_CC.FlushContext, { params: be.u32(key.handle) });
+  });
+
+  test('the verified ticket is one PolicyAuthorize accepts for the signing key, and only for it', () => {
+    const key = createPrimary(t, eccTemplate(TPM_ECC_CURVE.NIST_P256));
+    const name = objectName(key.outPublic);
+    const start = () => {
+      const r = t.call(TPM_CC.StartAuthSession, {
+        handles: [TPM_RH.NULL, TPM_RH.NULL],
+        params: cat(be.b2(new Uint8Array(32).fill(7)), be.u16(0), be.u8(0x01), be.u16(TPM_ALG.NULL), be.u16(TPM_ALG.SHA256)),
+      });
+      expect(r.rc).toBe(0);
+      return new DataView(r.body.buffer, r.body.byteOffset).getUint32(0);
+    };
+    const approvedPolicy = new Uint8Array(32);
+    const policyRef = new TextEncoder().encode('ref');
+    const aHash = new Uint8Array(nodeCrypto.createHash('sha256').update(approvedPolicy).update(policyRef).digest());
+    const s = sign(t, key.handle, aHash, scheme(TPM_ALG.ECDSA, TPM_ALG.SHA256));
+    const v = verify(t, key.handle, aHash, s.raw);
+    expect(v.rc).toBe(0);
+    const authorize = (keySign: Uint8Array) => {
+      const session = start();
+      const r = t.call(TPM_CC.PolicyAuthorize, {
+        handles: [session],
+        params: cat(be.b2(approvedPolicy), be.b2(policyRef), be.b2(keySign), encode(TPMT_TK_VERIFIED, v.ticket!)),
+      });
+      t.call(TPM_CC.FlushContext, { params: be.u32(session) });
+      return r.rc;
+    };
+    expect(authorize(name)).toBe(0);
+    const otherName = name.slice();
+    otherName[5]! ^= 1;
+    expect(authorize(otherName)).toBe(withPosition(TPM_RC.VALUE, { param: 4 }));
     t.call(TPM_CC.FlushContext, { params: be.u32(key.handle) });
   });
 });
