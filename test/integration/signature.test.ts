@@ -2,7 +2,8 @@
 // ECC and RSA keys under an ECC primary, tpm2_sign then tpm2_verifysignature (with a verified
 // ticket), a changed message refused, and the signatures checked by OpenSSL against the public
 // key tpm2_readpublic writes as PEM; an HMAC key; a restricted key that signs data hashed by the
-// TPM but refuses a bare digest and data starting with TPM_GENERATED_VALUE (TPM_RC_TICKET+P3).
+// TPM but refuses a bare digest and data starting with TPM_GENERATED_VALUE (TPM_RC_TICKET+P3);
+// OpenSSL's signatures checked with a public key loaded by tpm2_loadexternal.
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { expect, it } from 'vitest';
@@ -106,6 +107,36 @@ describeImpls('Sign and VerifySignature', (impl) => {
       await tpm2('flushcontext', d.tcti, ['-t']);
       expect(refused.code, args.join(' ')).not.toBe(0);
       expect(refused.stderr, args.join(' ')).toMatch(/0x3E0\b/i);
+    }
+    await d.stop();
+  });
+
+  it('an OpenSSL ECDSA and RSA signature verifies with a tpm2_loadexternal public key, and not for a changed message', async () => {
+    const d = await startDaemon({ impl, ...START });
+    const work = makeTempDir();
+    const msg = path.join(work, 'msg');
+    writeFileSync(msg, 'signed outside the TPM\n');
+    const gen: Record<string, string[]> = {
+      ecc: ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256'],
+      rsa: ['genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048'],
+    };
+    for (const [type, format] of [['ecc', 'ecdsa'], ['rsa', 'rsassa']] as const) {
+      const keyPem = path.join(work, `${type}.key`);
+      const pubPem = path.join(work, `${type}.pub.pem`);
+      const sig = path.join(work, `${type}.sig`);
+      for (const args of [[...gen[type]!, '-out', keyPem], ['pkey', '-in', keyPem, '-pubout', '-out', pubPem], ['dgst', '-sha256', '-sign', keyPem, '-out', sig, msg]]) {
+        const r = await run('openssl', args);
+        expect(r.code, r.cmd + r.stderr).toBe(0);
+      }
+      const ctx = path.join(work, `${type}.ctx`);
+      await ok(d, 'loadexternal', ['-C', 'n', '-G', type, '-u', pubPem, '-c', ctx]);
+      await ok(d, 'verifysignature', ['-c', ctx, '-g', 'sha256', '-m', msg, '-f', format, '-s', sig]);
+      writeFileSync(msg, 'changed\n');
+      const bad = await tpm2('verifysignature', d.tcti, ['-c', ctx, '-g', 'sha256', '-m', msg, '-f', format, '-s', sig]);
+      await tpm2('flushcontext', d.tcti, ['-t']);
+      expect(bad.code, type).not.toBe(0);
+      expect(bad.stderr, type).toMatch(/0x2DB\b/i);
+      writeFileSync(msg, 'signed outside the TPM\n');
     }
     await d.stop();
   });
