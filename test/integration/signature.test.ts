@@ -140,4 +140,31 @@ describeImpls('Sign and VerifySignature', (impl) => {
     }
     await d.stop();
   });
+
+  it('refusals with the same response codes: schemes that do not fit the key, a key that cannot sign', async () => {
+    const d = await startDaemon({ impl, ...START });
+    const work = makeTempDir();
+    const f = (n: string) => path.join(work, n);
+    writeFileSync(f('msg'), 'hello world\n');
+    const attrs = 'fixedtpm|fixedparent|sensitivedataorigin|userwithauth';
+    await ok(d, 'createprimary', ['-C', 'o', '-G', 'ecc256:ecschnorr-sha256:null', '-a', `${attrs}|sign`, '-c', f('schnorr.ctx')]);
+    await ok(d, 'createprimary', ['-C', 'o', '-G', 'ecc256:ecdsa-sha256:null', '-a', `${attrs}|sign`, '-c', f('ecdsa.ctx')]);
+    await ok(d, 'createprimary', ['-C', 'o', '-G', 'ecc256:null:null', '-a', `${attrs}|decrypt`, '-c', f('decrypt.ctx')]);
+    await ok(d, 'createprimary', ['-C', 'o', '-G', 'rsa2048:null:null', '-a', `${attrs}|sign`, '-c', f('rsa.ctx')]);
+    await ok(d, 'sign', ['-c', f('rsa.ctx'), '-g', 'sha256', '-s', 'rsassa', '-o', f('rsa.sig'), f('msg')]);
+    const cases: [string, string[], string][] = [
+      ['ECSCHNORR key', ['sign', '-c', f('schnorr.ctx'), '-g', 'sha256', '-o', f('x.sig'), f('msg')], '0x2D2'],
+      ['decrypt-only key', ['sign', '-c', f('decrypt.ctx'), '-g', 'sha256', '-s', 'ecdsa', '-o', f('x.sig'), f('msg')], '0x19C'],
+      ['ECDSA asked of an RSA key', ['sign', '-c', f('rsa.ctx'), '-g', 'sha256', '-s', 'ecdsa', '-o', f('x.sig'), f('msg')], '0x2D2'],
+      ['an RSA signature for an ECC key', ['verifysignature', '-c', f('ecdsa.ctx'), '-g', 'sha256', '-m', f('msg'), '-s', f('rsa.sig')], '0x2D2'],
+      ['verification by a key that cannot sign', ['verifysignature', '-c', f('decrypt.ctx'), '-g', 'sha256', '-m', f('msg'), '-s', f('rsa.sig')], '0x182'],
+    ];
+    for (const [what, [tool, ...args], rc] of cases) {
+      const r = await tpm2(tool!, d.tcti, args);
+      await tpm2('flushcontext', d.tcti, ['-t']);
+      expect(r.code, what).not.toBe(0);
+      expect(r.stderr, what).toContain(`(${rc})`);
+    }
+    await d.stop();
+  });
 });
