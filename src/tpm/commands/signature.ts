@@ -95,7 +95,7 @@ function verify(key: KeyObject, digest: Uint8Array, signature: TPMT_SIGNATURE): 
     const { signatureR, signatureS } = signature.signature as { signatureR: Uint8Array; signatureS: Uint8Array };
     ok = ecdsaVerify(curveOf(p), p.unique as TPMS_ECC_POINT, digest, signatureR, signatureS);
   } else {
-    if (key.publicOnly) throw new TpmError(TPM_RC.HANDLE, { handle: 1 });
+    if (key.publicOnly) throw new TpmError(TPM_RC.HANDLE, { param: 2 });
     const { hashAlg, digest: mac } = signature.signature as { hashAlg: number; digest: Uint8Array };
     const keyScheme = (p.parameters as { scheme: Scheme }).scheme;
     ok = (keyScheme.scheme === TPM_ALG.NULL || keyScheme.details?.hashAlg === hashAlg) &&
