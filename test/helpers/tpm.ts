@@ -50,7 +50,7 @@ export const VTPMD_BASELINE_COMMANDS: Record<string, number> = {
   StartAuthSession: 0x176, FlushContext: 0x165, CreatePrimary: 0x131, ReadPublic: 0x173,
   ContextSave: 0x162, ContextLoad: 0x161, HierarchyChangeAuth: 0x129,
   Create: 0x153, Load: 0x157, LoadExternal: 0x167, CreateLoaded: 0x191, Unseal: 0x15e, ObjectChangeAuth: 0x150,
-  EvictControl: 0x120, RSA_Encrypt: 0x174, RSA_Decrypt: 0x159,
+  EvictControl: 0x120, RSA_Encrypt: 0x174, RSA_Decrypt: 0x159, Sign: 0x15d, VerifySignature: 0x177,
   NV_DefineSpace: 0x12a, NV_UndefineSpace: 0x122, NV_UndefineSpaceSpecial: 0x11f, NV_ReadPublic: 0x169,
   NV_Write: 0x137, NV_Increment: 0x134, NV_Extend: 0x136, NV_SetBits: 0x135, NV_WriteLock: 0x138,
   NV_GlobalWriteLock: 0x132, NV_Read: 0x14e, NV_ReadLock: 0x14f, NV_ChangeAuth: 0x13b,

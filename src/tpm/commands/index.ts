@@ -4,6 +4,7 @@
  */
 import type { CommandDef } from '../command.js';
 import { RSA_Decrypt, RSA_Encrypt } from './asym.js';
+import { Sign, VerifySignature } from './signature.js';
 import { GetCapability } from './capability.js';
 import { ReadClock } from './clock.js';
 import { ContextLoad, ContextSave, FlushContext } from './context.js';
@@ -66,6 +67,8 @@ export const ALL_COMMANDS: readonly CommandDef[] = [
   EvictControl,
   RSA_Encrypt,
   RSA_Decrypt,
+  VerifySignature,
+  Sign,
   NV_DefineSpace,
   NV_UndefineSpace,
   NV_UndefineSpaceSpecial,

@@ -11,7 +11,7 @@ import { hash, hmac } from '../crypto/index.js';
 import { TpmError } from '../errors.js';
 import { INT32, oneOf, struct, tpm2b, UINT16, type Infer } from '../marshal/codec.js';
 import { TPM2B_NAME } from '../marshal/objects.js';
-import { TPM2B_DIGEST, TPM2B_NONCE } from '../marshal/structures.js';
+import { TPM2B_DIGEST, TPM2B_NONCE, TPMT_TK_VERIFIED } from '../marshal/structures.js';
 import { TPMI_DH_ENTITY, TPMI_RH_HIERARCHY, TPMI_SH_POLICY } from '../marshal/tpmi.js';
 import type { Session } from '../state/sessions.js';
 import type { Tpm } from '../tpm.js';
@@ -23,18 +23,13 @@ const EXPIRATION_BIT = 1n << 63n;
 /** §11.4.10 TPM2B_TIMEOUT (this TPM's format: the 8-byte expiry in TPM time). */
 const TPM2B_TIMEOUT = tpm2b(8);
 
-/** §10.7.4 TPMT_TK_AUTH and §10.7.5 TPMT_TK_VERIFIED. */
+/** §10.7.4 TPMT_TK_AUTH. */
 const TPMT_TK_AUTH = struct({
   tag: oneOf(UINT16, [TPM_ST.AUTH_SECRET, TPM_ST.AUTH_SIGNED], TPM_RC.TAG),
   hierarchy: TPMI_RH_HIERARCHY.plus,
   digest: TPM2B_DIGEST,
 });
 type TPMT_TK_AUTH = Infer<typeof TPMT_TK_AUTH>;
-const TPMT_TK_VERIFIED = struct({
-  tag: oneOf(UINT16, [TPM_ST.VERIFIED], TPM_RC.TAG),
-  hierarchy: TPMI_RH_HIERARCHY.plus,
-  digest: TPM2B_DIGEST,
-});
 
 /** ms-tpm ComputeAuthTimeout: |expiration| seconds from the session start (or from now, without a nonce). */
 function authTimeout(tpm: Tpm, s: Session, expiration: number, nonceTPM: Uint8Array): bigint {

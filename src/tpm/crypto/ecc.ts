@@ -95,3 +95,39 @@ export function eccSharedX(curve: number, d: Uint8Array, q: { x: Uint8Array; y: 
     throw new TpmError(TPM_RC.ECC_POINT);
   }
 }
+
+/**
+ * ECDSA (FIPS 186-5 §6.4) of a digest with the private scalar d: (r, s), each left-padded to the
+ * curve's byte size. A digest longer than the order is truncated to its leftmost bits, as
+ * ECDSA requires; the nonce is derived as in RFC 6979 and hedged with fresh random bytes.
+ */
+export function ecdsaSign(curve: number, d: Uint8Array, digest: Uint8Array, random: (n: number) => Uint8Array): { r: Uint8Array; s: Uint8Array } {
+  const { info } = curveOf(curve);
+  const c = CURVES.get(curve as 3 | 4 | 5)!;
+  const key = new Uint8Array(info.bytes);
+  key.set(d, info.bytes - d.length);
+  const sig = c.sign(digest, key, { prehash: false, lowS: false, extraEntropy: random(32), format: 'compact' });
+  return { r: sig.slice(0, info.bytes), s: sig.slice(info.bytes) };
+}
+
+/** Whether (r, s) is an ECDSA signature of the digest by the public point q (any s, high or low). */
+export function ecdsaVerify(curve: number, q: { x: Uint8Array; y: Uint8Array }, digest: Uint8Array, r: Uint8Array, s: Uint8Array): boolean {
+  const { info, n } = curveOf(curve);
+  const c = CURVES.get(curve as 3 | 4 | 5)!;
+  if (q.x.length > info.bytes || q.y.length > info.bytes || r.length > info.bytes || s.length > info.bytes) return false;
+  const rv = toBig(r);
+  const sv = toBig(s);
+  if (rv <= 0n || rv >= n || sv <= 0n || sv >= n) return false;
+  const point = new Uint8Array(1 + 2 * info.bytes);
+  point[0] = 0x04;
+  point.set(q.x, 1 + info.bytes - q.x.length);
+  point.set(q.y, 1 + 2 * info.bytes - q.y.length);
+  const sig = new Uint8Array(2 * info.bytes);
+  sig.set(r, info.bytes - r.length);
+  sig.set(s, 2 * info.bytes - s.length);
+  try {
+    return c.verify(sig, digest, point, { prehash: false, lowS: false, format: 'compact' });
+  } catch {
+    return false;
+  }
+}

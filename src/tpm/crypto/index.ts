@@ -4,7 +4,7 @@ export { hmac, hmacStart } from './hmac.js';
 export { kdfa, kdfe, mgf1 } from './kdf.js';
 export { randomBytes } from './random.js';
 export { constantTimeEqual } from './compare.js';
-export { eccIsPointOnCurve, eccIsValidPrivate, eccPrivateFromBits, eccPrivateInputBits, eccPublicPoint, eccSharedX } from './ecc.js';
+export { ecdsaSign, ecdsaVerify, eccIsPointOnCurve, eccIsValidPrivate, eccPrivateFromBits, eccPrivateInputBits, eccPublicPoint, eccSharedX } from './ecc.js';
 export { aesCbcDecrypt, aesCbcEncrypt, aesCfbDecrypt, aesCfbEncrypt } from './sym.js';
 export {
   RSA_DEFAULT_EXPONENT,

@@ -21,7 +21,7 @@ import {
   UINT8,
   union,
 } from './codec.js';
-import { TPM2B_AUTH, TPM2B_DATA, TPM2B_DIGEST, TPML_PCR_SELECTION, MAX_SYM_DATA } from './structures.js';
+import { TPM2B_AUTH, TPM2B_DATA, TPM2B_DIGEST, TPML_PCR_SELECTION, TPMT_HA, MAX_SYM_DATA } from './structures.js';
 import { TPMI_ALG_HASH, TPMI_RH_HIERARCHY } from './tpmi.js';
 
 /** §8.3 TPMA_OBJECT bits. */
@@ -120,6 +120,40 @@ export const TPMT_KDF_SCHEME = struct({
 export const TPM2B_ECC_PARAMETER = tpm2b(MAX_ECC_KEY_BYTES);
 export const TPMS_ECC_POINT = struct({ x: TPM2B_ECC_PARAMETER, y: TPM2B_ECC_PARAMETER });
 export type TPMS_ECC_POINT = Infer<typeof TPMS_ECC_POINT>;
+
+/**
+ * §11.2.1.5 TPMT_SIG_SCHEME (the scheme Sign is asked for): the signing schemes this TPM
+ * implements, each with its hash; another selector is TPM_RC_SCHEME.
+ */
+export const SIG_SCHEMES = [TPM_ALG.RSASSA, TPM_ALG.RSAPSS, TPM_ALG.ECDSA, TPM_ALG.HMAC] as const;
+export const TPMT_SIG_SCHEME = struct({
+  scheme: oneOf(UINT16, SIG_SCHEMES, TPM_RC.SCHEME, TPM_ALG.NULL).plus,
+  details: union('scheme', {
+    [TPM_ALG.RSASSA]: HASH_DETAIL,
+    [TPM_ALG.RSAPSS]: HASH_DETAIL,
+    [TPM_ALG.ECDSA]: HASH_DETAIL,
+    [TPM_ALG.HMAC]: HASH_DETAIL,
+    [TPM_ALG.NULL]: EMPTY,
+  }),
+});
+export type TPMT_SIG_SCHEME = Infer<typeof TPMT_SIG_SCHEME>;
+
+/** §11.3.1 TPMS_SIGNATURE_RSA (RSASSA and RSAPSS) and §11.3.2 TPMS_SIGNATURE_ECC (ECDSA). */
+export const TPMS_SIGNATURE_RSA = struct({ hash: TPMI_ALG_HASH, sig: TPM2B_PUBLIC_KEY_RSA });
+export const TPMS_SIGNATURE_ECC = struct({ hash: TPMI_ALG_HASH, signatureR: TPM2B_ECC_PARAMETER, signatureS: TPM2B_ECC_PARAMETER });
+
+/** §11.3.4 TPMT_SIGNATURE: selected by sigAlg; HMAC carries a TPMT_HA; NULL carries nothing. */
+export const TPMT_SIGNATURE = struct({
+  sigAlg: oneOf(UINT16, SIG_SCHEMES, TPM_RC.SCHEME, TPM_ALG.NULL).plus,
+  signature: union('sigAlg', {
+    [TPM_ALG.RSASSA]: TPMS_SIGNATURE_RSA,
+    [TPM_ALG.RSAPSS]: TPMS_SIGNATURE_RSA,
+    [TPM_ALG.ECDSA]: TPMS_SIGNATURE_ECC,
+    [TPM_ALG.HMAC]: TPMT_HA,
+    [TPM_ALG.NULL]: EMPTY,
+  }),
+});
+export type TPMT_SIGNATURE = Infer<typeof TPMT_SIGNATURE>;
 
 /** §12.2.3 TPMU_PUBLIC_PARMS arms. TPMI_RSA_KEY_BITS outside the list is TPM_RC_VALUE. */
 export const TPMS_RSA_PARMS = struct({

@@ -96,6 +96,14 @@ export const TPMT_TK_HASHCHECK = struct({
 });
 export type TPMT_TK_HASHCHECK = Infer<typeof TPMT_TK_HASHCHECK>;
 
+/** §10.7.5 TPMT_TK_VERIFIED: tag must be TPM_ST_VERIFIED (TPM_RC_TAG). */
+export const TPMT_TK_VERIFIED = struct({
+  tag: oneOf(UINT16, [TPM_ST.VERIFIED], TPM_RC.TAG),
+  hierarchy: TPMI_RH_HIERARCHY.plus,
+  digest: TPM2B_DIGEST,
+});
+export type TPMT_TK_VERIFIED = Infer<typeof TPMT_TK_VERIFIED>;
+
 /** §10.11.1 TPMS_CLOCK_INFO. */
 export const TPMS_CLOCK_INFO = struct({
   clock: UINT64,
