@@ -23,6 +23,7 @@ const ZERO = Buffer.alloc(32);
 const CC = {
   PolicyPCR: 0x17f, PolicyOR: 0x171, PolicyCommandCode: 0x16c, PolicyAuthValue: 0x16b, PolicyLocality: 0x16f,
   PolicyCpHash: 0x16e, PolicyNameHash: 0x170, PolicySecret: 0x151, PCR_Extend: 0x182, HierarchyChangeAuth: 0x129,
+  PolicyNvWritten: 0x18f, PolicyTemplate: 0x190, PolicyCounterTimer: 0x16d,
 };
 
 describeImpls('policy sessions with tpm2-tools', (impl) => {
@@ -57,6 +58,24 @@ describeImpls('policy sessions with tpm2-tools', (impl) => {
     want = H(want, u32(CC.PolicyAuthValue));
     want = H(want, u32(CC.PolicyLocality), Buffer.from([0x08]));
     expect(got.toString('hex')).toBe(want.toString('hex'));
+  });
+
+  it('policynvwritten, policytemplate and policycountertimer digests', async () => {
+    expect((await trial('nvw', [['policynvwritten', ['s']]])).toString('hex')).toBe(
+      H(ZERO, u32(CC.PolicyNvWritten), Buffer.from([1])).toString('hex'),
+    );
+    const templateHash = Buffer.alloc(32, 'x');
+    writeFileSync(file('template.hash'), templateHash);
+    expect((await trial('tpl', [['policytemplate', ['--template-hash', file('template.hash')]]])).toString('hex')).toBe(
+      H(ZERO, u32(CC.PolicyTemplate), templateHash).toString('hex'),
+    );
+    // --ult 60000 on TPMS_TIME_INFO.time (offset 0): args = H(operandB || offset || TPM_EO_UNSIGNED_LT).
+    const operandB = Buffer.alloc(8);
+    operandB.writeBigUInt64BE(60000n);
+    const u16 = (v: number) => Buffer.from([v >> 8, v & 0xff]);
+    expect((await trial('ct', [['policycountertimer', ['--ult', '60000']]])).toString('hex')).toBe(
+      H(ZERO, u32(CC.PolicyCounterTimer), H(operandB, u16(0), u16(5))).toString('hex'),
+    );
   });
 
   it('policypassword gives the policyauthvalue digest', async () => {
