@@ -28,6 +28,8 @@ export { errorResponse } from './response.js';
 import { trimTrailingZeros } from './state/auth-value.js';
 import { policyOf, resetPolicy, type Session } from './state/sessions.js';
 import { TPMA_OBJECT } from './marshal/objects.js';
+import { auditCommand, checkAuditAttributes } from './auth/audit.js';
+import { isAudited } from './state/audit.js';
 
 export type { EngineEnv } from './tpm.js';
 export { MAX_BUFFER_SIZE } from './tpm.js';
@@ -188,6 +190,7 @@ export class Engine {
     // Authorization area (Part 1 §18). The parameter bytes follow it; HMACs cover them raw.
     const authIndexes = def.authHandles;
     let sessions: SessionUse[] = [];
+    let cpParams = command.subarray(r.pos);
     if (tag === TPM_ST.SESSIONS) {
       if (def.noSessions) throw new TpmError(TPM_RC.AUTH_CONTEXT);
       const authSize = r.u32();
@@ -195,7 +198,7 @@ export class Engine {
       sessions = this.readSessions(new Reader(command, r.pos, r.pos + authSize), def);
       r.pos += authSize;
       for (const i of authIndexes) if (i >= sessions.length) throw new TpmError(TPM_RC.AUTH_MISSING);
-      const cpParams = command.subarray(r.pos);
+      cpParams = command.subarray(r.pos);
       sessions.forEach((s, i) => this.checkSession(s, i, sessions, def, handleList, cpParams));
       const decrypt = sessions.findIndex((s) => s.attributes & TPMA_SESSION.decrypt);
       if (decrypt >= 0) r = this.decryptFirstParameter(sessions[decrypt]!, decrypt, command.slice(r.pos));
@@ -211,8 +214,12 @@ export class Engine {
     }
     if (r.remaining !== 0) throw new TpmError(TPM_RC.SIZE);
 
+    // Audit hashes the command with the handles' Names as they are before it runs.
+    const audited = isAudited(this.tpm.persistent, code) || sessions.some((s) => s.attributes & TPMA_SESSION.audit);
+    const names = audited ? handleList.map((h) => this.tpm.entityName(h)) : [];
+    const cpHash = (alg: number) => hash(alg, u32(code), ...names, cpParams);
     const out = def.run(this.tpm, handles, params);
-    return this.buildResponse(tag, def, out, sessions);
+    return this.buildResponse(tag, def, out, sessions, cpHash);
   }
 
   /** ms-tpm DASelfHeal, run as TPM time advances (before each command). */
@@ -226,6 +233,7 @@ export class Engine {
     const sessions: SessionUse[] = [];
     let decrypt = false;
     let encrypt = false;
+    let audit = false;
     while (r.remaining > 0) {
       const n = sessions.length + 1;
       if (sessions.length === MAX_SESSION_NUM) throw new TpmError(TPM_RC.SIZE, { session: n });
@@ -258,8 +266,10 @@ export class Engine {
         if (session.symmetric.algorithm === TPM_ALG.NULL) throw new TpmError(TPM_RC.SYMMETRIC, { session: n });
         encrypt = true;
       }
-      // Audit sessions are not implemented: refusing beats a response without the audit digest.
-      if (attributes & TPMA_SESSION.audit) throw new TpmError(TPM_RC.ATTRIBUTES, { session: n });
+      if (attributes & TPMA_SESSION.audit) {
+        checkAuditAttributes(this.tpm, session, attributes, audit, n);
+        audit = true;
+      }
       sessions.push({ handle, attributes, nonceCaller, hmac, session, includeAuth: false });
     }
     return sessions;
@@ -288,7 +298,8 @@ export class Engine {
     const bind = session?.bind;
     if (bind && !this.tpm.isDaExempt(bind.handle)) this.checkLockedOut(bind.handle === TPM_RH.LOCKOUT);
     if (!authorizes) {
-      if (!(use.attributes & (TPMA_SESSION.decrypt | TPMA_SESSION.encrypt))) throw new TpmError(TPM_RC.ATTRIBUTES, { session: n });
+      const unauthorizing = TPMA_SESSION.decrypt | TPMA_SESSION.encrypt | TPMA_SESSION.audit;
+      if (!(use.attributes & unauthorizing)) throw new TpmError(TPM_RC.ATTRIBUTES, { session: n });
       if (!this.verifyHmac(use, i, all, def, handles, cpParams, session!.sessionKey)) this.authFailed(use, n);
       return;
     }
@@ -473,6 +484,7 @@ export class Engine {
     def: CommandDef,
     out: Record<string, unknown>,
     sessions: SessionUse[],
+    cpHash: (alg: number) => Uint8Array,
   ): Uint8Array {
     const w = new Writer(256);
     w.u16(tag);
@@ -498,7 +510,10 @@ export class Engine {
       const key = concat(session.sessionKey, this.extraKey(encryptor));
       data.set(encryptParameter(session.symmetric, session.authHash, key, session.nonceTPM, encryptor.nonceCaller, data));
     }
-    const rpParams = sessions.some((s) => s.session) ? w.peek(paramsAt, w.length).slice() : undefined;
+    const needRp = sessions.some((s) => s.session) || isAudited(this.tpm.persistent, def.code);
+    const rpParams = needRp ? w.peek(paramsAt, w.length).slice() : new Uint8Array(0);
+    const rpHash = (alg: number) => hash(alg, u32(TPM_RC.SUCCESS), u32(def.code), rpParams);
+    auditCommand(this.tpm, def.code, !def.noSessions, sessions, cpHash, rpHash);
     for (const use of sessions) {
       const session = use.session;
       if (!session) {
@@ -513,8 +528,7 @@ export class Engine {
       const key = use.includeAuth ? concat(session.sessionKey, this.extraKey(use)) : session.sessionKey;
       let mac: Uint8Array = new Uint8Array(0);
       if (!use.passwordOnly && (key.length > 0 || use.hmac.length > 0)) {
-        const rpHash = hash(session.authHash, u32(TPM_RC.SUCCESS), u32(def.code), rpParams!);
-        mac = hmac(session.authHash, key, rpHash, session.nonceTPM, use.nonceCaller, new Uint8Array([use.attributes]));
+        mac = hmac(session.authHash, key, rpHash(session.authHash), session.nonceTPM, use.nonceCaller, new Uint8Array([use.attributes]));
       }
       w.u16(session.nonceTPM.length);
       w.bytes(session.nonceTPM);

@@ -78,6 +78,8 @@ export class Tpm {
   /** platformPolicy (SetPrimaryPolicy) is state-clear data too. */
   platformPolicy: AuthPolicy = EMPTY_POLICY;
   private objectContextId = 0n;
+  /** The exclusive audit session (Part 1 §19.6.14, ms-tpm g_exclusiveAuditSession), or null. */
+  exclusiveAuditSession: number | null = null;
   /** The live attributes and data of orderly NV indices (state/nv.ts); saved at Shutdown. */
   readonly nvRam = new Map<number, NvRamEntry>();
 
@@ -130,6 +132,7 @@ export class Tpm {
     this.started = false;
     this.objects.clear();
     this.sessions.clear();
+    this.exclusiveAuditSession = null;
     this.pcrs = new PcrBanks(this.persistent.pcrAllocation);
     this.selfTestDone = false;
     this.drtmHandle = null;

@@ -41,6 +41,7 @@ import { MIN_EVICT_OBJECTS } from '../state/persistent-objects.js';
 import { MAX_ACTIVE_SESSIONS, MAX_LOADED_SESSIONS } from '../state/sessions.js';
 import { PCR_ATTRIBUTES, PCR_COUNT, PCR_SELECT_MAX, PCR_SELECT_MIN } from '../state/pcr.js';
 import type { CommandDef } from '../command.js';
+import { auditOf } from '../state/audit.js';
 import type { Tpm } from '../tpm.js';
 import { VENDOR } from '../vendor.js';
 
@@ -187,8 +188,8 @@ function properties(tpm: Tpm, commands: readonly CommandDef[]): [number, number]
     [TPM_PT.LOCKOUT_INTERVAL, da.recoveryTime],
     [TPM_PT.LOCKOUT_RECOVERY, da.lockoutRecovery],
     [TPM_PT.NV_WRITE_RECOVERY, 0],
-    [TPM_PT.AUDIT_COUNTER_0, 0],
-    [TPM_PT.AUDIT_COUNTER_1, 0],
+    [TPM_PT.AUDIT_COUNTER_0, Number(auditOf(p).counter >> 32n)],
+    [TPM_PT.AUDIT_COUNTER_1, Number(auditOf(p).counter & 0xffffffffn)],
   ];
 }
 
@@ -253,9 +254,12 @@ export const GetCapability = command({
         return reply(more, list.map((c) => c.attributes));
       }
       case TPM_CAP.PP_COMMANDS:
-      case TPM_CAP.AUDIT_COMMANDS:
-        // No command requires physical presence or is audited yet.
+        // No command requires physical presence.
         return reply(false, []);
+      case TPM_CAP.AUDIT_COMMANDS: {
+        const [list, more] = page(auditOf(tpm.persistent).commands, (c) => c, property, count, MAX_CAP_CC);
+        return reply(more, list);
+      }
       case TPM_CAP.PCRS: {
         if (property !== 0) throw new TpmError(TPM_RC.VALUE, { param: 2 });
         if (count === 0) return reply(true, []);

@@ -44,6 +44,8 @@ const SESSION_CONTEXT = struct({
     timeout: UINT64,
     startTime: UINT64,
   }),
+  /** An audit session's digest; empty for a session not (yet) used for audit. */
+  auditDigest: tpm2b(64),
 });
 
 /** The policy state's one-byte fields, packed for the context blob. */
@@ -139,6 +141,7 @@ function saveSession(tpm: Tpm, handle: number) {
     symMode: session.symmetric.mode,
     policyDigest: session.policyDigest,
     policy: packPolicy(session),
+    auditDigest: session.auditDigest ?? new Uint8Array(0),
   });
   const { key, iv, integrityKey } = contextKeys(tpm, TPM_RH.NULL, sequence, handle);
   const encrypted = aesCfbEncrypt(key, iv, plain);
@@ -170,6 +173,7 @@ function loadSession(tpm: Tpm, context: { sequence: bigint; savedHandle: number;
     bind: p.bindHandle === 0 ? null : { handle: p.bindHandle, authValue: p.bindAuth },
     policyDigest: p.policyDigest,
     policy: unpackPolicy(p.policy),
+    ...(p.auditDigest.length > 0 ? { auditDigest: p.auditDigest } : {}),
   };
   try {
     tpm.sessions.load(session, context.sequence);

@@ -14,7 +14,9 @@ import {
   PolicyLocality, PolicyNameHash, PolicyNvWritten, PolicyOR, PolicyPassword, PolicyPCR, PolicyPhysicalPresence,
   PolicyRestart, PolicyTemplate,
 } from './policy.js';
-import { PolicyAuthorize, PolicySecret, PolicyTicket } from './policy-auth.js';
+import { PolicyAuthorize, PolicySecret, PolicySigned, PolicyTicket } from './policy-auth.js';
+import { PolicyAuthorizeNV, PolicyNV } from './policy-nv.js';
+import { SetCommandCodeAuditStatus } from './audit.js';
 import { SetPrimaryPolicy } from './hierarchy-policy.js';
 import { DictionaryAttackLockReset, DictionaryAttackParameters } from './dictionary.js';
 import { CreatePrimary, HierarchyChangeAuth } from './hierarchy.js';
@@ -100,6 +102,10 @@ export const ALL_COMMANDS: readonly CommandDef[] = [
   PolicySecret,
   PolicyTicket,
   PolicyAuthorize,
+  PolicySigned,
+  PolicyNV,
+  PolicyAuthorizeNV,
+  SetCommandCodeAuditStatus,
   SetPrimaryPolicy,
   DictionaryAttackLockReset,
   DictionaryAttackParameters,

@@ -41,7 +41,7 @@ function writeAccess(authHandle: number, nvIndex: number, a: number): number {
 }
 
 /** NvReadAccessChecks: as writeAccess for reading, then TPM_RC_NV_UNINITIALIZED. */
-function readAccess(authHandle: number, nvIndex: number, a: number): number {
+export function readAccess(authHandle: number, nvIndex: number, a: number): number {
   if (has(a, TPMA_NV.READLOCKED)) return TPM_RC.NV_LOCKED;
   if (authHandle === TPM_RH.OWNER) {
     if (!has(a, TPMA_NV.OWNERREAD)) return TPM_RC.NV_AUTHORIZATION;

@@ -288,7 +288,7 @@ const TPM_EO = {
   EQ: 0, NEQ: 1, SIGNED_GT: 2, UNSIGNED_GT: 3, SIGNED_LT: 4, UNSIGNED_LT: 5,
   SIGNED_GE: 6, UNSIGNED_GE: 7, SIGNED_LE: 8, UNSIGNED_LE: 9, BITSET: 10, BITCLEAR: 11,
 } as const;
-const TPM_EO_CODEC = {
+export const TPM_EO_CODEC = {
   read(r: { u16(): number }) {
     const v = r.u16();
     if (v > TPM_EO.BITCLEAR) throw new TpmError(TPM_RC.VALUE);
@@ -296,6 +296,9 @@ const TPM_EO_CODEC = {
   },
   write: (w: { u16(v: number): void }, v: number) => w.u16(v),
 };
+
+/** Part 2 TPM2B_OPERAND is a TPM2B_DIGEST (PolicyCounterTimer, PolicyNV). */
+export const TPM2B_OPERAND = TPM2B_DIGEST;
 
 /** Part 3 §23.17 (PolicySptCheckCondition): operandA (from the TPM) op operandB, big-endian. */
 export function checkCondition(op: number, a: Uint8Array, b: Uint8Array): boolean {
@@ -328,7 +331,7 @@ export function checkCondition(op: number, a: Uint8Array, b: Uint8Array): boolea
 export const PolicyCounterTimer = command({
   code: TPM_CC.PolicyCounterTimer,
   handles: [{ name: 'policySession', type: TPMI_SH_POLICY }],
-  params: { operandB: tpm2b(64 + 2), offset: UINT16, operation: TPM_EO_CODEC },
+  params: { operandB: TPM2B_OPERAND, offset: UINT16, operation: TPM_EO_CODEC },
   response: {},
   run(tpm, { policySession: h }, { operandB, offset, operation }) {
     const info = encode(TPMS_TIME_INFO, tpm.timeInfo());

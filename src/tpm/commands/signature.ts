@@ -80,13 +80,14 @@ function sign(tpm: Tpm, key: KeyObject, scheme: number, hashAlg: number, digest:
 
 /**
  * The reference's CryptValidateSignature: TPM_RC_SCHEME when the signature's algorithm does
- * not belong to the key type, TPM_RC_SIGNATURE when it does not verify (both +P2 there).
+ * not belong to the key type, TPM_RC_SIGNATURE when it does not verify, TPM_RC_HANDLE for an
+ * HMAC key without its secret, each at the signature's parameter number `param`.
  */
-function verify(key: KeyObject, digest: Uint8Array, signature: TPMT_SIGNATURE): void {
+export function verifySignature(key: KeyObject, digest: Uint8Array, signature: TPMT_SIGNATURE, param: number): void {
   const p = key.publicArea;
   const { sigAlg } = signature;
-  if (sigAlg === TPM_ALG.NULL) throw new TpmError(TPM_RC.SIGNATURE, { param: 2 });
-  if (!TYPE_SCHEMES[p.type]?.includes(sigAlg)) throw new TpmError(TPM_RC.SCHEME, { param: 2 });
+  if (sigAlg === TPM_ALG.NULL) throw new TpmError(TPM_RC.SIGNATURE, { param });
+  if (!TYPE_SCHEMES[p.type]?.includes(sigAlg)) throw new TpmError(TPM_RC.SCHEME, { param });
   let ok: boolean;
   if (sigAlg === TPM_ALG.RSASSA || sigAlg === TPM_ALG.RSAPSS) {
     const { hash, sig } = signature.signature as { hash: number; sig: Uint8Array };
@@ -95,13 +96,13 @@ function verify(key: KeyObject, digest: Uint8Array, signature: TPMT_SIGNATURE): 
     const { signatureR, signatureS } = signature.signature as { signatureR: Uint8Array; signatureS: Uint8Array };
     ok = ecdsaVerify(curveOf(p), p.unique as TPMS_ECC_POINT, digest, signatureR, signatureS);
   } else {
-    if (key.publicOnly) throw new TpmError(TPM_RC.HANDLE, { param: 2 });
+    if (key.publicOnly) throw new TpmError(TPM_RC.HANDLE, { param });
     const { hashAlg, digest: mac } = signature.signature as { hashAlg: number; digest: Uint8Array };
     const keyScheme = (p.parameters as { scheme: Scheme }).scheme;
     ok = (keyScheme.scheme === TPM_ALG.NULL || keyScheme.details?.hashAlg === hashAlg) &&
       constantTimeEqual(hmac(hashAlg, key.sensitive, digest), mac);
   }
-  if (!ok) throw new TpmError(TPM_RC.SIGNATURE, { param: 2 });
+  if (!ok) throw new TpmError(TPM_RC.SIGNATURE, { param });
 }
 
 /**
@@ -116,7 +117,7 @@ export const VerifySignature = command({
   response: { validation: TPMT_TK_VERIFIED },
   run(tpm, { keyHandle }, { digest, signature }) {
     const key = signingKey(tpm, keyHandle, TPM_RC.ATTRIBUTES);
-    verify(key, digest, signature);
+    verifySignature(key, digest, signature, 2);
     const proof = tpm.hierarchyProof(key.hierarchy);
     if (key.hierarchy === TPM_RH.NULL || key.publicArea.nameAlg === TPM_ALG.NULL || !proof) {
       return { validation: { tag: TPM_ST.VERIFIED, hierarchy: TPM_RH.NULL, digest: new Uint8Array(0) } };

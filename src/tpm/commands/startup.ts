@@ -2,6 +2,7 @@
 import { command } from '../command.js';
 import { EMPTY_POLICY } from '../state/persistent.js';
 import { daOf } from '../state/dictionary-attack.js';
+import { commandAuditReset } from '../state/audit.js';
 import { TPM_CC, TPM_RC, TPM_SU } from '../constants.js';
 import { TpmError } from '../errors.js';
 import { TPM_SU_CODEC } from '../marshal/tpmi.js';
@@ -54,6 +55,7 @@ export const Startup = command({
       }
       tpm.pcrs.startup(locality, 0);
       tpm.resetNullHierarchy();
+      commandAuditReset(p);
       p.resetCount = (p.resetCount + 1) >>> 0;
       p.restartCount = 0;
     }

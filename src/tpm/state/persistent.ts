@@ -9,6 +9,7 @@ import { deserializeState, serializeState, StateFormatError } from './serialize.
 import type { PersistentObjects } from './persistent-objects.js';
 import type { NvIndex } from './nv.js';
 import { manufactureDa, type DaPersistent } from './dictionary-attack.js';
+import { manufactureAudit, type AuditPersistent } from './audit.js';
 
 /** Size of the primary seeds and hierarchy proofs (Part 1 §14.4: at least the largest digest). */
 export const SEED_SIZE = 64;
@@ -64,6 +65,8 @@ export interface PersistentState {
   policies?: { owner: AuthPolicy; endorsement: AuthPolicy; lockout: AuthPolicy };
   /** Dictionary-attack counters and parameters (state/dictionary-attack.ts); added in version 2. */
   da?: DaPersistent;
+  /** Command audit settings, counter and digest (state/audit.ts); states written before it have the defaults. */
+  audit?: AuditPersistent;
 }
 
 /** Version 2 added persistent objects, NV indices and dictionary-attack state; a version-1 blob loads with none of them (DA with its defaults). */
@@ -92,6 +95,7 @@ export function manufacture(random: (n: number) => Uint8Array): PersistentState 
     nv: [],
     nvMaxCounter: 0n,
     da: manufactureDa(),
+    audit: manufactureAudit(),
   };
 }
 

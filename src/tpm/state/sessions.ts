@@ -80,12 +80,17 @@ export interface Session {
   readonly sessionKey: Uint8Array;
   readonly symmetric: SessionSymmetric;
   nonceTPM: Uint8Array;
-  /** The entity the session is bound to and its authValue then (Part 1 §19.6.11), or null. */
-  readonly bind: { handle: number; authValue: Uint8Array } | null;
+  /**
+   * The entity the session is bound to and its authValue then (Part 1 §19.6.11), or null. An
+   * audit session is not bound (ms-tpm InitAuditSession), so the first audit unbinds it.
+   */
+  bind: { handle: number; authValue: Uint8Array } | null;
   /** Policy sessions: the running policy digest. */
   policyDigest: Uint8Array;
   /** Policy sessions: what the assertions require at authorization (see policyOf). */
   policy?: PolicyState;
+  /** HMAC sessions used for audit: the session audit digest (state/audit.ts); undefined before the first audit. */
+  auditDigest?: Uint8Array;
 }
 
 export class SessionSlots {
