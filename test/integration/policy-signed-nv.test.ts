@@ -1,0 +1,256 @@
+// PolicySigned (OpenSSL keys loaded with tpm2_loadexternal, and its ticket redeemed by
+// tpm2_policyticket), PolicyNV, PolicyAuthorizeNV, PolicyAuthorize with a signed policy,
+// PolicyDuplicationSelect, PolicyRestart, audit sessions and tpm2_setcommandauditstatus, with
+// the real tpm2-tools on vtpmd and swtpm. Trial digests are checked against the spec's formula
+// computed here, so both daemons are held to the same known answer; refusals must carry the same
+// response code on both.
+import { createHash } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { beforeAll, expect, it } from 'vitest';
+import { describeImpls, makeTempDir, startDaemon, type Daemon } from '../helpers/daemon.js';
+import { run, tpm2, tpm2ok } from '../helpers/tools.js';
+
+const H = (...parts: Buffer[]) => {
+  const h = createHash('sha256');
+  parts.forEach((p) => h.update(p));
+  return h.digest();
+};
+const u16 = (v: number) => Buffer.from([(v >> 8) & 0xff, v & 0xff]);
+const u32 = (v: number) => {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(v >>> 0);
+  return b;
+};
+const ZERO = Buffer.alloc(32);
+const CC = {
+  PolicySigned: 0x160, PolicyNV: 0x149, PolicyAuthorizeNV: 0x192, PolicyAuthorize: 0x16a, PolicyAuthValue: 0x16b,
+  PolicyDuplicationSelect: 0x188, PolicyCommandCode: 0x16c, PolicyPCR: 0x17f, GetRandom: 0x17b,
+};
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** A tool's failure naming the response code (tpm2-tools prints it as 0x… in any case). */
+const rcIn = (stderr: string, rc: number) => new RegExp(`\\(0x0*${rc.toString(16)}\\)`, 'i').test(stderr);
+
+describeImpls('PolicySigned, PolicyNV, PolicyAuthorizeNV and audit with tpm2-tools', (impl) => {
+  let d: Daemon;
+  let work: string;
+  const file = (name: string) => path.join(work, name);
+  const openssl = async (args: string[]) => {
+    const r = await run('openssl', args);
+    if (r.code !== 0) throw new Error(`${r.cmd}: ${r.stderr}`);
+  };
+
+  beforeAll(async () => {
+    work = makeTempDir();
+    d = await startDaemon({ impl, flags: ['not-need-init', 'startup-clear'] });
+    await openssl(['genrsa', '-out', file('rsa.pem'), '2048']);
+    await openssl(['rsa', '-in', file('rsa.pem'), '-pubout', '-out', file('rsa.pub.pem')]);
+    await openssl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', file('ec.pem')]);
+    await openssl(['ec', '-in', file('ec.pem'), '-pubout', '-out', file('ec.pub.pem')]);
+  });
+
+  /** Loads an OpenSSL public key into the owner hierarchy; returns its context file and Name. */
+  async function loadExternal(name: string, type: 'rsa' | 'ecc', pem: string): Promise<Buffer> {
+    await keyedOk('loadexternal', ['-C', 'o', '-G', type, '-u', pem, '-c', file(`${name}.ctx`), '-n', file(`${name}.name`)]);
+    return readFileSync(file(`${name}.name`));
+  }
+
+  async function session(name: string, kind: 'trial' | 'policy'): Promise<string> {
+    const s = file(`${name}.session`);
+    await tpm2ok('startauthsession', d.tcti, ['-S', s, ...(kind === 'policy' ? ['--policy-session'] : [])]);
+    return s;
+  }
+  const flush = (s: string) => tpm2('flushcontext', d.tcti, [s]);
+  /** tpm2-tools leave the objects they load from context files loaded: free the slots after each use. */
+  const keyed = async (tool: string, args: string[], opts?: { input: string | Buffer }) => {
+    const r = await tpm2(tool, d.tcti, args, opts);
+    await tpm2ok('flushcontext', d.tcti, ['-t']);
+    return r;
+  };
+  const keyedOk = async (tool: string, args: string[], opts?: { input: string | Buffer }) => {
+    const r = await keyed(tool, args, opts);
+    if (r.code !== 0) throw new Error(`${r.cmd} exited ${r.code}\nstderr: ${r.stderr}`);
+    return r;
+  };
+
+  it('tpm2_policysigned with an OpenSSL RSA key: the trial digest, a real session, a bad signature (0x5db), an expired authorization (0x4e3)', async () => {
+    const name = await loadExternal('rsakey', 'rsa', file('rsa.pub.pem'));
+    const want = H(H(ZERO, u32(CC.PolicySigned), name), Buffer.alloc(0));
+    // No nonce, no cpHashA, no policyRef, expiration 0: the signer signs the four zero bytes.
+    writeFileSync(file('zero4'), Buffer.alloc(4));
+    await openssl(['dgst', '-sha256', '-sign', file('rsa.pem'), '-out', file('rsa.sig'), file('zero4')]);
+    const signed = ['-g', 'sha256', '-s', file('rsa.sig'), '-f', 'rsassa', '-c', file('rsakey.ctx')];
+    const trial = await session('ps-trial', 'trial');
+    await keyedOk('policysigned', ['-S', trial, ...signed, '-L', file('ps-trial.policy')]);
+    expect(readFileSync(file('ps-trial.policy')).toString('hex')).toBe(want.toString('hex'));
+    await flush(trial);
+    const real = await session('ps-real', 'policy');
+    await keyedOk('policysigned', ['-S', real, ...signed, '-L', file('ps-real.policy')]);
+    expect(readFileSync(file('ps-real.policy')).toString('hex')).toBe(want.toString('hex'));
+    // A signature over other data: TPM_RC_SIGNATURE+P5.
+    writeFileSync(file('other'), Buffer.from('other'));
+    await openssl(['dgst', '-sha256', '-sign', file('rsa.pem'), '-out', file('bad.sig'), file('other')]);
+    const bad = await keyed('policysigned', ['-S', real, '-g', 'sha256', '-s', file('bad.sig'), '-f', 'rsassa', '-c', file('rsakey.ctx')]);
+    expect(bad.code).not.toBe(0);
+    expect(rcIn(bad.stderr, 0x5db), bad.stderr).toBe(true);
+    // Without a nonce the expiration is absolute TPM time in seconds: 1 s has passed since the
+    // TPM started, so it has expired: TPM_RC_EXPIRED+P4.
+    await sleep(1500);
+    writeFileSync(file('exp1'), u32(-1));
+    await openssl(['dgst', '-sha256', '-sign', file('rsa.pem'), '-out', file('exp1.sig'), file('exp1')]);
+    const expired = await keyed('policysigned', ['-S', real, '-g', 'sha256', '-s', file('exp1.sig'), '-f', 'rsassa', '-c', file('rsakey.ctx'), '-t', '-1']);
+    expect(expired.code).not.toBe(0);
+    expect(rcIn(expired.stderr, 0x4e3), expired.stderr).toBe(true);
+    await flush(real);
+  });
+
+  /** PolicySigned with the session's nonce and a negative expiration; returns the ticket files. */
+  async function signedTicket(s: string, expiration: number, tag: string): Promise<{ ticket: string; timeout: string; policy: string }> {
+    const common = ['-S', s, '-c', file('eckey.ctx'), '-x', '-t', String(expiration)];
+    await keyedOk('policysigned', [...common, '--raw-data', file(`${tag}.raw`)]);
+    await openssl(['dgst', '-sha256', '-sign', file('ec.pem'), '-out', file(`${tag}.sig`), file(`${tag}.raw`)]);
+    const out = { ticket: file(`${tag}.ticket`), timeout: file(`${tag}.timeout`), policy: file(`${tag}.policy`) };
+    await keyedOk('policysigned', [...common, '-g', 'sha256', '-s', file(`${tag}.sig`), '-f', 'ecdsa', '--ticket', out.ticket, '--timeout', out.timeout, '-L', out.policy]);
+    return out;
+  }
+
+  it('tpm2_policysigned with an OpenSSL ECDSA key returns a ticket that tpm2_policyticket redeems; an expired one is 0x1e3', async () => {
+    const name = await loadExternal('eckey', 'ecc', file('ec.pub.pem'));
+    const want = H(H(ZERO, u32(CC.PolicySigned), name), Buffer.alloc(0));
+    const s = await session('tk1', 'policy');
+    const t = await signedTicket(s, -3600, 'tk1');
+    expect(readFileSync(t.policy).toString('hex')).toBe(want.toString('hex'));
+    await flush(s);
+    const s2 = await session('tk2', 'policy');
+    await tpm2ok('policyticket', d.tcti, ['-S', s2, '-n', file('eckey.name'), '--ticket', t.ticket, '--timeout', t.timeout, '-L', file('tk2.policy')]);
+    expect(readFileSync(file('tk2.policy')).toString('hex')).toBe(want.toString('hex'));
+    await flush(s2);
+    // A ticket good for 5 s after its session started, redeemed later: TPM_RC_EXPIRED+P1.
+    const s3 = await session('tk3', 'policy');
+    const short = await signedTicket(s3, -5, 'tk3');
+    await flush(s3);
+    await sleep(6000);
+    const s4 = await session('tk4', 'policy');
+    const late = await tpm2('policyticket', d.tcti, ['-S', s4, '-n', file('eckey.name'), '--ticket', short.ticket, '--timeout', short.timeout]);
+    expect(late.code).not.toBe(0);
+    expect(rcIn(late.stderr, 0x1e3), late.stderr).toBe(true);
+    await flush(s4);
+  }, 60_000);
+
+  /** Defines an owner-readable NV index, writes `data` and returns its Name (tpm2_nvreadpublic). */
+  async function nvIndex(index: string, data: Buffer): Promise<Buffer> {
+    await tpm2ok('nvdefine', d.tcti, [index, '-C', 'o', '-s', String(data.length), '-a', 'ownerread|ownerwrite|authread|authwrite']);
+    await tpm2ok('nvwrite', d.tcti, [index, '-C', 'o', '-i-'], { input: data });
+    const pub = await tpm2ok('nvreadpublic', d.tcti, [index]);
+    return Buffer.from(/name:\s*([0-9a-f]+)/i.exec(pub.stdout)![1]!, 'hex');
+  }
+
+  it('tpm2_policynv: the trial digest, a comparison that holds, one that does not (TPM_RC_POLICY 0x126)', async () => {
+    const name = await nvIndex('0x1500016', Buffer.from([0, 0, 0, 0, 0, 0, 0x01, 0x00]));
+    const operand = Buffer.from([0x01, 0x00]);
+    const trial = await session('nv-trial', 'trial');
+    await tpm2ok('policynv', d.tcti, ['-S', trial, '-L', file('nv.policy'), '-i-', '0x1500016', 'eq', '--offset', '6', '-C', 'o'], { input: operand });
+    // TPM_EO_EQ is 0.
+    const want = H(ZERO, u32(CC.PolicyNV), H(operand, u16(6), u16(0)), name);
+    expect(readFileSync(file('nv.policy')).toString('hex')).toBe(want.toString('hex'));
+    await flush(trial);
+    const real = await session('nv-real', 'policy');
+    await tpm2ok('policynv', d.tcti, ['-S', real, '-i-', '0x1500016', 'ult', '--offset', '6', '-C', 'o'], { input: Buffer.from([0x01, 0x01]) });
+    const no = await tpm2('policynv', d.tcti, ['-S', real, '-i-', '0x1500016', 'ugt', '--offset', '6', '-C', 'o'], { input: Buffer.from([0x02, 0x00]) });
+    expect(no.code).not.toBe(0);
+    expect(rcIn(no.stderr, 0x126), no.stderr).toBe(true);
+    await flush(real);
+  });
+
+  it('tpm2_policyauthorizenv: the policy stored in an NV index authorizes the session that meets it', async () => {
+    const approved = H(ZERO, u32(CC.PolicyAuthValue));
+    const name = await nvIndex('0x1500017', Buffer.concat([u16(0x000b), approved]));
+    const want = H(ZERO, u32(CC.PolicyAuthorizeNV), name);
+    const trial = await session('anv-trial', 'trial');
+    await tpm2ok('policyauthorizenv', d.tcti, ['-S', trial, '-C', 'o', '-L', file('anv.policy'), '0x1500017']);
+    expect(readFileSync(file('anv.policy')).toString('hex')).toBe(want.toString('hex'));
+    await flush(trial);
+    const real = await session('anv-real', 'policy');
+    // Before PolicyAuthValue the digest is not the stored one: TPM_RC_VALUE.
+    const early = await tpm2('policyauthorizenv', d.tcti, ['-S', real, '-C', 'o', '0x1500017']);
+    expect(early.code).not.toBe(0);
+    expect(rcIn(early.stderr, 0x84), early.stderr).toBe(true);
+    await tpm2ok('policyauthvalue', d.tcti, ['-S', real]);
+    await tpm2ok('policyauthorizenv', d.tcti, ['-S', real, '-C', 'o', '-L', file('anv-real.policy'), '0x1500017']);
+    expect(readFileSync(file('anv-real.policy')).toString('hex')).toBe(want.toString('hex'));
+    await flush(real);
+  });
+
+  it('tpm2_policyauthorize with a policy signed by an OpenSSL key unseals an object sealed to the authorized policy', async () => {
+    const name = await loadExternal('authkey', 'rsa', file('rsa.pub.pem'));
+    const trial = await session('pa-trial', 'trial');
+    await tpm2ok('policyauthorize', d.tcti, ['-S', trial, '-L', file('authorized.policy'), '-n', file('authkey.name')]);
+    await flush(trial);
+    expect(readFileSync(file('authorized.policy')).toString('hex')).toBe(H(H(ZERO, u32(CC.PolicyAuthorize), name), Buffer.alloc(0)).toString('hex'));
+    // The approved policy: PolicyPCR over sha256:0, signed by the key's owner.
+    const t2 = await session('pcr-trial', 'trial');
+    await tpm2ok('policypcr', d.tcti, ['-S', t2, '-l', 'sha256:0', '-L', file('pcr.policy')]);
+    await flush(t2);
+    await openssl(['dgst', '-sha256', '-sign', file('rsa.pem'), '-out', file('pcr.sig'), file('pcr.policy')]);
+    await keyedOk('createprimary', ['-C', 'o', '-c', file('prim.ctx')]);
+    await keyedOk('create', ['-C', file('prim.ctx'), '-u', file('seal.pub'), '-r', file('seal.priv'), '-L', file('authorized.policy'), '-i-'], { input: 'sealed secret' });
+    await keyedOk('verifysignature', ['-c', file('authkey.ctx'), '-g', 'sha256', '-m', file('pcr.policy'), '-s', file('pcr.sig'), '-f', 'rsassa', '-t', file('pcr.ticket')]);
+    await keyedOk('load', ['-C', file('prim.ctx'), '-u', file('seal.pub'), '-r', file('seal.priv'), '-c', file('seal.ctx')]);
+    const real = await session('pa-real', 'policy');
+    await tpm2ok('policypcr', d.tcti, ['-S', real, '-l', 'sha256:0']);
+    await tpm2ok('policyauthorize', d.tcti, ['-S', real, '-i', file('pcr.policy'), '-n', file('authkey.name'), '-t', file('pcr.ticket')]);
+    const unsealed = await keyedOk('unseal', ['-p', `session:${real}`, '-c', file('seal.ctx')]);
+    expect(unsealed.stdout).toBe('sealed secret');
+    await flush(real);
+  });
+
+  it('tpm2_policyduplicationselect and tpm2_policyrestart', async () => {
+    const objectName = Buffer.concat([u16(0x000b), H(Buffer.from('object'))]);
+    const parentName = Buffer.concat([u16(0x000b), H(Buffer.from('parent'))]);
+    writeFileSync(file('obj.name'), objectName);
+    writeFileSync(file('parent.name'), parentName);
+    const t = await session('ds', 'trial');
+    await tpm2ok('policyduplicationselect', d.tcti, ['-S', t, '-n', file('obj.name'), '-N', file('parent.name'), '-L', file('ds.policy')]);
+    // includeObject NO: H(digest || CC || newParentName || 0).
+    const want = H(ZERO, u32(CC.PolicyDuplicationSelect), parentName, Buffer.from([0]));
+    expect(readFileSync(file('ds.policy')).toString('hex')).toBe(want.toString('hex'));
+    // PolicyRestart: the session starts over; the next assertion extends from zeros.
+    await tpm2ok('policyrestart', d.tcti, ['-S', t]);
+    await tpm2ok('policyauthvalue', d.tcti, ['-S', t, '-L', file('restart.policy')]);
+    expect(readFileSync(file('restart.policy')).toString('hex')).toBe(H(ZERO, u32(CC.PolicyAuthValue)).toString('hex'));
+    await flush(t);
+  });
+
+  it('an audit session (tpm2_startauthsession --audit-session) carries tpm2_getrandom; tpm2_setcommandauditstatus counts a command audit digest', async () => {
+    const s = file('audit.session');
+    await tpm2ok('startauthsession', d.tcti, ['--audit-session', '-S', s]);
+    // tpm2-tools checks the response HMAC, which covers the audit attributes the TPM answers with.
+    const r1 = await tpm2ok('getrandom', d.tcti, ['8', '-S', s, '-o', file('r1.bin')]);
+    const r2 = await tpm2ok('getrandom', d.tcti, ['16', '-S', s, '-o', file('r2.bin')]);
+    void r1;
+    void r2;
+    // The session audit digest: H(H(0…0 || cp1 || rp1) || cp2 || rp2), cp = H(CC || bytesRequested),
+    // rp = H(TPM_RC_SUCCESS || CC || TPM2B_DIGEST randomBytes).
+    const step = (digest: Buffer, n: number, bytes: Buffer) =>
+      H(digest, H(u32(CC.GetRandom), u16(n)), H(u32(0), u32(CC.GetRandom), u16(bytes.length), bytes));
+    const expected = step(step(ZERO, 8, readFileSync(file('r1.bin'))), 16, readFileSync(file('r2.bin')));
+    if (impl === 'swtpm') {
+      // swtpm's TPM2_GetSessionAuditDigest shows the formula is the one a TPM uses: the digest is
+      // the TPMS_ATTEST's last 32 bytes.
+      await keyedOk('createprimary', ['-C', 'e', '-G', 'ecc', '-a', 'fixedtpm|fixedparent|sensitivedataorigin|userwithauth|sign', '-c', file('att.ctx')]);
+      await tpm2ok('getsessionauditdigest', d.tcti, ['-c', file('att.ctx'), '-m', file('att.data'), '-s', file('att.sig'), '-S', s]);
+      expect(readFileSync(file('att.data')).subarray(-32).toString('hex')).toBe(expected.toString('hex'));
+      await tpm2('flushcontext', d.tcti, ['-t']);
+    }
+    await tpm2('flushcontext', d.tcti, [s]);
+    const before = await tpm2ok('getcap', d.tcti, ['properties-variable']);
+    const counter = (text: string) => Number(/TPM2_PT_AUDIT_COUNTER_1:\s*(0x[0-9a-f]+)/i.exec(text)![1]);
+    await tpm2ok('setcommandauditstatus', d.tcti, ['-C', 'o', 'TPM2_CC_GetRandom']);
+    await tpm2ok('getrandom', d.tcti, ['4']);
+    const after = await tpm2ok('getcap', d.tcti, ['properties-variable']);
+    // Auditing started a digest (counted once) unless one was running already.
+    expect(counter(after.stdout) - counter(before.stdout)).toBeLessThanOrEqual(1);
+    expect(counter(after.stdout)).toBeGreaterThanOrEqual(1);
+    await tpm2ok('setcommandauditstatus', d.tcti, ['-C', 'o', '-c', 'TPM2_CC_GetRandom']);
+  });
+});
