@@ -10,6 +10,7 @@ import path from 'node:path';
 import { beforeAll, expect, it } from 'vitest';
 import { describeImpls, makeTempDir, startDaemon, type Daemon } from '../helpers/daemon.js';
 import { run, tpm2, tpm2ok } from '../helpers/tools.js';
+import { cmd, dataTarget, transmitOnce } from '../helpers/tpm.js';
 
 const H = (...parts: Buffer[]) => {
   const h = createHash('sha256');
@@ -243,14 +244,20 @@ describeImpls('PolicySigned, PolicyNV, PolicyAuthorizeNV and audit with tpm2-too
       await tpm2('flushcontext', d.tcti, ['-t']);
     }
     await tpm2('flushcontext', d.tcti, [s]);
+    // GetCapability(TPM_CAP_AUDIT_COMMANDS): SetCommandCodeAuditStatus alone on a new TPM, then GetRandom too.
+    const audited = async () => (await transmitOnce(dataTarget(d), cmd.getCapability(4, 0, 64))).body.toString('hex');
+    const list = (...codes: number[]) => Buffer.concat([Buffer.from([0]), u32(4), u32(codes.length), ...codes.map(u32)]).toString('hex');
+    expect(await audited()).toBe(list(0x140));
     const before = await tpm2ok('getcap', d.tcti, ['properties-variable']);
     const counter = (text: string) => Number(/TPM2_PT_AUDIT_COUNTER_1:\s*(0x[0-9a-f]+)/i.exec(text)![1]);
     await tpm2ok('setcommandauditstatus', d.tcti, ['-C', 'o', 'TPM2_CC_GetRandom']);
+    expect(await audited()).toBe(list(0x140, CC.GetRandom));
     await tpm2ok('getrandom', d.tcti, ['4']);
     const after = await tpm2ok('getcap', d.tcti, ['properties-variable']);
     // Auditing started a digest (counted once) unless one was running already.
     expect(counter(after.stdout) - counter(before.stdout)).toBeLessThanOrEqual(1);
     expect(counter(after.stdout)).toBeGreaterThanOrEqual(1);
     await tpm2ok('setcommandauditstatus', d.tcti, ['-C', 'o', '-c', 'TPM2_CC_GetRandom']);
+    expect(await audited()).toBe(list(0x140));
   });
 });

@@ -40,6 +40,8 @@ interface VolatileBody {
   objects: { handle: number; object: KeyObject }[];
   /** The RAM copies of orderly NV indices (added after version 1: absent means the saved copies). */
   nvRam?: Map<number, NvRamEntry>;
+  /** The exclusive audit session (added after version 1: absent means none). */
+  exclusiveAuditSession?: number | null;
 }
 
 /** What `saveVolatile` left out, for the log. */
@@ -73,6 +75,7 @@ export function saveVolatile(tpm: Tpm): { blob: Uint8Array; notes: VolatileSaveN
     sessions,
     objects,
     nvRam: tpm.nvRam,
+    exclusiveAuditSession: tpm.exclusiveAuditSession,
   };
   return { blob: serializeState('volatile', VOLATILE_VERSION, 1, body), notes: { droppedSequences } };
 }
@@ -116,6 +119,7 @@ export function restoreVolatile(tpm: Tpm, blob: Uint8Array): void {
       throw bad('has a damaged session');
     }
     if (s.bind !== null && !(s.bind?.authValue instanceof Uint8Array)) throw bad('has a damaged session binding');
+    if (s.auditDigest !== undefined && !(s.auditDigest instanceof Uint8Array)) throw bad('has a damaged session audit digest');
   }
   if (b.sessions.length > MAX_LOADED_SESSIONS) throw bad('has too many sessions');
   if (new Set(b.sessions.map((s) => s.handle & 0xffffff)).size !== b.sessions.length) throw bad('has two sessions in one slot');
@@ -141,6 +145,7 @@ export function restoreVolatile(tpm: Tpm, blob: Uint8Array): void {
   tpm.drtmHandle = null;
   tpm.sessions.clear();
   for (const s of b.sessions) tpm.sessions.put(s);
+  tpm.exclusiveAuditSession = isU32(b.exclusiveAuditSession) ? b.exclusiveAuditSession : null;
   tpm.objects.clear();
   for (const o of b.objects) tpm.objects.put(o.handle, o.object);
   nvLoadOrderly(tpm);

@@ -85,6 +85,18 @@ describe('audit sessions', () => {
     expect(hex(auditDigestOf(t, s)!)).toBe(hex(d));
   });
 
+  test('the audit digest and exclusivity survive the volatile state (STORE_VOLATILE, INIT)', () => {
+    const t = createTestTpm();
+    const s = startSession(t);
+    const a = getRandom(t, s, CONTINUE | AUDIT);
+    expect(a.rc).toBe(0);
+    const blob = t.engine.volatileBlob();
+    t.powerCycle();
+    t.engine.restoreVolatile(blob);
+    expect(hex(auditDigestOf(t, s)!)).toBe(hex(H(new Uint8Array(32), cpGetRandom(8), rpOf(TPM_CC.GetRandom, a.rp))));
+    expect(getRandom(t, s, CONTINUE | AUDIT | EXCLUSIVE).rc).toBe(0);
+  });
+
   test('refused: audit on a policy session, two audit sessions, audit on a password session', () => {
     const t = createTestTpm();
     const policy = startSession(t, { type: 1 });
