@@ -7,8 +7,8 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { beforeAll, expect, it } from 'vitest';
-import { describeImpls, makeTempDir, startDaemon, type Daemon } from '../helpers/daemon.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { describeImpls, makeTempDir, startDaemon, swtpmAvailable, vtpmdAvailable, type Daemon } from '../helpers/daemon.js';
 import { run, tpm2, tpm2ok } from '../helpers/tools.js';
 import { cmd, dataTarget, transmitOnce } from '../helpers/tpm.js';
 
@@ -260,4 +260,49 @@ describeImpls('PolicySigned, PolicyNV, PolicyAuthorizeNV and audit with tpm2-too
     await tpm2ok('setcommandauditstatus', d.tcti, ['-C', 'o', '-c', 'TPM2_CC_GetRandom']);
     expect(await audited()).toBe(list(0x140));
   });
+});
+
+// The same tpm2-tools sequence in a trial session on vtpmd and on swtpm side by side: the
+// PolicyGetDigest each returns (tpm2-tools' -L file) must be byte for byte the same, and the
+// spec's formula. The NV indices and the external key are the same on both, so their Names are.
+describe.skipIf(!vtpmdAvailable() || !swtpmAvailable())('trial digests: vtpmd and swtpm agree after PolicyAuthorizeNV, PolicySigned, PolicyNV, PolicyCommandCode', () => {
+  it('gives one digest', async () => {
+    const work = makeTempDir();
+    const file = (name: string) => path.join(work, name);
+    await run('openssl', ['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', file('ec.pem')]);
+    await run('openssl', ['ec', '-in', file('ec.pem'), '-pubout', '-out', file('ec.pub.pem')]);
+    writeFileSync(file('zero4'), Buffer.alloc(4));
+    await run('openssl', ['dgst', '-sha256', '-sign', file('ec.pem'), '-out', file('ec.sig'), file('zero4')]);
+    const digests: Record<string, string> = {};
+    let want = '';
+    for (const impl of ['vtpmd', 'swtpm'] as const) {
+      const d = await startDaemon({ impl, flags: ['not-need-init', 'startup-clear'] });
+      const ok = (tool: string, args: string[], opts?: { input: Buffer }) => tpm2ok(tool, d.tcti, args, opts);
+      await ok('loadexternal', ['-C', 'o', '-G', 'ecc', '-u', file('ec.pub.pem'), '-c', file(`${impl}.key.ctx`), '-n', file('key.name')]);
+      await ok('flushcontext', ['-t']);
+      const stored = Buffer.concat([u16(0x000b), H(Buffer.from('approved'))]);
+      for (const [index, data] of [['0x1500020', stored], ['0x1500021', Buffer.from([0, 0, 0, 9])]] as const) {
+        await ok('nvdefine', [index, '-C', 'o', '-s', String(data.length), '-a', 'ownerread|ownerwrite|authread|authwrite']);
+        await ok('nvwrite', [index, '-C', 'o', '-i-'], { input: data });
+      }
+      const names = await Promise.all(['0x1500020', '0x1500021'].map(async (i) => Buffer.from(/name:\s*([0-9a-f]+)/i.exec((await ok('nvreadpublic', [i])).stdout)![1]!, 'hex')));
+      const s = file(`${impl}.session`);
+      const policy = file(`${impl}.policy`);
+      await ok('startauthsession', ['-S', s]);
+      await ok('policyauthorizenv', ['-S', s, '-C', 'o', '0x1500020']);
+      await ok('policysigned', ['-S', s, '-g', 'sha256', '-s', file('ec.sig'), '-f', 'ecdsa', '-c', file(`${impl}.key.ctx`), '-q', '72656631']);
+      await ok('flushcontext', ['-t']);
+      await ok('policynv', ['-S', s, '-i-', '0x1500021', 'sge', '-C', 'o'], { input: Buffer.from([0, 0, 0, 1]) });
+      await ok('policycommandcode', ['-S', s, 'TPM2_CC_Unseal', '-L', policy]);
+      digests[impl] = readFileSync(policy).toString('hex');
+      let w = H(ZERO, u32(CC.PolicyAuthorizeNV), names[0]!);
+      w = H(H(w, u32(CC.PolicySigned), readFileSync(file('key.name'))), Buffer.from('ref1'));
+      w = H(w, u32(CC.PolicyNV), H(Buffer.from([0, 0, 0, 1]), u16(0), u16(6)), names[1]!);
+      w = H(w, u32(CC.PolicyCommandCode), u32(0x15e));
+      want = w.toString('hex');
+      await d.stop();
+    }
+    expect(digests.vtpmd).toBe(digests.swtpm);
+    expect(digests.vtpmd).toBe(want);
+  }, 60_000);
 });
