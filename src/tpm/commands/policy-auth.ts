@@ -6,9 +6,9 @@
  * TPMT_TK_VERIFIED ticket).
  */
 import { command } from '../command.js';
-import { CONTEXT_INTEGRITY_HASH_ALG, hashInfo } from '../algorithms.js';
+import { hashInfo } from '../algorithms.js';
 import { TPM_ALG, TPM_CC, TPM_RC, TPM_RH, TPM_ST } from '../constants.js';
-import { hash, hmac } from '../crypto/index.js';
+import { hash } from '../crypto/index.js';
 import { TpmError } from '../errors.js';
 import { INT32, oneOf, struct, tpm2b, UINT16, type Infer } from '../marshal/codec.js';
 import { TPM2B_NAME, TPMT_SIGNATURE } from '../marshal/objects.js';
@@ -16,8 +16,9 @@ import { TPM2B_DIGEST, TPM2B_NONCE, TPMT_TK_VERIFIED } from '../marshal/structur
 import { TPMI_DH_ENTITY, TPMI_DH_OBJECT, TPMI_RH_HIERARCHY, TPMI_SH_POLICY } from '../marshal/tpmi.js';
 import type { Session } from '../state/sessions.js';
 import type { Tpm } from '../tpm.js';
-import { equal, policySession, u16, u32, u64, update } from './policy-support.js';
+import { equal, policySession, u32, u64, update } from './policy-support.js';
 import { verifySignature } from './signature.js';
+import { authTicketDigest, verifiedTicketDigest } from './tickets.js';
 
 /** ms-tpm EXPIRATION_BIT: set in a timeout buffer whose ticket dies with a TPM Reset. */
 const EXPIRATION_BIT = 1n << 63n;
@@ -66,21 +67,6 @@ export function contextUpdate(s: Session, cc: number, name: Uint8Array, ref: Uin
     s.policy!.hashKind = 'cpHash';
   }
   if (timeout !== 0n && (s.policy!.timeout === 0n || s.policy!.timeout > timeout)) s.policy!.timeout = timeout;
-}
-
-/**
- * Part 2 §10.7.4 TPMT_TK_AUTH digest: HMAC(proof, tag || cpHashA || policyRef || authName ||
- * timeout [|| TPM time epoch [|| resetCount]]), so a ticket with an expiry is bound to this
- * run of TPM time and, when asked, to this TPM Reset.
- */
-function authTicketDigest(tpm: Tpm, tag: number, hierarchy: number, timeout: bigint, expiresOnReset: boolean, cpHashA: Uint8Array, policyRef: Uint8Array, name: Uint8Array): Uint8Array {
-  const proof = tpm.hierarchyProof(hierarchy) ?? new Uint8Array(0);
-  const parts = [u16(tag), cpHashA, policyRef, name, u64(timeout)];
-  if (timeout !== 0n) {
-    parts.push(u64(tpm.timeEpoch));
-    if (expiresOnReset) parts.push(u32(tpm.persistent.resetCount));
-  }
-  return hmac(CONTEXT_INTEGRITY_HASH_ALG, proof, ...parts);
 }
 
 /** The hierarchy an entity belongs to, for its tickets (ms-tpm EntityGetHierarchy). */
@@ -224,8 +210,7 @@ export const PolicyAuthorize = command({
     if (s.kind !== 'trial') {
       if (!equal(s.policyDigest, approvedPolicy)) throw new TpmError(TPM_RC.VALUE, { param: 1 });
       const aHash = hash(nameAlg, approvedPolicy, policyRef);
-      const proof = tpm.hierarchyProof(checkTicket.hierarchy) ?? new Uint8Array(0);
-      const expected = hmac(CONTEXT_INTEGRITY_HASH_ALG, proof, u16(TPM_ST.VERIFIED), aHash, keySign);
+      const expected = verifiedTicketDigest(tpm, checkTicket.hierarchy, aHash, keySign);
       if (checkTicket.hierarchy === TPM_RH.NULL || !equal(expected, checkTicket.digest)) throw new TpmError(TPM_RC.VALUE, { param: 4 });
     }
     s.policyDigest = new Uint8Array(s.policyDigest.length);

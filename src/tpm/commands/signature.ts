@@ -1,5 +1,5 @@
 /** Part 3 §20 Signing and Signature Verification: TPM2_VerifySignature, TPM2_Sign. */
-import { CONTEXT_INTEGRITY_HASH_ALG, hashInfo } from '../algorithms.js';
+import { hashInfo } from '../algorithms.js';
 import { command } from '../command.js';
 import { TPM_ALG, TPM_CC, TPM_RC, TPM_RH, TPM_ST } from '../constants.js';
 import { constantTimeEqual, ecdsaSign, ecdsaVerify, hmac, rsapssSign, rsapssVerify, rsassaSign, rsassaVerify } from '../crypto/index.js';
@@ -15,11 +15,9 @@ import { TPM2B_DIGEST, TPMT_TK_HASHCHECK, TPMT_TK_VERIFIED } from '../marshal/st
 import { TPMI_DH_OBJECT } from '../marshal/tpmi.js';
 import type { KeyObject } from '../state/objects.js';
 import type { Tpm } from '../tpm.js';
-import { hashCheckTicket } from './tickets.js';
+import { hashCheckTicket, verifiedTicketDigest } from './tickets.js';
 
 type Scheme = { scheme: number; details: { hashAlg: number } | null };
-
-const u16 = (v: number): Uint8Array => new Uint8Array([v >> 8, v & 0xff]);
 
 /** The signing scheme each key type can use. */
 const TYPE_SCHEMES: Record<number, readonly number[]> = {
@@ -122,7 +120,7 @@ export const VerifySignature = command({
     if (key.hierarchy === TPM_RH.NULL || key.publicArea.nameAlg === TPM_ALG.NULL || !proof) {
       return { validation: { tag: TPM_ST.VERIFIED, hierarchy: TPM_RH.NULL, digest: new Uint8Array(0) } };
     }
-    const ticket = hmac(CONTEXT_INTEGRITY_HASH_ALG, proof, u16(TPM_ST.VERIFIED), digest, key.name);
+    const ticket = verifiedTicketDigest(tpm, key.hierarchy, digest, key.name);
     return { validation: { tag: TPM_ST.VERIFIED, hierarchy: key.hierarchy, digest: ticket } };
   },
 });

@@ -4,8 +4,7 @@ import { TPM_GENERATED_VALUE, TPM_RH, TPM_ST } from '../constants.js';
 import { hmac } from '../crypto/index.js';
 import type { TPMT_TK_HASHCHECK } from '../marshal/structures.js';
 import type { Tpm } from '../tpm.js';
-
-const u16 = (v: number): Uint8Array => new Uint8Array([v >> 8, v & 0xff]);
+import { u16, u32, u64 } from './policy-support.js';
 
 /** The NULL ticket: what a client gets when no ticket may be issued. */
 export function nullHashCheck(): TPMT_TK_HASHCHECK {
@@ -48,4 +47,25 @@ export function creationTicket(tpm: Tpm, hierarchy: number, name: Uint8Array, cr
     hierarchy,
     digest: hmac(CONTEXT_INTEGRITY_HASH_ALG, proof, u16(TPM_ST.CREATION), name, creationHash),
   };
+}
+
+/**
+ * Part 2 §10.7.4 TPMT_TK_AUTH digest: HMAC(proof, tag || cpHashA || policyRef || authName ||
+ * timeout [|| TPM time epoch [|| resetCount]]), so a ticket with an expiry is bound to this
+ * run of TPM time and, when asked, to this TPM Reset.
+ */
+export function authTicketDigest(tpm: Tpm, tag: number, hierarchy: number, timeout: bigint, expiresOnReset: boolean, cpHashA: Uint8Array, policyRef: Uint8Array, name: Uint8Array): Uint8Array {
+  const proof = tpm.hierarchyProof(hierarchy) ?? new Uint8Array(0);
+  const parts = [u16(tag), cpHashA, policyRef, name, u64(timeout)];
+  if (timeout !== 0n) {
+    parts.push(u64(tpm.timeEpoch));
+    if (expiresOnReset) parts.push(u32(tpm.persistent.resetCount));
+  }
+  return hmac(CONTEXT_INTEGRITY_HASH_ALG, proof, ...parts);
+}
+
+/** Part 2 §10.7.5 TPMT_TK_VERIFIED digest: HMAC(proof, TPM_ST_VERIFIED || digest || keyName). */
+export function verifiedTicketDigest(tpm: Tpm, hierarchy: number, digest: Uint8Array, keyName: Uint8Array): Uint8Array {
+  const proof = tpm.hierarchyProof(hierarchy) ?? new Uint8Array(0);
+  return hmac(CONTEXT_INTEGRITY_HASH_ALG, proof, u16(TPM_ST.VERIFIED), digest, keyName);
 }

@@ -13,6 +13,7 @@
 import { CONTEXT_INTEGRITY_HASH_ALG, hashInfo } from '../algorithms.js';
 import { TPM_CC } from '../constants.js';
 import { hash } from '../crypto/index.js';
+import { putUint32 } from '../crypto/bytes.js';
 import type { PersistentState } from './persistent.js';
 import type { Session } from './sessions.js';
 
@@ -47,8 +48,9 @@ export function isAudited(p: PersistentState, code: number): boolean {
 /** What TPMS_COMMAND_AUDIT_INFO reports (Part 2 §10.12.5): counter, hash, digest and the digest of the audited codes. */
 export function commandAuditInfo(p: PersistentState): { auditCounter: bigint; digestAlg: number; auditDigest: Uint8Array; commandDigest: Uint8Array } {
   const a = auditOf(p);
-  const codes = a.commands.map((cc) => new Uint8Array([cc >>> 24, (cc >>> 16) & 0xff, (cc >>> 8) & 0xff, cc & 0xff]));
-  return { auditCounter: a.counter, digestAlg: a.hashAlg, auditDigest: a.digest, commandDigest: hash(a.hashAlg, ...codes) };
+  const codes = new Uint8Array(4 * a.commands.length);
+  a.commands.forEach((cc, i) => putUint32(codes, 4 * i, cc));
+  return { auditCounter: a.counter, digestAlg: a.hashAlg, auditDigest: a.digest, commandDigest: hash(a.hashAlg, codes) };
 }
 
 /** GetCommandAuditDigest restarts the digest; the next audited command starts a new one and counts it. */
