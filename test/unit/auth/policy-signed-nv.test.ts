@@ -12,7 +12,7 @@ import { encode } from '../../../src/tpm/marshal/codec.js';
 import { Reader } from '../../../src/tpm/marshal/reader.js';
 import { TPM2B_PUBLIC, TPMA_OBJECT, type TPMT_PUBLIC } from '../../../src/tpm/marshal/objects.js';
 import { be, cat, createTestTpm, hex, type TestTpm } from '../../helpers/engine.js';
-import { digest, startSession, type ClientSession } from '../../helpers/session-client.js';
+import { callWithSessions, digest, startSession, type ClientSession } from '../../helpers/session-client.js';
 
 const SHA256 = TPM_ALG.SHA256;
 const H = (...p: Uint8Array[]) => digest(SHA256, ...p);
@@ -184,6 +184,33 @@ describe('PolicySigned', () => {
     expect(hex(out.subarray(10, 16))).toBe(hex(cat(be.u16(TPM_ST.AUTH_SIGNED), be.u32(TPM_RH.NULL))));
     const s2 = startSession(t, { type: POLICY });
     expect(t.call(TPM_CC.PolicyTicket, { handles: [s2.handle], params: cat(out.subarray(0, 10), be.u16(0), be.u16(0), be.b2(key.name), out.subarray(10)) }).rc).toBe(0);
+  });
+});
+
+describe('PolicySigned authorizes', () => {
+  const setOwnerPolicy = (t: TestTpm, policy: Uint8Array) =>
+    expect(t.call(TPM_CC.SetPrimaryPolicy, { handles: [TPM_RH.OWNER], passwords: [''], params: cat(be.b2(policy), be.u16(SHA256)) }).rc).toBe(0);
+  const changeOwnerAuth = (t: TestTpm, s: ClientSession, newAuth: string) =>
+    callWithSessions(t, { code: TPM_CC.HierarchyChangeAuth, handles: [TPM_RH.OWNER], params: be.b2(newAuth) }, [{ session: s, attrs: 1 }]).r.rc;
+
+  test('only the command whose cpHash was signed, and only before the signed expiration', () => {
+    const t = createTestTpm();
+    const key = externalEcc(t);
+    setOwnerPolicy(t, H(H(ZERO, be.u32(TPM_CC.PolicySigned), key.name), new Uint8Array(0)));
+    // The signer approves HierarchyChangeAuth(owner, "pw") only.
+    const cpHashA = H(be.u32(TPM_CC.HierarchyChangeAuth), be.u32(TPM_RH.OWNER), be.b2('pw'));
+    const s = startSession(t, { type: POLICY });
+    const sig = ecdsaSignature(key.privateKey, signedMessage(s.nonceTPM, 0, cpHashA, new Uint8Array(0)));
+    expect(t.call(TPM_CC.PolicySigned, { handles: [key.handle, s.handle], params: signedParams(s.nonceTPM, cpHashA, new Uint8Array(0), 0, sig) }).rc).toBe(0);
+    expect(changeOwnerAuth(t, s, 'other')).toBe(withPosition(TPM_RC.POLICY_FAIL, { session: 1 }));
+    expect(changeOwnerAuth(t, s, 'pw')).toBe(0);
+    expect(t.call(TPM_CC.HierarchyChangeAuth, { handles: [TPM_RH.OWNER], passwords: ['pw'], params: be.b2('') }).rc).toBe(0);
+    // Good for 10 s from the session's start: 11 s later the authorization is TPM_RC_EXPIRED+S1.
+    const s2 = startSession(t, { type: POLICY });
+    const sig2 = ecdsaSignature(key.privateKey, signedMessage(s2.nonceTPM, 10, new Uint8Array(0), new Uint8Array(0)));
+    expect(t.call(TPM_CC.PolicySigned, { handles: [key.handle, s2.handle], params: signedParams(s2.nonceTPM, new Uint8Array(0), new Uint8Array(0), 10, sig2) }).rc).toBe(0);
+    t.clock.advance(11_000);
+    expect(changeOwnerAuth(t, s2, 'x')).toBe(withPosition(TPM_RC.EXPIRED, { session: 1 }));
   });
 });
 
