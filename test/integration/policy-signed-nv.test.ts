@@ -11,6 +11,9 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { describeImpls, makeTempDir, startDaemon, swtpmAvailable, vtpmdAvailable, type Daemon } from '../helpers/daemon.js';
 import { run, tpm2, tpm2ok } from '../helpers/tools.js';
 import { cmd, dataTarget, transmitOnce } from '../helpers/tpm.js';
+import { unwrapState } from '../../src/storage/envelope.js';
+import { commandAuditInfo } from '../../src/tpm/state/audit.js';
+import { deserializePersistent } from '../../src/tpm/state/persistent.js';
 
 const H = (...parts: Buffer[]) => {
   const h = createHash('sha256');
@@ -222,7 +225,7 @@ describeImpls('PolicySigned, PolicyNV, PolicyAuthorizeNV and audit with tpm2-too
     await flush(t);
   });
 
-  it('an audit session (tpm2_startauthsession --audit-session) carries tpm2_getrandom; tpm2_setcommandauditstatus counts a command audit digest', async () => {
+  it('an audit session (tpm2_startauthsession --audit-session) carries tpm2_getrandom; tpm2_setcommandauditstatus starts a command audit digest that GetRandom extends', async () => {
     const s = file('audit.session');
     await tpm2ok('startauthsession', d.tcti, ['--audit-session', '-S', s]);
     // tpm2-tools checks the response HMAC, which covers the audit attributes the TPM answers with.
@@ -252,11 +255,32 @@ describeImpls('PolicySigned, PolicyNV, PolicyAuthorizeNV and audit with tpm2-too
     const counter = (text: string) => Number(/TPM2_PT_AUDIT_COUNTER_1:\s*(0x[0-9a-f]+)/i.exec(text)![1]);
     await tpm2ok('setcommandauditstatus', d.tcti, ['-C', 'o', 'TPM2_CC_GetRandom']);
     expect(await audited()).toBe(list(0x140, CC.GetRandom));
-    await tpm2ok('getrandom', d.tcti, ['4']);
+    await tpm2ok('getrandom', d.tcti, ['4', '-o', file('r3.bin')]);
     const after = await tpm2ok('getcap', d.tcti, ['properties-variable']);
-    // Auditing started a digest (counted once) unless one was running already.
-    expect(counter(after.stdout) - counter(before.stdout)).toBeLessThanOrEqual(1);
-    expect(counter(after.stdout)).toBeGreaterThanOrEqual(1);
+    // tpm2_setcommandauditstatus sends SetCommandCodeAuditStatus twice: SHA-256 with empty lists
+    // (a new hash: the digest restarts, that command is not audited), then SHA-256 with the list,
+    // which is audited (it always is) and starts a new digest, counted once. GetRandom extends it.
+    expect(counter(after.stdout)).toBe(counter(before.stdout) + 1);
+    const setParams = Buffer.concat([u16(0x000b), u32(1), u32(CC.GetRandom), u32(0)]);
+    const r3 = readFileSync(file('r3.bin'));
+    let commandAudit = H(ZERO, H(u32(0x140), u32(0x40000001), setParams), H(u32(0), u32(0x140)));
+    commandAudit = H(commandAudit, H(u32(CC.GetRandom), u16(4)), H(u32(0), u32(CC.GetRandom), u16(r3.length), r3));
+    const codesDigest = H(u32(0x140), u32(CC.GetRandom));
+    if (impl === 'swtpm') {
+      // TPMS_COMMAND_AUDIT_INFO ends the TPMS_ATTEST: ... auditDigest (TPM2B), commandDigest (TPM2B).
+      await keyedOk('createprimary', ['-C', 'e', '-G', 'ecc', '-a', 'fixedtpm|fixedparent|sensitivedataorigin|userwithauth|sign', '-c', file('att2.ctx')]);
+      await keyedOk('getcommandauditdigest', ['-c', file('att2.ctx'), '-m', file('att2.data'), '-s', file('att2.sig'), '-g', 'sha256']);
+      const att = readFileSync(file('att2.data'));
+      expect(att.subarray(-66, -34).toString('hex')).toBe(commandAudit.toString('hex'));
+      expect(att.subarray(-32).toString('hex')).toBe(codesDigest.toString('hex'));
+    } else {
+      // vtpmd keeps the command audit digest in its permanent state, written before the response.
+      const blob = unwrapState(readFileSync(path.join(d.stateDir, 'tpm2-00.permall')), 'permanent state');
+      const info = commandAuditInfo(deserializePersistent(blob));
+      expect(info.digestAlg).toBe(0x000b);
+      expect(Buffer.from(info.auditDigest).toString('hex')).toBe(commandAudit.toString('hex'));
+      expect(Buffer.from(info.commandDigest).toString('hex')).toBe(codesDigest.toString('hex'));
+    }
     await tpm2ok('setcommandauditstatus', d.tcti, ['-C', 'o', '-c', 'TPM2_CC_GetRandom']);
     expect(await audited()).toBe(list(0x140));
   });
