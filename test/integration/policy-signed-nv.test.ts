@@ -229,10 +229,8 @@ describeImpls('PolicySigned, PolicyNV, PolicyAuthorizeNV and audit with tpm2-too
     const s = file('audit.session');
     await tpm2ok('startauthsession', d.tcti, ['--audit-session', '-S', s]);
     // tpm2-tools checks the response HMAC, which covers the audit attributes the TPM answers with.
-    const r1 = await tpm2ok('getrandom', d.tcti, ['8', '-S', s, '-o', file('r1.bin')]);
-    const r2 = await tpm2ok('getrandom', d.tcti, ['16', '-S', s, '-o', file('r2.bin')]);
-    void r1;
-    void r2;
+    await tpm2ok('getrandom', d.tcti, ['8', '-S', s, '-o', file('r1.bin')]);
+    await tpm2ok('getrandom', d.tcti, ['16', '-S', s, '-o', file('r2.bin')]);
     // The session audit digest: H(H(0…0 || cp1 || rp1) || cp2 || rp2), cp = H(CC || bytesRequested),
     // rp = H(TPM_RC_SUCCESS || CC || TPM2B_DIGEST randomBytes).
     const step = (digest: Buffer, n: number, bytes: Buffer) =>
