@@ -179,7 +179,12 @@ export class Engine {
       // Part 3 §5.3: a transient object that is not loaded is a reference to nothing; a
       // persistent object or NV index that does not exist is a bad handle.
       const h = handleList[i]!;
-      if (this.tpm.isLoaded(h)) continue;
+      if (this.tpm.isLoaded(h)) {
+        // A disabled hierarchy's handles, persistent objects and NV indices (ms-tpm EntityGetLoadStatus).
+        const rc = this.tpm.hierarchyStatus(h, code);
+        if (rc) throw new TpmError(rc, { handle: i + 1 });
+        continue;
+      }
       // A saved session is there but not loaded (ms-tpm HandleProcess).
       if (h >>> 24 === TPM_HT.TRANSIENT || this.tpm.sessions.isSaved(h)) throw new TpmError(TPM_RC.REFERENCE_H0 + i);
       throw new TpmError(TPM_RC.HANDLE, { handle: i + 1 });
@@ -283,6 +288,10 @@ export class Engine {
     const session = use.session;
     const authorizes = i < def.handles.length && def.handles[i]!.auth !== undefined;
     if (!authorizes && !session) throw new TpmError(TPM_RC.HANDLE, { session: n });
+    // Platform authorization of a command on the physical-presence list needs PP asserted.
+    if (authorizes && handles[i] === TPM_RH.PLATFORM && !this.tpm.physicalPresence && this.tpm.ppCommands().includes(def.code)) {
+      throw new TpmError(TPM_RC.PP, { session: n });
+    }
     if (session?.kind === 'trial') throw new TpmError(TPM_RC.ATTRIBUTES, { session: n });
     // A session bound to a DA-protected entity is subject to DA however it is used (Part 1 §19.8).
     const bind = session?.bind;

@@ -91,7 +91,7 @@ export const NV_DefineSpace = command({
 });
 
 /** Removes an index (NvDeleteIndex); a written counter raises the floor for new counters. */
-function deleteIndex(tpm: Tpm, handle: number): void {
+export function deleteIndex(tpm: Tpm, handle: number): void {
   const index = nvFind(tpm, handle)!;
   const a = nvAttributes(tpm, index);
   if (nvType(a) === TPM_NT.COUNTER && has(a, TPMA_NV.WRITTEN)) {

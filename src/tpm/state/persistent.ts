@@ -22,6 +22,22 @@ export interface SavedState {
   pcrUpdateCounter: number;
   /** Startup(STATE) must come from the locality the interrupted Startup came from. */
   startupLocality: number;
+  /** The state-clear data Resume restores; states saved before it existed resume with the defaults. */
+  stateClear?: StateClearData;
+}
+
+/**
+ * State-clear data (the reference's `gc`, Part 1 §36.6): kept by Shutdown(STATE) for a Resume,
+ * back to its defaults at every Startup(CLEAR).
+ */
+export interface StateClearData {
+  shEnable: boolean;
+  ehEnable: boolean;
+  phEnableNV: boolean;
+  platformAuth: Uint8Array;
+  platformPolicy: AuthPolicy;
+  /** The authValue of the PCR auth group (PCR_SetAuthValue). */
+  pcrAuth: Uint8Array;
 }
 
 /** A hierarchy's authPolicy and its hash algorithm (SetPrimaryPolicy); NULL with an empty digest when none. */
@@ -64,6 +80,12 @@ export interface PersistentState {
   policies?: { owner: AuthPolicy; endorsement: AuthPolicy; lockout: AuthPolicy };
   /** Dictionary-attack counters and parameters (state/dictionary-attack.ts); added in version 2. */
   da?: DaPersistent;
+  /** ClearControl: TPM2_Clear is refused while set (TPMA_PERMANENT.disableClear). Absent: clear. */
+  disableClear?: boolean;
+  /** The authPolicy of the PCR policy group (PCR_SetAuthPolicy). Absent: none. */
+  pcrPolicy?: AuthPolicy;
+  /** The commands that need physical presence with platform authorization (PP_Commands). Absent: the manufacturer's list. */
+  ppCommands?: number[];
 }
 
 /** Version 2 added persistent objects, NV indices and dictionary-attack state; a version-1 blob loads with none of them (DA with its defaults). */
@@ -122,6 +144,15 @@ export function deserializePersistent(blob: Uint8Array): PersistentState {
       throw new StateFormatError('permanent state has a damaged NV index');
     }
     if (i.data.length !== i.public.dataSize) throw new StateFormatError(`NV index 0x${Number(i.public.nvIndex).toString(16)} has the wrong data size`);
+  }
+  if (s.disableClear !== undefined && typeof s.disableClear !== 'boolean') throw new StateFormatError('permanent state has a bad disableClear');
+  if (s.pcrPolicy !== undefined && !(s.pcrPolicy?.digest instanceof Uint8Array)) throw new StateFormatError('permanent state has a bad PCR policy');
+  if (s.ppCommands !== undefined && !(Array.isArray(s.ppCommands) && s.ppCommands.every((c) => Number.isInteger(c)))) {
+    throw new StateFormatError('permanent state has a bad physical-presence list');
+  }
+  const sc = s.savedState?.stateClear;
+  if (sc !== undefined && !(sc?.platformAuth instanceof Uint8Array && sc.pcrAuth instanceof Uint8Array && sc.platformPolicy?.digest instanceof Uint8Array)) {
+    throw new StateFormatError('permanent state has damaged saved state-clear data');
   }
   return s;
 }
