@@ -61,8 +61,7 @@ export const Startup = command({
     else applyHcrtm(tpm);
     // Startup(CLEAR) (Reset or Restart) sets the state-clear data to its defaults (platformAuth
     // empty, every hierarchy enabled); a Resume gets back what Shutdown(STATE) kept.
-    if (startupType === TPM_SU.CLEAR) tpm.setStateClear(undefined);
-    else if (saved?.stateClear) tpm.setStateClear(saved.stateClear);
+    tpm.setStateClear(startupType === TPM_SU.STATE ? saved?.stateClear : undefined);
     tpm.phEnable = true;
     tpm.da.startup(p, p.orderly !== 'NONE');
     tpm.startupLocality = locality;
