@@ -191,6 +191,8 @@ const PLATFORM = 0x4000000c;
 const OWNER = 0x40000001;
 const LOCKOUT = 0x4000000a;
 const NULL = 0x40000007;
+/** TPM2B_PUBLIC contents: a keyed-hash object without a scheme (public part only). */
+const KEYEDHASH_PUBLIC = new W().u16(0x0008).u16(0x000b).u32(0x40).u16(0).u16(0x0010).tpm2b(Buffer.alloc(32, 1)).build();
 const RAW_CASES: [string, () => Buffer, number][] = [
   ['PP_Commands without physical presence', () => command({ cc: 0x12d, handles: [PLATFORM], auth: pwAuthArea(), params: new W().u32(1).u32(0x126).u32(0).build() }), 0x990],
   ['PP_Commands by the owner', () => command({ cc: 0x12d, handles: [OWNER], auth: pwAuthArea(), params: new W().u32(0).u32(0).build() }), 0x184],
@@ -215,6 +217,10 @@ const RAW_CASES: [string, () => Buffer, number][] = [
   ['HierarchyControl: the owner disables itself', () => command({ cc: 0x121, handles: [OWNER], auth: pwAuthArea(), params: new W().u32(OWNER).u8(0).build() }), 0],
   ['HierarchyControl: the owner enables itself again', () => command({ cc: 0x121, handles: [OWNER], auth: pwAuthArea(), params: new W().u32(OWNER).u8(1).build() }), 0x185],
   ['ClockSet by the disabled owner', () => command({ cc: 0x128, handles: [OWNER], auth: pwAuthArea(), params: new W().u32(0x7fffffff).u32(0).build() }), 0x185],
+  ['LoadExternal into the disabled owner hierarchy', () => command({ cc: 0x167, params: new W().u16(0).tpm2b(KEYEDHASH_PUBLIC).u32(OWNER).build() }), 0x3c5],
+  ['LoadExternal into the endorsement hierarchy', () => command({ cc: 0x167, params: new W().u16(0).tpm2b(KEYEDHASH_PUBLIC).u32(0x4000000b).build() }), 0],
+  ['HierarchyControl: the platform disables platformNV', () => command({ cc: 0x121, handles: [PLATFORM], auth: pwAuthArea(), params: new W().u32(0x4000000d).u8(0).build() }), 0],
+  ['NV_DefineSpace by the platform without phEnableNV', () => command({ cc: 0x12a, handles: [PLATFORM], auth: pwAuthArea(), params: new W().u16(0).tpm2b(new W().u32(0x01400002).u16(0x000b).u32(0x40010001).u16(0).u16(8).build()).build() }), 0x185],
 ];
 
 describeImpls('response codes of the same sequence', (impl) => {

@@ -409,3 +409,21 @@ describe('permanent and volatile state from before these fields', () => {
     expect(extend(t, 20, 'v')).toBe(0);
   });
 });
+
+describe('a disabled hierarchy in command parameters', () => {
+  test('LoadExternal into it is TPM_RC_HIERARCHY+P3, ContextLoad of its object TPM_RC_HIERARCHY+P1, NV_DefineSpace by the platform without phEnableNV TPM_RC_HIERARCHY+H1', () => {
+    const t = createTestTpm();
+    const e = primary(t, TPM_RH.ENDORSEMENT);
+    const saved = t.call(TPM_CC.ContextSave, { handles: [e.handle] });
+    expect(saved.rc).toBe(0);
+    expect(hierarchyControl(t, TPM_RH.ENDORSEMENT, TPM_RH.ENDORSEMENT, 0)).toBe(0);
+    expect(t.call(TPM_CC.ContextLoad, { params: saved.body }).rc).toBe(0x1c5);
+    const loadExternal = (h: number) => t.call(TPM_CC.LoadExternal, { params: cat(be.u16(0), encode(TPM2B_PUBLIC, storage), be.u32(h)) }).rc;
+    expect(loadExternal(TPM_RH.ENDORSEMENT)).toBe(0x3c5);
+    expect(hierarchyControl(t, TPM_RH.PLATFORM, TPM_RH.ENDORSEMENT, 1)).toBe(0);
+    expect(t.call(TPM_CC.ContextLoad, { params: saved.body }).rc).toBe(0);
+    expect(hierarchyControl(t, TPM_RH.PLATFORM, TPM_RH.PLATFORM_NV, 0)).toBe(0);
+    expect(nvDefine(t, TPM_RH.PLATFORM, 0x01400002, TPMA_NV.PPREAD | TPMA_NV.PPWRITE | TPMA_NV.PLATFORMCREATE)).toBe(0x185);
+    expect(nvDefine(t, TPM_RH.OWNER, 0x01000002, TPMA_NV.OWNERREAD | TPMA_NV.OWNERWRITE)).toBe(0);
+  });
+});
