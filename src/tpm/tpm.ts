@@ -14,6 +14,7 @@ import { EMPTY_POLICY, PersistentState, SEED_SIZE, type AuthPolicy, type StateCl
 import { isPlatformPersistent } from './state/persistent-objects.js';
 import { PCR_ATTRIBUTES } from './state/pcr.js';
 import { CLOCK_NOMINAL, clockCrossesUpdate } from './state/clock.js';
+import { ppCommandList } from './state/physical-presence.js';
 import type { TPMS_TIME_INFO } from './marshal/structures.js';
 import type { CommandDef } from './command.js';
 
@@ -221,9 +222,9 @@ export class Tpm {
     return 0;
   }
 
-  /** The physical-presence list (PP_Commands): PP_Commands itself until changed. */
+  /** The physical-presence list (PP_Commands). */
   ppCommands(): readonly number[] {
-    return this.persistent.ppCommands ?? [TPM_CC.PP_Commands];
+    return ppCommandList(this.persistent);
   }
 
   random(n: number): Uint8Array {

@@ -1,24 +1,10 @@
-/**
- * Part 3 §26.2 TPM2_PP_Commands and the physical-presence list (Part 1 §28.3): the commands
- * that, under platform authorization, also need physical presence. libtpms' command attributes
- * say which commands may be on it (PP_COMMAND) and which always are (PP_REQUIRED).
- */
+/** Part 3 §26.2 TPM2_PP_Commands: changes the physical-presence list (state/physical-presence.ts). */
 import { command } from '../command.js';
 import { TPM_CC } from '../constants.js';
 import { list, UINT32 } from '../marshal/codec.js';
 import { MAX_CAP_CC } from '../marshal/capability.js';
 import { TPMI_RH_PLATFORM } from '../marshal/nv.js';
-
-/** The commands that can be put on the list (libtpms 0.9 PP_COMMAND). */
-export const PP_COMMAND_CODES: ReadonlySet<number> = new Set([
-  TPM_CC.ChangeEPS, TPM_CC.ChangePPS, TPM_CC.Clear, TPM_CC.ClearControl, TPM_CC.ClockRateAdjust,
-  TPM_CC.ClockSet, TPM_CC.CreateLoaded, TPM_CC.CreatePrimary, TPM_CC.EvictControl, TPM_CC.HierarchyChangeAuth,
-  TPM_CC.HierarchyControl, TPM_CC.NV_DefineSpace, TPM_CC.NV_GlobalWriteLock, TPM_CC.NV_UndefineSpace,
-  TPM_CC.NV_UndefineSpaceSpecial, TPM_CC.PCR_Allocate, TPM_CC.PCR_SetAuthPolicy, TPM_CC.SetPrimaryPolicy,
-]);
-
-/** The commands that are on it always (PP_REQUIRED); also the list a new TPM starts with. */
-export const PP_REQUIRED_CODES: readonly number[] = [TPM_CC.PP_Commands];
+import { PP_COMMAND_CODES, PP_REQUIRED_CODES } from '../state/physical-presence.js';
 
 const TPML_CC = list(UINT32, MAX_CAP_CC);
 
