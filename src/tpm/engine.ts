@@ -12,6 +12,7 @@ import type { CommandDef } from './command.js';
 import { constantTimeEqual, hash, hmac, randomBytes } from './crypto/index.js';
 import { formatRc, TpmError } from './errors.js';
 import { nvFind, nvPublic } from './state/nv.js';
+import { PCR_ATTRIBUTES } from './state/pcr.js';
 import { decryptParameter, encryptParameter } from './auth/param-encryption.js';
 import { Reader } from './marshal/reader.js';
 import { Writer } from './marshal/writer.js';
@@ -392,7 +393,9 @@ export class Engine {
     if (def.code === TPM_CC.PolicySecret && !p.passwordNeeded && !p.authValueNeeded) throw new TpmError(TPM_RC.MODE, n);
     if (p.pcrCounter !== null && p.pcrCounter !== this.tpm.pcrs.updateCounter) throw new TpmError(TPM_RC.PCR_CHANGED, n);
     const policy = this.tpm.entityAuthPolicy(entity);
-    if (policy.length === 0 && entity >>> 24 !== TPM_HT.PCR) throw new TpmError(TPM_RC.AUTH_UNAVAILABLE, n);
+    // A PCR has a policy only in the policy group, empty until PCR_SetAuthPolicy (ms-tpm IsAuthPolicyAvailable).
+    const available = entity >>> 24 === TPM_HT.PCR ? PCR_ATTRIBUTES[entity]?.authGroup === true : policy.length !== 0;
+    if (!available) throw new TpmError(TPM_RC.AUTH_UNAVAILABLE, n);
     if (!constantTimeEqual(policy, session.policyDigest)) throw new TpmError(TPM_RC.POLICY_FAIL, n);
     if (p.timeout !== 0n && p.timeout < this.tpm.timeInfo().time) throw new TpmError(TPM_RC.EXPIRED, n);
     if (p.commandCode !== 0) {

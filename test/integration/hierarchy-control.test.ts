@@ -5,7 +5,7 @@ import path from 'node:path';
 import { expect, it } from 'vitest';
 import { describeImpls, makeTempDir, startDaemon, type Daemon, type Impl } from '../helpers/daemon.js';
 import { parseYamlScalars, tpm2, tpm2ok } from '../helpers/tools.js';
-import { cmd, command, dataTarget, hex, pwAuthArea, rcHex, transmitOnce, W } from '../helpers/tpm.js';
+import { cmd, command, dataTarget, hex, pwAuthArea, rcHex, TpmClient, transmitOnce, W } from '../helpers/tpm.js';
 
 const FLAGS = ['not-need-init', 'startup-clear'];
 
@@ -233,5 +233,33 @@ describeImpls('response codes of the same sequence', (impl) => {
     const pp = await transmitOnce(dataTarget(d), cmd.getCapability(3, 0, 64));
     expect(pp.rc).toBe(0);
     expect(hex(pp.body)).toBe('00' + '00000003' + '00000001' + '0000012d');
+  });
+});
+
+describeImpls('PCR policy group', (impl) => {
+  it('a policy session on a PCR: unavailable outside PCRs 20-22, checked against the group policy inside', async () => {
+    const d = await startDaemon({ impl, flags: FLAGS });
+    const c = await TpmClient.connect(dataTarget(d));
+    try {
+      const extendWithPolicy = async (pcr: number): Promise<number> => {
+        // An unsalted, unbound policy session; no assertion, so its digest is all zeros.
+        const s = await c.call(command({ cc: 0x176, handles: [NULL, NULL], params: new W().tpm2b(Buffer.alloc(16, 7)).u16(0).u8(1).u16(0x0010).u16(0x000b).build() }));
+        expect(s.rc).toBe(0);
+        const handle = s.body.readUInt32BE(0);
+        const auth = new W().u32(handle).tpm2b(Buffer.alloc(16, 9)).u8(0).u16(0).build();
+        const r = await c.call(command({ cc: 0x182, handles: [pcr], auth: new W().u32(auth.length).bytes(auth).build(), params: new W().u32(1).u16(0x000b).bytes(Buffer.alloc(32)).build() }));
+        if (r.rc !== 0) expect((await c.call(cmd.flushContext(handle))).rc).toBe(0);
+        return r.rc;
+      };
+      expect(rcHex(await extendWithPolicy(16))).toBe('0x12f'); // TPM_RC_AUTH_UNAVAILABLE
+      expect(rcHex(await extendWithPolicy(21))).toBe('0x99d'); // TPM_RC_POLICY_FAIL: no group policy yet
+      const set = await c.call(command({ cc: 0x12c, handles: [PLATFORM], auth: pwAuthArea(), params: new W().tpm2b(Buffer.alloc(32)).u16(0x000b).u32(20).build() }));
+      expect(set.rc).toBe(0);
+      // Authorized now; locality 0 may not extend PCR 21 (PC Client), which the command itself finds.
+      expect(rcHex(await extendWithPolicy(21))).toBe('0x907');
+      expect(rcHex(await extendWithPolicy(0))).toBe('0x12f');
+    } finally {
+      c.close();
+    }
   });
 });

@@ -11,6 +11,7 @@ import { TPM2B_PUBLIC, TPMA_OBJECT as A, type TPMT_PUBLIC } from '../../../src/t
 import { deserializePersistent, manufacture, serializePersistent } from '../../../src/tpm/state/persistent.js';
 import { serializeState } from '../../../src/tpm/state/serialize.js';
 import { be, buildCommand, cat, createTestTpm, hex, parseResponse, type TestTpm } from '../../helpers/engine.js';
+import { callWithSessions, startSession } from '../../helpers/session-client.js';
 
 const storage: TPMT_PUBLIC = {
   type: TPM_ALG.ECC,
@@ -329,6 +330,25 @@ describe('PCR_SetAuthPolicy and PCR_SetAuthValue (one group: PCRs 20-22, as libt
     expect(hex(u.engine.tpm.entityAuthPolicy(21))).toBe('07'.repeat(32));
     expect(setPcrPolicy(u, 20, new Uint8Array(0), TPM_ALG.NULL)).toBe(0);
     expect(u.engine.tpm.entityAuthPolicy(21).length).toBe(0);
+  });
+
+  test('a policy session authorizes a PCR of the group when its digest is the group policy; outside the group the policy is unavailable', () => {
+    const t = createTestTpm();
+    const policyExtend = (pcr: number) => {
+      // A policy session with no assertion has the all-zero digest.
+      const session = startSession(t, { type: 1 });
+      const params = cat(be.u32(1), be.u16(TPM_ALG.SHA256), new Uint8Array(32));
+      const rc = callWithSessions(t, { code: TPM_CC.PCR_Extend, handles: [pcr], params }, [{ session, attrs: 0 }], 2).r.rc;
+      if (rc !== 0) expect(flush(t, session.handle)).toBe(0);
+      return rc;
+    };
+    expect(policyExtend(21)).toBe(0x99d); // TPM_RC_POLICY_FAIL + S1: the group has no policy yet
+    expect(policyExtend(16)).toBe(0x12f); // TPM_RC_AUTH_UNAVAILABLE
+    expect(setPcrPolicy(t, 20, new Uint8Array(32), TPM_ALG.SHA256)).toBe(0);
+    expect(policyExtend(21)).toBe(0);
+    expect(policyExtend(16)).toBe(0x12f);
+    expect(t.call(TPM_CC.ChangePPS, { handles: [TPM_RH.PLATFORM], passwords: [''] }).rc).toBe(0);
+    expect(policyExtend(22)).toBe(0x99d);
   });
 });
 
