@@ -88,8 +88,13 @@ export interface PersistentState {
   ppCommands?: number[];
 }
 
-/** Version 2 added persistent objects, NV indices and dictionary-attack state; a version-1 blob loads with none of them (DA with its defaults). */
-export const PERSISTENT_VERSION = 2;
+/**
+ * Version 2 added persistent objects, NV indices and dictionary-attack state; a version-1 blob
+ * loads with none of them (DA with its defaults). Version 3 added disableClear, the PCR group's
+ * policy, the physical-presence list and the state-clear data a Resume restores; older blobs load
+ * with the defaults.
+ */
+export const PERSISTENT_VERSION = 3;
 
 export function manufacture(random: (n: number) => Uint8Array): PersistentState {
   return {
@@ -120,7 +125,11 @@ export function manufacture(random: (n: number) => Uint8Array): PersistentState 
 export function serializePersistent(s: PersistentState): Uint8Array {
   // An older vtpmd would drop persistent objects and NV indices: with any, it must refuse the blob.
   const needs2 = s.objects.size > 0 || s.nv.length > 0 || s.nvMaxCounter > 0n;
-  return serializeState('permanent', PERSISTENT_VERSION, needs2 ? 2 : 1, s);
+  // Nor may it lose a disableClear, a PCR policy, a physical-presence list or a disabled hierarchy.
+  const sc = s.savedState?.stateClear;
+  const needs3 = s.disableClear === true || s.pcrPolicy !== undefined || s.ppCommands !== undefined ||
+    (sc !== undefined && (!sc.shEnable || !sc.ehEnable || !sc.phEnableNV || sc.pcrAuth.length > 0));
+  return serializeState('permanent', PERSISTENT_VERSION, needs3 ? 3 : needs2 ? 2 : 1, s);
 }
 
 export function deserializePersistent(blob: Uint8Array): PersistentState {

@@ -409,6 +409,23 @@ describe('permanent and volatile state from before these fields', () => {
     expect(resumed.tpm.shEnable).toBe(true);
   });
 
+  test('a state that uses them needs format version 3, so an older vtpmd refuses it instead of dropping them', () => {
+    const minVersion = (blob: Uint8Array) => new DataView(blob.buffer, blob.byteOffset).getUint16(8);
+    const t = createTestTpm();
+    expect(minVersion(t.engine.permanentBlob())).toBe(1);
+    expect(clearControl(t, TPM_RH.LOCKOUT, 1)).toBe(0);
+    expect(minVersion(t.engine.permanentBlob())).toBe(3);
+    expect(clearControl(t, TPM_RH.PLATFORM, 0)).toBe(0);
+    expect(minVersion(t.engine.permanentBlob())).toBe(1);
+    // A Shutdown(STATE) with a hierarchy switched off.
+    expect(hierarchyControl(t, TPM_RH.PLATFORM, TPM_RH.OWNER, 0)).toBe(0);
+    expect(t.call(TPM_CC.Shutdown, { params: be.u16(1) }).rc).toBe(0);
+    expect(minVersion(t.engine.permanentBlob())).toBe(3);
+    const u = createTestTpm();
+    expect(setPcrPolicy(u, 20, new Uint8Array(32), TPM_ALG.SHA256)).toBe(0);
+    expect(minVersion(u.engine.permanentBlob())).toBe(3);
+  });
+
   test('damaged new fields are refused', () => {
     const old = manufacture(() => new Uint8Array(64).fill(3));
     const bad = (extra: object) => () => deserializePersistent(serializeState('permanent', 2, 1, { ...old, ...extra }));
