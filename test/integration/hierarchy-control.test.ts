@@ -50,7 +50,10 @@ describeImpls('tpm2_hierarchycontrol', (impl) => {
     let d = await startDaemon({ impl, flags: FLAGS, stateDir });
     const work = makeTempDir();
     await tpm2ok('nvdefine', d.tcti, ['0x1000001', '-C', 'o', '-s', '8', '-a', 'ownerread|ownerwrite']);
+    await primaryName(d, work, 'o', '0x81000001');
+    await primaryName(d, work, 'e', '0x81010001');
     await tpm2ok('hierarchycontrol', d.tcti, ['-C', 'o', 'shEnable', 'clear']);
+    expect(await fails(d, 'readpublic', ['-c', '0x81000001'])).toBe(0x18b);
     expect((await startupClear(d)).get('shEnable')).toBe('0');
     expect(await fails(d, 'createprimary', ['-C', 'o', '-G', 'ecc', '-c', path.join(work, 'x.ctx')])).toBe(0x185);
     expect(await fails(d, 'nvreadpublic', ['0x1000001'])).toBe(0x18b);
@@ -58,8 +61,15 @@ describeImpls('tpm2_hierarchycontrol', (impl) => {
     // attempt; the raw sequence below has it).
     await tpm2ok('hierarchycontrol', d.tcti, ['-C', 'p', 'shEnable', 'set']);
     await tpm2ok('nvreadpublic', d.tcti, ['0x1000001']);
+    await tpm2ok('readpublic', d.tcti, ['-c', '0x81000001']);
     await tpm2ok('hierarchycontrol', d.tcti, ['-C', 'p', 'ehEnable', 'clear']);
     expect(await fails(d, 'createprimary', ['-C', 'e', '-G', 'ecc', '-c', path.join(work, 'y.ctx')])).toBe(0x185);
+    // An endorsement object in the owner's persistent range looks undefined, except to EvictControl.
+    expect(await fails(d, 'readpublic', ['-c', '0x81010001'])).toBe(0x18b);
+    // (tpm2_evictcontrol reads the public area first and stops there, so the command goes raw.)
+    const evict = command({ cc: 0x120, handles: [0x40000001, 0x81010001], auth: pwAuthArea(), params: new W().u32(0x81010001).build() });
+    expect(rcHex((await transmitOnce(dataTarget(d), evict)).rc)).toBe('0x000');
+    expect(await persistentHandles(d)).not.toMatch(/0x81010001/);
     await tpm2ok('hierarchycontrol', d.tcti, ['-C', 'p', 'phEnableNV', 'clear']);
     await tpm2ok('hierarchycontrol', d.tcti, ['-C', 'p', 'phEnable', 'clear']);
     const sc = await startupClear(d);
