@@ -12,6 +12,7 @@ import type { CommandDef } from './command.js';
 import { constantTimeEqual, hash, hmac, randomBytes } from './crypto/index.js';
 import { formatRc, TpmError } from './errors.js';
 import { nvFind, nvPublic } from './state/nv.js';
+import { PCR_ATTRIBUTES } from './state/pcr.js';
 import { decryptParameter, encryptParameter } from './auth/param-encryption.js';
 import { Reader } from './marshal/reader.js';
 import { Writer } from './marshal/writer.js';
@@ -181,7 +182,12 @@ export class Engine {
       // Part 3 §5.3: a transient object that is not loaded is a reference to nothing; a
       // persistent object or NV index that does not exist is a bad handle.
       const h = handleList[i]!;
-      if (this.tpm.isLoaded(h)) continue;
+      if (this.tpm.isLoaded(h)) {
+        // A disabled hierarchy's handles, persistent objects and NV indices (ms-tpm EntityGetLoadStatus).
+        const rc = this.tpm.hierarchyStatus(h, code);
+        if (rc) throw new TpmError(rc, { handle: i + 1 });
+        continue;
+      }
       // A saved session is there but not loaded (ms-tpm HandleProcess).
       if (h >>> 24 === TPM_HT.TRANSIENT || this.tpm.sessions.isSaved(h)) throw new TpmError(TPM_RC.REFERENCE_H0 + i);
       throw new TpmError(TPM_RC.HANDLE, { handle: i + 1 });
@@ -293,6 +299,10 @@ export class Engine {
     const session = use.session;
     const authorizes = i < def.handles.length && def.handles[i]!.auth !== undefined;
     if (!authorizes && !session) throw new TpmError(TPM_RC.HANDLE, { session: n });
+    // Platform authorization of a command on the physical-presence list needs PP asserted.
+    if (authorizes && handles[i] === TPM_RH.PLATFORM && !this.tpm.physicalPresence && this.tpm.ppCommands().includes(def.code)) {
+      throw new TpmError(TPM_RC.PP, { session: n });
+    }
     if (session?.kind === 'trial') throw new TpmError(TPM_RC.ATTRIBUTES, { session: n });
     // A session bound to a DA-protected entity is subject to DA however it is used (Part 1 §19.8).
     const bind = session?.bind;
@@ -394,7 +404,9 @@ export class Engine {
     if (def.code === TPM_CC.PolicySecret && !p.passwordNeeded && !p.authValueNeeded) throw new TpmError(TPM_RC.MODE, n);
     if (p.pcrCounter !== null && p.pcrCounter !== this.tpm.pcrs.updateCounter) throw new TpmError(TPM_RC.PCR_CHANGED, n);
     const policy = this.tpm.entityAuthPolicy(entity);
-    if (policy.length === 0 && entity >>> 24 !== TPM_HT.PCR) throw new TpmError(TPM_RC.AUTH_UNAVAILABLE, n);
+    // A PCR has a policy only in the policy group, empty until PCR_SetAuthPolicy (ms-tpm IsAuthPolicyAvailable).
+    const available = entity >>> 24 === TPM_HT.PCR ? PCR_ATTRIBUTES[entity]?.authGroup === true : policy.length !== 0;
+    if (!available) throw new TpmError(TPM_RC.AUTH_UNAVAILABLE, n);
     if (!constantTimeEqual(policy, session.policyDigest)) throw new TpmError(TPM_RC.POLICY_FAIL, n);
     if (p.timeout !== 0n && p.timeout < this.tpm.timeInfo().time) throw new TpmError(TPM_RC.EXPIRED, n);
     if (p.commandCode !== 0) {

@@ -3,14 +3,18 @@
  * volatile, per command) and the few services a handler may use (randomness, time). It does
  * no I/O; `Engine` owns one and drives it.
  */
-import { HR, TPM_HT, TPM_RH } from './constants.js';
+import { HR, TPM_CC, TPM_HT, TPM_RC, TPM_RH, TPMA_NV } from './constants.js';
 import { RsaCache } from './crypto/index.js';
 import { PcrBanks } from './state/pcr.js';
 import { ObjectSlots, type KeyObject, type TransientObject } from './state/objects.js';
 import { SessionSlots } from './state/sessions.js';
 import { nvAuthUnavailable, nvAuthUsed, nvDaExempt, nvFind, nvLoadOrderly, nvName, type NvRamEntry } from './state/nv.js';
 import { DictionaryAttack } from './state/dictionary-attack.js';
-import { EMPTY_POLICY, PersistentState, SEED_SIZE, type AuthPolicy } from './state/persistent.js';
+import { EMPTY_POLICY, PersistentState, SEED_SIZE, type AuthPolicy, type StateClearData } from './state/persistent.js';
+import { isPlatformPersistent } from './state/persistent-objects.js';
+import { PCR_ATTRIBUTES } from './state/pcr.js';
+import { CLOCK_NOMINAL, clockCrossesUpdate } from './state/clock.js';
+import { ppCommandList } from './state/physical-presence.js';
 import type { TPMS_TIME_INFO } from './marshal/structures.js';
 import type { CommandDef } from './command.js';
 
@@ -50,10 +54,14 @@ export class Tpm {
   readonly da = new DictionaryAttack();
   /** SelfTest has run (full or incremental over everything). */
   selfTestDone = false;
-  /** env.now() at _TPM_Init: TPMS_TIME_INFO.time counts from here. */
+  /** env.now() at _TPM_Init: identifies this run of TPM time. */
   private timeStart: number;
-  /** env.now() when `persistent.clock` was last brought up to date. */
+  /** env.now() when TPM time and `persistent.clock` were last brought up to date. */
   private clockAnchor: number;
+  /** TPMS_TIME_INFO.time in ms since _TPM_Init, rate-adjusted, with its fraction. */
+  private timeMs = 0;
+  /** ClockRateAdjust's rate: CLOCK_NOMINAL ticks per nominal period; higher runs slower. Reset at _TPM_Init. */
+  clockRate = CLOCK_NOMINAL;
   /** The current command buffer size (swtpm's SET_BUFFERSIZE). */
   bufferSize = MAX_BUFFER_SIZE;
   /** The locality of the command being executed. */
@@ -77,6 +85,19 @@ export class Tpm {
   platformAuth: Uint8Array = new Uint8Array(0);
   /** platformPolicy (SetPrimaryPolicy) is state-clear data too. */
   platformPolicy: AuthPolicy = EMPTY_POLICY;
+  /** HierarchyControl's enables: shEnable, ehEnable and phEnableNV are state-clear data. */
+  shEnable = true;
+  ehEnable = true;
+  phEnableNV = true;
+  /** phEnable is SET by every Startup (Part 1 §13.3). */
+  phEnable = true;
+  /** The PCR auth group's authValue (PCR_SetAuthValue), state-clear data. */
+  pcrAuth: Uint8Array = new Uint8Array(0);
+  /**
+   * The platform's physical-presence signal. No front end asserts it (nor does swtpm), so a
+   * command on the physical-presence list fails TPM_RC_PP under platform authorization.
+   */
+  physicalPresence = false;
   private objectContextId = 0n;
   /** The exclusive audit session (Part 1 §19.6.14, ms-tpm g_exclusiveAuditSession), or null. */
   exclusiveAuditSession: number | null = null;
@@ -139,6 +160,74 @@ export class Tpm {
     this.hcrtm = null;
     this.syncClock();
     this.timeStart = this.env.now();
+    this.timeMs = 0;
+    this.clockRate = CLOCK_NOMINAL;
+  }
+
+  /** The state-clear data as Shutdown(STATE) keeps it. */
+  stateClear(): StateClearData {
+    const { shEnable, ehEnable, phEnableNV, platformAuth, platformPolicy, pcrAuth } = this;
+    return { shEnable, ehEnable, phEnableNV, platformAuth, platformPolicy, pcrAuth };
+  }
+
+  /** Sets the state-clear data: a Resume's saved copy, or the defaults of Startup(CLEAR) when none. */
+  setStateClear(d: StateClearData | undefined): void {
+    this.shEnable = d?.shEnable ?? true;
+    this.ehEnable = d?.ehEnable ?? true;
+    this.phEnableNV = d?.phEnableNV ?? true;
+    this.platformAuth = d?.platformAuth ?? new Uint8Array(0);
+    this.platformPolicy = d?.platformPolicy ?? EMPTY_POLICY;
+    this.pcrAuth = d?.pcrAuth ?? new Uint8Array(0);
+  }
+
+  /** ms-tpm HierarchyIsEnabled: the NULL hierarchy always is. */
+  hierarchyEnabled(hierarchy: number): boolean {
+    switch (hierarchy) {
+      case TPM_RH.PLATFORM:
+        return this.phEnable;
+      case TPM_RH.OWNER:
+        return this.shEnable;
+      case TPM_RH.ENDORSEMENT:
+        return this.ehEnable;
+      default:
+        return true;
+    }
+  }
+
+  /** ms-tpm ObjectFlushHierarchy: the loaded objects of a hierarchy that was disabled or changed go. */
+  flushHierarchy(hierarchy: number): void {
+    for (const handle of this.objects.handles()) {
+      const object = this.objects.get(handle);
+      if (object?.kind === 'key' && object.hierarchy === hierarchy) this.objects.remove(handle);
+    }
+  }
+
+  /**
+   * ms-tpm EntityGetLoadStatus beyond "is it there": an entity of a disabled hierarchy is
+   * TPM_RC_HIERARCHY for a hierarchy handle and TPM_RC_HANDLE for a persistent object or NV index
+   * (it looks undefined). 0 when usable; the caller adds the handle's position.
+   */
+  hierarchyStatus(handle: number, commandCode: number): number {
+    const type = handle >>> 24;
+    if (type === TPM_HT.PERMANENT) return this.hierarchyEnabled(handle) ? 0 : TPM_RC.HIERARCHY;
+    if (type === TPM_HT.PERSISTENT) {
+      if (isPlatformPersistent(handle) ? !this.phEnable : !this.shEnable) return TPM_RC.HANDLE;
+      const object = this.persistent.objects.get(handle);
+      if (object?.hierarchy === TPM_RH.ENDORSEMENT && !this.ehEnable && commandCode !== TPM_CC.EvictControl) return TPM_RC.HANDLE;
+      return 0;
+    }
+    if (type === TPM_HT.NV_INDEX) {
+      const index = nvFind(this, handle);
+      if (!index) return 0;
+      const platform = (index.public.attributes & TPMA_NV.PLATFORMCREATE) !== 0;
+      if (platform ? !this.phEnableNV : !this.shEnable) return TPM_RC.HANDLE;
+    }
+    return 0;
+  }
+
+  /** The physical-presence list (PP_Commands). */
+  ppCommands(): readonly number[] {
+    return ppCommandList(this.persistent);
   }
 
   random(n: number): Uint8Array {
@@ -149,21 +238,40 @@ export class Tpm {
     this.persistentDirty = true;
   }
 
-  /** Advances persistent.clock to now; called before the clock is read or saved. */
+  /**
+   * Advances TPM time and persistent.clock to now at the adjusted rate; called before either is
+   * read or saved (ms-tpm TimeUpdate).
+   */
   syncClock(): bigint {
     const now = this.env.now();
-    const elapsed = Math.max(0, Math.floor(now - this.clockAnchor));
-    if (elapsed > 0) {
-      this.persistent.clock += BigInt(elapsed);
-      this.clockAnchor += elapsed;
+    const real = now - this.clockAnchor;
+    if (real > 0) {
+      this.clockAnchor = now;
+      const before = Math.floor(this.timeMs);
+      this.timeMs += (real * CLOCK_NOMINAL) / this.clockRate;
+      const ticks = Math.floor(this.timeMs) - before;
+      if (ticks > 0) this.setClock(this.persistent.clock + BigInt(ticks));
     }
     return this.persistent.clock;
+  }
+
+  /**
+   * ms-tpm TimeClockUpdate: Clock goes to NV each time it crosses an update interval, and that
+   * write makes it safe again after a shutdown that was not orderly.
+   */
+  setClock(value: bigint): void {
+    const p = this.persistent;
+    if (clockCrossesUpdate(p.clock, value)) {
+      p.clockSafe = true;
+      this.markDirty();
+    }
+    p.clock = value;
   }
 
   timeInfo(): TPMS_TIME_INFO {
     const clock = this.syncClock();
     return {
-      time: BigInt(Math.max(0, Math.floor(this.env.now() - this.timeStart))),
+      time: BigInt(Math.floor(this.timeMs)),
       clockInfo: {
         clock,
         resetCount: this.persistent.resetCount,
@@ -214,7 +322,7 @@ export class Tpm {
    */
   entityAuth(handle: number): Uint8Array | undefined {
     const type = handle >>> 24;
-    if (type === TPM_HT.PCR) return new Uint8Array(0);
+    if (type === TPM_HT.PCR) return PCR_ATTRIBUTES[handle]?.authGroup ? this.pcrAuth : new Uint8Array(0);
     if (type === TPM_HT.TRANSIENT || type === TPM_HT.PERSISTENT) return this.object(handle)?.auth;
     if (type === TPM_HT.NV_INDEX) return nvFind(this, handle)?.authValue;
     switch (handle) {
@@ -251,6 +359,7 @@ export class Tpm {
     if (type === TPM_HT.TRANSIENT || type === TPM_HT.PERSISTENT) return this.keyObject(handle)?.publicArea.authPolicy ?? new Uint8Array(0);
     if (type === TPM_HT.NV_INDEX) return nvFind(this, handle)?.public.authPolicy ?? new Uint8Array(0);
     if (handle === TPM_RH.PLATFORM) return this.platformPolicy.digest;
+    if (type === TPM_HT.PCR) return PCR_ATTRIBUTES[handle]?.authGroup ? (this.persistent.pcrPolicy?.digest ?? new Uint8Array(0)) : new Uint8Array(0);
     const policies = this.persistent.policies;
     if (handle === TPM_RH.OWNER) return policies?.owner.digest ?? new Uint8Array(0);
     if (handle === TPM_RH.ENDORSEMENT) return policies?.endorsement.digest ?? new Uint8Array(0);

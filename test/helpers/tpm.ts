@@ -62,12 +62,14 @@ export const VTPMD_BASELINE_COMMANDS: Record<string, number> = {
   PolicySecret: 0x151, PolicyTicket: 0x172, PolicyAuthorize: 0x16a, SetPrimaryPolicy: 0x12e,
   DictionaryAttackLockReset: 0x139, DictionaryAttackParameters: 0x13a,
   PolicySigned: 0x160, PolicyNV: 0x149, PolicyAuthorizeNV: 0x192, SetCommandCodeAuditStatus: 0x140,
+  HierarchyControl: 0x121, Clear: 0x126, ClearControl: 0x127, ChangeEPS: 0x124, ChangePPS: 0x125,
+  PCR_SetAuthPolicy: 0x12c, PCR_SetAuthValue: 0x183, PP_Commands: 0x12d, ClockSet: 0x128, ClockRateAdjust: 0x130,
 };
 /** Commands being added to the engine now: may or may not be listed yet. */
 export const VTPMD_IN_PROGRESS_COMMANDS: Record<string, number> = {};
 /** Commands no vtpmd engine has yet: never listed, always TPM_RC_COMMAND_CODE. */
 export const VTPMD_NOT_YET_COMMANDS: Record<string, number> = {
-  NV_Certify: 0x184, Clear: 0x126,
+  NV_Certify: 0x184,
 };
 /**
  * What vtpmd's GetCapability(ALGS) lists this round, keyed by tpm2_getcap's names. TPM_ALG_NULL

@@ -114,9 +114,13 @@ function properties(tpm: Tpm, commands: readonly CommandDef[]): [number, number]
   if (p.endorsementAuth.length) permanent |= TPMA_PERMANENT.endorsementAuthSet;
   if (p.lockoutAuth.length) permanent |= TPMA_PERMANENT.lockoutAuthSet;
   if (tpm.da.inLockout(p)) permanent |= TPMA_PERMANENT.inLockout;
+  if (p.disableClear) permanent |= TPMA_PERMANENT.disableClear;
   const da = daOf(p);
-  let startupClear =
-    TPMA_STARTUP_CLEAR.phEnable | TPMA_STARTUP_CLEAR.shEnable | TPMA_STARTUP_CLEAR.ehEnable | TPMA_STARTUP_CLEAR.phEnableNV;
+  let startupClear = 0;
+  if (tpm.phEnable) startupClear |= TPMA_STARTUP_CLEAR.phEnable;
+  if (tpm.shEnable) startupClear |= TPMA_STARTUP_CLEAR.shEnable;
+  if (tpm.ehEnable) startupClear |= TPMA_STARTUP_CLEAR.ehEnable;
+  if (tpm.phEnableNV) startupClear |= TPMA_STARTUP_CLEAR.phEnableNV;
   if (tpm.startedOrderly) startupClear |= TPMA_STARTUP_CLEAR.orderly;
   const loaded = tpm.objects.count;
   const sessions = tpm.sessions.count;
@@ -253,9 +257,10 @@ export const GetCapability = command({
         const [list, more] = page(cmds, (c) => c.code, property, count, MAX_CAP_CC);
         return reply(more, list.map((c) => c.attributes));
       }
-      case TPM_CAP.PP_COMMANDS:
-        // No command requires physical presence.
-        return reply(false, []);
+      case TPM_CAP.PP_COMMANDS: {
+        const [list, more] = page(tpm.ppCommands(), (c) => c, property, count, MAX_CAP_CC);
+        return reply(more, list);
+      }
       case TPM_CAP.AUDIT_COMMANDS: {
         const [list, more] = page(auditOf(tpm.persistent).commands, (c) => c, property, count, MAX_CAP_CC);
         return reply(more, list);

@@ -228,7 +228,7 @@ export const ContextSave = command({
  * Part 3 §28.3 TPM2_ContextLoad: verifies and decrypts a context; an object loads at the next
  * free handle, a session at its own. RCs: TPM_RC_INTEGRITY+P1 (tampered, another TPM's, or from
  * before a TPM Reset), TPM_RC_HANDLE+P1 (no such saved context, or an older copy of a session's),
- * TPM_RC_OBJECT_MEMORY, TPM_RC_SESSION_MEMORY+P1.
+ * TPM_RC_HIERARCHY+P1 (an object of a disabled hierarchy), TPM_RC_OBJECT_MEMORY, TPM_RC_SESSION_MEMORY+P1.
  */
 export const ContextLoad = command({
   code: TPM_CC.ContextLoad,
@@ -249,6 +249,8 @@ export const ContextLoad = command({
     const { key, iv, integrityKey } = contextKeys(tpm, context.hierarchy, context.sequence, context.savedHandle);
     const expected = integrity(tpm, integrityKey, context.sequence, context.savedHandle, blob.encrypted);
     if (!constantTimeEqual(expected, blob.integrity)) throw new TpmError(TPM_RC.INTEGRITY, { param: 1 });
+    // No object of a disabled hierarchy comes back (ms-tpm TPM2_ContextLoad).
+    if (!tpm.hierarchyEnabled(context.hierarchy)) throw new TpmError(TPM_RC.HIERARCHY, { param: 1 });
     if (tpm.objects.count === MAX_LOADED_OBJECTS) throw new TpmError(TPM_RC.OBJECT_MEMORY);
     const plain = decode(CONTEXT_OBJECT, aesCfbDecrypt(key, iv, blob.encrypted));
     const object: KeyObject = {

@@ -6,7 +6,10 @@ import type { CommandDef } from '../command.js';
 import { RSA_Decrypt, RSA_Encrypt } from './asym.js';
 import { Sign, VerifySignature } from './signature.js';
 import { GetCapability } from './capability.js';
-import { ReadClock } from './clock.js';
+import { ClockRateAdjust, ClockSet, ReadClock } from './clock.js';
+import { ChangeEPS, ChangePPS, Clear, ClearControl, HierarchyControl } from './hierarchy-control.js';
+import { PCR_SetAuthPolicy, PCR_SetAuthValue } from './pcr-auth.js';
+import { PP_Commands } from './physical-presence.js';
 import { ContextLoad, ContextSave, FlushContext } from './context.js';
 import { StartAuthSession } from './session.js';
 import {
@@ -109,6 +112,16 @@ export const ALL_COMMANDS: readonly CommandDef[] = [
   SetPrimaryPolicy,
   DictionaryAttackLockReset,
   DictionaryAttackParameters,
+  HierarchyControl,
+  Clear,
+  ClearControl,
+  ChangeEPS,
+  ChangePPS,
+  PCR_SetAuthPolicy,
+  PCR_SetAuthValue,
+  PP_Commands,
+  ClockSet,
+  ClockRateAdjust,
 ];
 
 function buildTable(commands: readonly CommandDef[]): ReadonlyMap<number, CommandDef> {

@@ -49,6 +49,8 @@ export const NV_DefineSpace = command({
     if (publicInfo.authPolicy.length !== 0 && publicInfo.authPolicy.length !== nameSize) throw SIZE_P2();
     const authValue = trimTrailingZeros(auth);
     if (authValue.length > nameSize) throw new TpmError(TPM_RC.SIZE, { param: 1 });
+    // The platform hierarchy may be on with its NV switched off (HierarchyControl of platformNV).
+    if (authHandle === TPM_RH.PLATFORM && !tpm.phEnableNV) throw new TpmError(TPM_RC.HIERARCHY, { handle: 1 });
     const type = nvType(a);
     if (!(Object.values(TPM_NT) as number[]).includes(type)) throw ATTRIBUTES_P2();
     if (type === TPM_NT.ORDINARY) {
@@ -91,7 +93,7 @@ export const NV_DefineSpace = command({
 });
 
 /** Removes an index (NvDeleteIndex); a written counter raises the floor for new counters. */
-function deleteIndex(tpm: Tpm, handle: number): void {
+export function deleteIndex(tpm: Tpm, handle: number): void {
   const index = nvFind(tpm, handle)!;
   const a = nvAttributes(tpm, index);
   if (nvType(a) === TPM_NT.COUNTER && has(a, TPMA_NV.WRITTEN)) {

@@ -164,6 +164,7 @@ export const LoadExternal = command({
   responseHandle: 'objectHandle',
   run(tpm, _h, { inPrivate, inPublic, hierarchy }) {
     if (!slotFree(tpm)) throw new TpmError(TPM_RC.OBJECT_MEMORY);
+    if (!tpm.hierarchyEnabled(hierarchy)) throw new TpmError(TPM_RC.HIERARCHY, { param: 3 });
     if (inPrivate) {
       if (hierarchy !== TPM_RH.NULL) throw new TpmError(TPM_RC.HIERARCHY, { param: 3 });
       const a = inPublic.objectAttributes;

@@ -1,6 +1,5 @@
 /** Part 3 §9 Start-up: TPM2_Startup and TPM2_Shutdown with Reset, Restart and Resume. */
 import { command } from '../command.js';
-import { EMPTY_POLICY } from '../state/persistent.js';
 import { daOf } from '../state/dictionary-attack.js';
 import { commandAuditReset } from '../state/audit.js';
 import { TPM_CC, TPM_RC, TPM_SU } from '../constants.js';
@@ -62,11 +61,10 @@ export const Startup = command({
     // An H-CRTM sequence before this Startup goes into PCR 0; a Resume keeps the saved PCR 0.
     if (startupType === TPM_SU.STATE && saved) tpm.hcrtm = null;
     else applyHcrtm(tpm);
-    // Startup(CLEAR) (Reset or Restart) clears the state-clear data, platformAuth among it.
-    if (startupType === TPM_SU.CLEAR) {
-      tpm.platformAuth = new Uint8Array(0);
-      tpm.platformPolicy = EMPTY_POLICY;
-    }
+    // Startup(CLEAR) (Reset or Restart) sets the state-clear data to its defaults (platformAuth
+    // empty, every hierarchy enabled); a Resume gets back what Shutdown(STATE) kept.
+    tpm.setStateClear(startupType === TPM_SU.STATE ? saved?.stateClear : undefined);
+    tpm.phEnable = true;
     tpm.da.startup(p, p.orderly !== 'NONE');
     tpm.startupLocality = locality;
     tpm.startedOrderly = p.orderly !== 'NONE';
@@ -98,7 +96,7 @@ export const Shutdown = command({
     nvSaveOrderly(tpm);
     if (shutdownType === TPM_SU.STATE) {
       const pcrs = new Map([...tpm.pcrs.saveState()].map(([alg, values]) => [alg, values.map((v) => v ?? null)]));
-      p.savedState = { pcrs, pcrUpdateCounter: tpm.pcrs.updateCounter, startupLocality: tpm.startupLocality };
+      p.savedState = { pcrs, pcrUpdateCounter: tpm.pcrs.updateCounter, startupLocality: tpm.startupLocality, stateClear: tpm.stateClear() };
       p.orderly = 'STATE';
       daOf(p).daUsed = false;
     } else {

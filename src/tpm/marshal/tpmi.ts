@@ -114,3 +114,21 @@ export const TPMI_DH_PERSISTENT = tpmi(UINT32, (h) => h >>> 24 === HR.PERSISTENT
 
 /** §9.12 TPMI_RH_PROVISION: owner or platform (EvictControl, NV_DefineSpace). */
 export const TPMI_RH_PROVISION = oneOf(UINT32, [TPM_RH.OWNER, TPM_RH.PLATFORM], TPM_RC.VALUE);
+
+/** §9.14 TPMI_RH_ENABLES: the hierarchies HierarchyControl switches (`.plus` accepts TPM_RH_NULL). */
+export const TPMI_RH_ENABLES = oneOf(
+  UINT32,
+  [TPM_RH.OWNER, TPM_RH.PLATFORM, TPM_RH.ENDORSEMENT, TPM_RH.PLATFORM_NV],
+  TPM_RC.VALUE,
+  TPM_RH.NULL,
+);
+
+/** §9.19 TPMI_RH_CLEAR: lockout or platform (Clear, ClearControl). */
+export const TPMI_RH_CLEAR = oneOf(UINT32, [TPM_RH.LOCKOUT, TPM_RH.PLATFORM], TPM_RC.VALUE);
+
+/** §6.11 TPM_CLOCK_ADJUST: an INT8 from COARSE_SLOWER (-3) to COARSE_FASTER (3). */
+export const TPM_CLOCK_ADJUST = tpmi(
+  { read: (r) => (r.u8() << 24) >> 24, write: (w, v) => w.u8(v & 0xff) },
+  (v) => v >= -3 && v <= 3,
+  TPM_RC.VALUE,
+);

@@ -9,7 +9,7 @@ import { deserializeState, serializeState, StateFormatError } from './serialize.
 import type { PersistentObjects } from './persistent-objects.js';
 import type { NvIndex } from './nv.js';
 import { manufactureDa, type DaPersistent } from './dictionary-attack.js';
-import { manufactureAudit, type AuditPersistent } from './audit.js';
+import { isManufacturedAudit, manufactureAudit, type AuditPersistent } from './audit.js';
 
 /** Size of the primary seeds and hierarchy proofs (Part 1 §14.4: at least the largest digest). */
 export const SEED_SIZE = 64;
@@ -23,6 +23,22 @@ export interface SavedState {
   pcrUpdateCounter: number;
   /** Startup(STATE) must come from the locality the interrupted Startup came from. */
   startupLocality: number;
+  /** The state-clear data Resume restores; states saved before it existed resume with the defaults. */
+  stateClear?: StateClearData;
+}
+
+/**
+ * State-clear data (the reference's `gc`, Part 1 §36.6): kept by Shutdown(STATE) for a Resume,
+ * back to its defaults at every Startup(CLEAR).
+ */
+export interface StateClearData {
+  shEnable: boolean;
+  ehEnable: boolean;
+  phEnableNV: boolean;
+  platformAuth: Uint8Array;
+  platformPolicy: AuthPolicy;
+  /** The authValue of the PCR auth group (PCR_SetAuthValue). */
+  pcrAuth: Uint8Array;
 }
 
 /** A hierarchy's authPolicy and its hash algorithm (SetPrimaryPolicy); NULL with an empty digest when none. */
@@ -67,10 +83,21 @@ export interface PersistentState {
   da?: DaPersistent;
   /** Command audit settings, counter and digest (state/audit.ts); states written before it have the defaults. */
   audit?: AuditPersistent;
+  /** ClearControl: TPM2_Clear is refused while set (TPMA_PERMANENT.disableClear). Absent: clear. */
+  disableClear?: boolean;
+  /** The authPolicy of the PCR policy group (PCR_SetAuthPolicy). Absent: none. */
+  pcrPolicy?: AuthPolicy;
+  /** The commands that need physical presence with platform authorization (PP_Commands). Absent: the manufacturer's list. */
+  ppCommands?: number[];
 }
 
-/** Version 2 added persistent objects, NV indices and dictionary-attack state; a version-1 blob loads with none of them (DA with its defaults). */
-export const PERSISTENT_VERSION = 2;
+/**
+ * Version 2 added persistent objects, NV indices and dictionary-attack state; a version-1 blob
+ * loads with none of them (DA with its defaults). Version 3 added disableClear, the PCR group's
+ * policy, the physical-presence list, the state-clear data a Resume restores and command audit
+ * settings; older blobs load with the defaults.
+ */
+export const PERSISTENT_VERSION = 3;
 
 export function manufacture(random: (n: number) => Uint8Array): PersistentState {
   return {
@@ -102,7 +129,12 @@ export function manufacture(random: (n: number) => Uint8Array): PersistentState 
 export function serializePersistent(s: PersistentState): Uint8Array {
   // An older vtpmd would drop persistent objects and NV indices: with any, it must refuse the blob.
   const needs2 = s.objects.size > 0 || s.nv.length > 0 || s.nvMaxCounter > 0n;
-  return serializeState('permanent', PERSISTENT_VERSION, needs2 ? 2 : 1, s);
+  // Nor may it lose a disableClear, a PCR policy, a physical-presence list, a disabled hierarchy
+  // or command audit settings.
+  const sc = s.savedState?.stateClear;
+  const needs3 = (s.audit !== undefined && !isManufacturedAudit(s.audit)) || s.disableClear === true || s.pcrPolicy !== undefined || s.ppCommands !== undefined ||
+    (sc !== undefined && (!sc.shEnable || !sc.ehEnable || !sc.phEnableNV || sc.pcrAuth.length > 0));
+  return serializeState('permanent', PERSISTENT_VERSION, needs3 ? 3 : needs2 ? 2 : 1, s);
 }
 
 export function deserializePersistent(blob: Uint8Array): PersistentState {
@@ -126,6 +158,15 @@ export function deserializePersistent(blob: Uint8Array): PersistentState {
       throw new StateFormatError('permanent state has a damaged NV index');
     }
     if (i.data.length !== i.public.dataSize) throw new StateFormatError(`NV index 0x${Number(i.public.nvIndex).toString(16)} has the wrong data size`);
+  }
+  if (s.disableClear !== undefined && typeof s.disableClear !== 'boolean') throw new StateFormatError('permanent state has a bad disableClear');
+  if (s.pcrPolicy !== undefined && !(s.pcrPolicy?.digest instanceof Uint8Array)) throw new StateFormatError('permanent state has a bad PCR policy');
+  if (s.ppCommands !== undefined && !(Array.isArray(s.ppCommands) && s.ppCommands.every((c) => Number.isInteger(c)))) {
+    throw new StateFormatError('permanent state has a bad physical-presence list');
+  }
+  const sc = s.savedState?.stateClear;
+  if (sc !== undefined && !(sc?.platformAuth instanceof Uint8Array && sc.pcrAuth instanceof Uint8Array && sc.platformPolicy?.digest instanceof Uint8Array)) {
+    throw new StateFormatError('permanent state has damaged saved state-clear data');
   }
   return s;
 }

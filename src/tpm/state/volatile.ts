@@ -33,6 +33,9 @@ interface VolatileBody {
   /** Added after version 1 was first written: absent means empty. */
   platformAuth?: Uint8Array;
   platformPolicy?: { alg: number; digest: Uint8Array };
+  /** Hierarchy enables and the PCR group's authValue (added after version 1: absent means the defaults). */
+  enables?: { phEnable: boolean; shEnable: boolean; ehEnable: boolean; phEnableNV: boolean };
+  pcrAuth?: Uint8Array;
   hcrtm: Map<number, Uint8Array> | null;
   nullSeed: Uint8Array;
   nullProof: Uint8Array;
@@ -69,6 +72,8 @@ export function saveVolatile(tpm: Tpm): { blob: Uint8Array; notes: VolatileSaveN
     tpmEstablished: tpm.tpmEstablished,
     platformAuth: tpm.platformAuth,
     platformPolicy: tpm.platformPolicy,
+    enables: { phEnable: tpm.phEnable, shEnable: tpm.shEnable, ehEnable: tpm.ehEnable, phEnableNV: tpm.phEnableNV },
+    pcrAuth: tpm.pcrAuth,
     hcrtm: tpm.hcrtm,
     nullSeed: tpm.nullSeed,
     nullProof: tpm.nullProof,
@@ -108,6 +113,9 @@ export function restoreVolatile(tpm: Tpm, blob: Uint8Array): void {
   if (b.hcrtm !== null && !(b.hcrtm instanceof Map)) throw bad('has a bad H-CRTM record');
   if (!Array.isArray(b.sessions) || !Array.isArray(b.objects)) throw bad('lacks sessions or objects');
   if (b.nvRam !== undefined && !(b.nvRam instanceof Map)) throw bad('has bad NV RAM');
+  const enables = b.enables ?? { phEnable: true, shEnable: true, ehEnable: true, phEnableNV: true };
+  if (Object.values(enables).some((v) => typeof v !== 'boolean') || Object.keys(enables).length !== 4) throw bad('has bad hierarchy enables');
+  if (b.pcrAuth !== undefined && !(b.pcrAuth instanceof Uint8Array)) throw bad('has a bad PCR authValue');
   for (const [handle, e] of b.nvRam ?? []) {
     const index = tpm.persistent.nv.find((i) => i.public.nvIndex === handle);
     if (!index || !isU32(e?.attributes) || !(e.data instanceof Uint8Array) || e.data.length !== index.public.dataSize) {
@@ -139,6 +147,11 @@ export function restoreVolatile(tpm: Tpm, blob: Uint8Array): void {
   tpm.tpmEstablished = b.tpmEstablished!;
   tpm.platformAuth = b.platformAuth instanceof Uint8Array ? b.platformAuth : new Uint8Array(0);
   tpm.platformPolicy = b.platformPolicy?.digest instanceof Uint8Array ? b.platformPolicy : EMPTY_POLICY;
+  tpm.phEnable = enables.phEnable;
+  tpm.shEnable = enables.shEnable;
+  tpm.ehEnable = enables.ehEnable;
+  tpm.phEnableNV = enables.phEnableNV;
+  tpm.pcrAuth = b.pcrAuth ?? new Uint8Array(0);
   tpm.hcrtm = b.hcrtm ?? null;
   tpm.nullSeed = b.nullSeed;
   tpm.nullProof = b.nullProof;

@@ -177,3 +177,13 @@ describe('command audit', () => {
     expect(setAudit(t, TPM_ALG.NULL, [], [], TPM_RH.ENDORSEMENT)).toBe(withPosition(TPM_RC.VALUE, { handle: 1 }));
   });
 });
+
+describe('command audit in the state file', () => {
+  test('audit settings make the permanent state format version 3, so an older vtpmd refuses it instead of losing them', () => {
+    const minVersion = (blob: Uint8Array) => new DataView(blob.buffer, blob.byteOffset).getUint16(8);
+    const t = createTestTpm();
+    expect(minVersion(t.engine.permanentBlob())).toBe(1);
+    expect(setAudit(t, TPM_ALG.NULL, [TPM_CC.GetRandom], [])).toBe(0);
+    expect(minVersion(t.engine.permanentBlob())).toBe(3);
+  });
+});
