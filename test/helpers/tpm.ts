@@ -61,6 +61,7 @@ export const VTPMD_BASELINE_COMMANDS: Record<string, number> = {
   PolicyNvWritten: 0x18f, PolicyDuplicationSelect: 0x188, PolicyCounterTimer: 0x16d,
   PolicySecret: 0x151, PolicyTicket: 0x172, PolicyAuthorize: 0x16a, SetPrimaryPolicy: 0x12e,
   DictionaryAttackLockReset: 0x139, DictionaryAttackParameters: 0x13a,
+  MakeCredential: 0x168, ActivateCredential: 0x147, Duplicate: 0x14b, Rewrap: 0x152, Import: 0x156,
 };
 /** Commands being added to the engine now: may or may not be listed yet. */
 export const VTPMD_IN_PROGRESS_COMMANDS: Record<string, number> = {};
