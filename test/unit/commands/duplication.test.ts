@@ -239,9 +239,9 @@ describe('Import of a key made outside the TPM', () => {
     const pub = ecc(opts.attributes ?? A.userWithAuth | A.sign, NULL_SYM, ECDSA, new Uint8Array(0), { x: pubBytes.slice(1, 33), y: pubBytes.slice(33) });
     const name = objectName(pub);
     const tpmt = cat(be.u16(TPM_ALG.ECC), be.b2(new TextEncoder().encode('xauth')), be.b2(''), be.b2(new Uint8Array(e.getPrivateKey())));
-    let blob = cat(be.u16(tpmt.length), tpmt);
+    let blob: Uint8Array = cat(be.u16(tpmt.length), tpmt);
     if (opts.inner) blob = cfb(opts.inner, cat(be.b2(digest(TPM_ALG.SHA256, blob, name)), blob), true);
-    let seed = new Uint8Array(0);
+    let seed: Uint8Array = new Uint8Array(0);
     if (opts.outer) {
       const pp = point(parent);
       const eph = createECDH('prime256v1');
