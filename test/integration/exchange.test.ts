@@ -114,11 +114,12 @@ const available = implementations().filter((i) => !i.skip).map((i) => i.impl);
 const pairs: [Impl, Impl][] = [];
 for (const a of available) for (const b of available) pairs.push([a, b]);
 
-async function duplicateBetween(a: Daemon, b: Daemon, work: string, inner: boolean) {
+async function duplicateBetween(a: Daemon, b: Daemon, work: string, inner: boolean, parentType: 'rsa' | 'ecc' = inner ? 'ecc' : 'rsa') {
   const f = (n: string) => path.join(work, n);
-  // On B: the new parent, an RSA storage key under B's primary.
+  // On B: the new parent, a storage key under B's primary: RSA for a bare duplicate, ECC for
+  // one with an inner wrapper (the outer seed under RSA-OAEP or ECDH).
   await ok(b, 'createprimary', ['-C', 'o', '-g', 'sha256', '-G', 'rsa', '-c', f('b-primary.ctx')]);
-  await ok(b, 'create', ['-C', f('b-primary.ctx'), '-g', 'sha256', '-G', 'rsa', '-r', f('np.prv'), '-u', f('np.pub'), '-a', 'restricted|sensitivedataorigin|decrypt|userwithauth']);
+  await ok(b, 'create', ['-C', f('b-primary.ctx'), '-g', 'sha256', '-G', parentType, '-r', f('np.prv'), '-u', f('np.pub'), '-a', 'restricted|sensitivedataorigin|decrypt|userwithauth']);
   // On A: a key whose policy allows duplication only.
   await ok(a, 'createprimary', ['-C', 'o', '-g', 'sha256', '-G', 'rsa', '-c', f('a-primary.ctx')]);
   await ok(a, 'startauthsession', ['-S', f('trial.ctx')]);
@@ -140,7 +141,7 @@ async function duplicateBetween(a: Daemon, b: Daemon, work: string, inner: boole
 }
 
 for (const [ia, ib] of pairs) {
-  it(`tpm2_duplicate on ${ia}, tpm2_import on ${ib}: bare and with an inner wrapper; the key signs on ${ib}`, async () => {
+  it(`tpm2_duplicate on ${ia}, tpm2_import on ${ib}: bare to an RSA parent, with an inner wrapper to an ECC parent; the key signs on ${ib}`, async () => {
     const a = await startDaemon({ impl: ia, ...START });
     const b = await startDaemon({ impl: ib, ...START });
     for (const inner of [false, true]) {
@@ -185,7 +186,7 @@ it('bad inputs get the same response codes from vtpmd and swtpm (but for libtpms
     const work = makeTempDir();
     const f = (n: string) => path.join(work, n);
     const got: string[] = [];
-    const { importArgs } = await duplicateBetween(d, d, work, true);
+    const { importArgs } = await duplicateBetween(d, d, work, true, 'rsa');
     // Import with a wrong inner key, a changed duplicate, a changed seed, no inner key at all.
     writeFileSync(f('wrong.key'), Buffer.alloc(16, 7));
     got.push(await rcOf(d, 'import', [...importArgs.slice(0, -2), '-k', f('wrong.key')]));
