@@ -230,6 +230,27 @@ describe('Duplicate', () => {
   });
 });
 
+describe('Duplicate authorized by PolicyDuplicationSelect', () => {
+  test('only to the new parent the policy names; another parent is TPM_RC_POLICY_FAIL', () => {
+    const t = createTestTpm();
+    const p = primary(t, TPM_RH.OWNER);
+    const p2 = primary(t, TPM_RH.ENDORSEMENT);
+    // H(0^32 || CC_PolicyDuplicationSelect || newParentName || NO): the object's Name left out.
+    const policy = digest(TPM_ALG.SHA256, new Uint8Array(32), be.u32(TPM_CC.PolicyDuplicationSelect), p2.name, be.u8(0));
+    const k = child(t, p, ecc(DUPLICABLE, NULL_SYM, ECDSA, policy));
+    const dupTo = (newParent: Loaded) => {
+      const s = startSession(t, { type: 1 });
+      const sel = t.call(TPM_CC.PolicyDuplicationSelect, { handles: [s.handle], params: cat(be.b2(k.name), be.b2(p2.name), be.u8(0)) });
+      expect(sel.rc).toBe(0);
+      const { r } = callWithSessions(t, { code: TPM_CC.Duplicate, handles: [k.handle, newParent.handle], params: cat(be.b2(''), be.u16(TPM_ALG.NULL)) }, [{ session: s, attrs: 0 }]);
+      if (r.rc !== 0) t.call(TPM_CC.FlushContext, { params: be.u32(s.handle) });
+      return r.rc;
+    };
+    expect(dupTo(p2)).toBe(0);
+    expect(dupTo(p)).toBe(TPM_RC.POLICY_FAIL | 0x100 | 0x800);
+  });
+});
+
 describe('Import of a key made outside the TPM', () => {
   /** A P-256 signing key made with node:crypto, in the wrappers asked for, built from Part 1 §23.3. */
   function external(parent: Loaded, opts: { inner: Uint8Array | null; outer: boolean; attributes?: number }) {
