@@ -232,3 +232,19 @@ it('bad inputs get the same response codes from vtpmd and swtpm (but for libtpms
   const swtpm = codes.get('swtpm')!;
   expect(swtpm).toEqual([expect.stringMatching(/^0x3(D5|DF)$/), '0x3DF', '0x101', '0x182', '0x1DF', '0x101', '0x1D5']);
 });
+
+it('GetCapability(COMMANDS): the five commands with the TPMA_CC swtpm reports', async () => {
+  if (available.length < 2) return;
+  const listed = new Map<Impl, string>();
+  for (const impl of available) {
+    const d = await startDaemon({ impl, ...START });
+    const r = await tpm2('getcap', d.tcti, ['commands']);
+    expect(r.code, r.stderr).toBe(0);
+    // Each entry: "TPM2_CC_X:" then its value and attribute lines up to the next entry.
+    const entries = r.stdout.split(/^(?=TPM2_CC_)/m).filter((e) => /^TPM2_CC_(MakeCredential|ActivateCredential|Duplicate|Rewrap|Import):/.test(e));
+    expect(entries.length, impl).toBe(5);
+    listed.set(impl, entries.join(''));
+    await d.stop();
+  }
+  expect(listed.get('vtpmd')).toBe(listed.get('swtpm'));
+});
