@@ -7,7 +7,7 @@
 import { secretDecrypt, secretEncrypt } from '../auth/secret.js';
 import { command } from '../command.js';
 import { TPM_ALG, TPM_CC, TPM_RC } from '../constants.js';
-import { TpmError } from '../errors.js';
+import { atPosition, TpmError } from '../errors.js';
 import { TPM2B_NAME, TPMA_OBJECT } from '../marshal/objects.js';
 import { TPM2B_DIGEST, TPM2B_ENCRYPTED_SECRET, TPM2B_ID_OBJECT } from '../marshal/structures.js';
 import { TPMI_DH_OBJECT } from '../marshal/tpmi.js';
@@ -23,15 +23,6 @@ function isCredentialKey(object: KeyObject | undefined): object is KeyObject {
   if (!object) return false;
   const { type, objectAttributes } = object.publicArea;
   return (type === TPM_ALG.RSA || type === TPM_ALG.ECC) && (objectAttributes & RESTRICTED_DECRYPT) === RESTRICTED_DECRYPT;
-}
-
-function positioned<T>(position: { param: number }, f: () => T): T {
-  try {
-    return f();
-  } catch (e) {
-    if (e instanceof TpmError) throw new TpmError(e.rc, position);
-    throw e;
-  }
 }
 
 /**
@@ -84,7 +75,7 @@ export const ActivateCredential = command({
       throw e.rc === TPM_RC.KEY ? new TpmError(TPM_RC.FAILURE) : new TpmError(e.rc, { param: 2 });
     }
     const name = tpm.entityName(activateHandle);
-    const certInfo = positioned({ param: 1 }, () => credentialToSecret(credentialBlob, name, protectorOf(key, seed)));
+    const certInfo = atPosition({ param: 1 }, () => credentialToSecret(credentialBlob, name, protectorOf(key, seed)));
     seed.fill(0);
     return { certInfo };
   },

@@ -8,7 +8,7 @@
 import { secretDecrypt, secretEncrypt } from '../auth/secret.js';
 import { command } from '../command.js';
 import { TPM_ALG, TPM_CC, TPM_RC, TPM_RH } from '../constants.js';
-import { TpmError } from '../errors.js';
+import { atPosition, TpmError } from '../errors.js';
 import { objectName, TPM2B_NAME, TPM2B_PUBLIC, TPMA_OBJECT, TPMT_SYM_DEF_OBJECT } from '../marshal/objects.js';
 import { MAX_PRIVATE_SIZE, TPM2B_PRIVATE } from '../marshal/sensitive.js';
 import { TPM2B_DATA, TPM2B_ENCRYPTED_SECRET } from '../marshal/structures.js';
@@ -22,15 +22,6 @@ import { padAuth, produceOuterWrap, protectorOf, sensitiveOf, sensitiveToPrivate
 
 const IV_BYTES = 16;
 const has = (attributes: number, bit: number): boolean => (attributes & bit) !== 0;
-
-function positioned<T>(position: { param: number }, f: () => T): T {
-  try {
-    return f();
-  } catch (e) {
-    if (e instanceof TpmError) throw new TpmError(e.rc, position);
-    throw e;
-  }
-}
 
 /**
  * The reference's ObjectIsStorage: an RSA or ECC restricted decryption key that does not sign.
@@ -121,7 +112,7 @@ export const Rewrap = command({
         if (e instanceof TpmError) throw new TpmError(TPM_RC.VALUE, { param: 3 });
         throw e;
       }
-      inner = positioned({ param: 1 }, () => unwrapOuter(protectorOf(oldParent, seed), name, inDuplicate, false));
+      inner = atPosition({ param: 1 }, () => unwrapOuter(protectorOf(oldParent, seed), name, inDuplicate, false));
       seed.fill(0);
     }
     if (newHandle === TPM_RH.NULL) return { outDuplicate: inner, outSymSeed: new Uint8Array(0) };
@@ -173,13 +164,13 @@ export const Import = command({
     let seed: Uint8Array | null = null;
     if (inSymSeed.length !== 0) {
       if (parent.publicArea.type === TPM_ALG.SYMCIPHER) throw new TpmError(TPM_RC.TYPE, { handle: 1 });
-      seed = positioned({ param: 4 }, () => secretDecrypt(parent, 'DUPLICATE', inSymSeed, tpm.rsaCache));
+      seed = atPosition({ param: 4 }, () => secretDecrypt(parent, 'DUPLICATE', inSymSeed, tpm.rsaCache));
     } else if (has(a, TPMA_OBJECT.encryptedDuplication)) {
       throw new TpmError(TPM_RC.ATTRIBUTES, { param: 4 });
     }
     const name = objectName(objectPublic);
     if (name.length === 0) throw new TpmError(TPM_RC.HASH, { param: 2 });
-    const sensitive = positioned({ param: 3 }, () =>
+    const sensitive = atPosition({ param: 3 }, () =>
       duplicateToSensitive(duplicate, name, objectPublic.nameAlg, {
         outer: seed ? protectorOf(parent, seed) : null,
         innerKey: inner ? encryptionKey : null,
