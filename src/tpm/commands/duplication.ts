@@ -10,7 +10,7 @@ import { command } from '../command.js';
 import { TPM_ALG, TPM_CC, TPM_RC, TPM_RH } from '../constants.js';
 import { atPosition, TpmError } from '../errors.js';
 import { objectName, TPM2B_NAME, TPM2B_PUBLIC, TPMA_OBJECT, TPMT_SYM_DEF_OBJECT } from '../marshal/objects.js';
-import { MAX_PRIVATE_SIZE, TPM2B_PRIVATE } from '../marshal/sensitive.js';
+import { MAX_PRIVATE_SIZE, MAX_SYM_BLOCK_SIZE, TPM2B_PRIVATE } from '../marshal/sensitive.js';
 import { TPM2B_DATA, TPM2B_ENCRYPTED_SECRET } from '../marshal/structures.js';
 import { TPMI_DH_OBJECT } from '../marshal/tpmi.js';
 import { isStorageParent, type KeyObject } from '../state/objects.js';
@@ -20,7 +20,6 @@ import { duplicateToSensitive, innerKeyBytes, sensitiveToDuplicate } from './exc
 import { loadChecks } from './object-load.js';
 import { padAuth, produceOuterWrap, protectorOf, sensitiveOf, sensitiveToPrivate, unwrapOuter } from './object-private.js';
 
-const IV_BYTES = 16;
 const has = (attributes: number, bit: number): boolean => (attributes & bit) !== 0;
 
 /**
@@ -185,7 +184,7 @@ export const Import = command({
         tpm.rsaCache.privateKey({ n: rsa.unique, exponent: rsa.parameters.exponent, p: sensitive.sensitive });
       }
     }
-    const outPrivate = sensitiveToPrivate(padAuth(sensitive, objectPublic.nameAlg), name, protectorOf(parent), tpm.random(IV_BYTES));
+    const outPrivate = sensitiveToPrivate(padAuth(sensitive, objectPublic.nameAlg), name, protectorOf(parent), tpm.random(MAX_SYM_BLOCK_SIZE));
     return { outPrivate };
   },
 });

@@ -18,11 +18,9 @@ import { aesCfbDecrypt, aesCfbEncrypt, constantTimeEqual, hash } from '../crypto
 import { TpmError } from '../errors.js';
 import { encode } from '../marshal/codec.js';
 import { Reader } from '../marshal/reader.js';
-import { MAX_SYM_BLOCK_SIZE, TPMT_SENSITIVE } from '../marshal/sensitive.js';
+import { TPMT_SENSITIVE } from '../marshal/sensitive.js';
 import { TPM2B_DIGEST } from '../marshal/structures.js';
-import { marshalSensitive, padAuth, produceOuterWrap, unwrapOuter, type Protector } from './object-private.js';
-
-const ZERO_IV = new Uint8Array(MAX_SYM_BLOCK_SIZE);
+import { marshalSensitive, padAuth, produceOuterWrap, unwrapOuter, ZERO_IV, type Protector } from './object-private.js';
 
 /** SecretToCredential: the credential wrapped under the key's protector and the shared seed. */
 export function secretToCredential(credential: Uint8Array, name: Uint8Array, p: Protector): Uint8Array {

@@ -73,7 +73,7 @@ function integrityOf(p: Protector, name: Uint8Array, body: Uint8Array): Uint8Arr
 const symKeyOf = (p: Protector, name: Uint8Array): Uint8Array => kdfa(p.nameAlg, p.seed, 'STORAGE', name, EMPTY, p.symKeyBits);
 
 /** CFB without an IV starts from a zero block (the reference's NULL iv). */
-const ZERO_IV = new Uint8Array(MAX_SYM_BLOCK_SIZE);
+export const ZERO_IV = new Uint8Array(MAX_SYM_BLOCK_SIZE);
 
 /**
  * ProduceOuterWrap: TPM2B_DIGEST integrity || [TPM2B_IV iv] || AES-CFB(symKey, iv or 0, data),
