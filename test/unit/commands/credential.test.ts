@@ -11,8 +11,9 @@ import { TPM_ALG, TPM_CC, TPM_RC, TPM_RH } from '../../../src/tpm/constants.js';
 import { encode } from '../../../src/tpm/marshal/codec.js';
 import { Reader } from '../../../src/tpm/marshal/reader.js';
 import { TPM2B_PUBLIC, TPMA_OBJECT as A, type TPMT_PUBLIC } from '../../../src/tpm/marshal/objects.js';
+import { TPM_RS_PW, TPM_ST } from '../../../src/tpm/constants.js';
 import { be, cat, createTestTpm, hex, type TestTpm } from '../../helpers/engine.js';
-import { kdfa, kdfe, mac } from '../../helpers/session-client.js';
+import { digest, kdfa, kdfe, mac, startSession } from '../../helpers/session-client.js';
 
 const RC_P = 0x40;
 const P = (rc: number, n: number) => rc | RC_P | (n << 8);
@@ -178,5 +179,30 @@ describe('MakeCredential', () => {
     expect(make(t, ak, CREDENTIAL, ek.name).rc).toBe(H(TPM_RC.TYPE, 1));
     expect(make(t, ek, new Uint8Array(33), ak.name).rc).toBe(P(TPM_RC.SIZE, 1));
     expect(make(t, ek, new Uint8Array(32), ak.name).rc).toBe(0);
+  });
+});
+
+describe('ActivateCredential roles', () => {
+  test('the activated object in the ADMIN role: with adminWithPolicy a password is TPM_RC_AUTH_TYPE, a PolicyCommandCode(ActivateCredential) session works', () => {
+    const t = createTestTpm();
+    const ek = primary(t, TPM_RH.ENDORSEMENT, eccEk());
+    const policy = digest(TPM_ALG.SHA256, new Uint8Array(32), be.u32(TPM_CC.PolicyCommandCode), be.u32(TPM_CC.ActivateCredential));
+    const ak = primary(t, TPM_RH.OWNER, { ...signer(), objectAttributes: signer().objectAttributes | A.adminWithPolicy, authPolicy: policy });
+    const m = make(t, ek, CREDENTIAL, ak.name);
+    expect(activate(t, ak, ek, m.blob, m.secret).rc).toBe(TPM_RC.AUTH_TYPE);
+    const withPolicy = (cc: number) => {
+      const s = startSession(t, { type: 1 });
+      expect(t.call(TPM_CC.PolicyCommandCode, { handles: [s.handle], params: be.u32(cc) }).rc).toBe(0);
+      const area = cat(be.u32(s.handle), be.b2(new Uint8Array(16).fill(1)), be.u8(0), be.b2(''), be.u32(TPM_RS_PW), be.b2(''), be.u8(0), be.b2(''));
+      const body = cat(be.u32(ak.handle), be.u32(ek.handle), be.u32(area.length), area, be.b2(m.blob), be.b2(m.secret));
+      const r = t.send(cat(be.u16(TPM_ST.SESSIONS), be.u32(10 + body.length), be.u32(TPM_CC.ActivateCredential), body));
+      if (r.rc !== 0) t.call(TPM_CC.FlushContext, { params: be.u32(s.handle) });
+      return r;
+    };
+    const ok = withPolicy(TPM_CC.ActivateCredential);
+    expect(ok.rc).toBe(0);
+    expect(hex(ok.params().subarray(2))).toBe(hex(CREDENTIAL));
+    // A policy for another command is another digest: TPM_RC_POLICY_FAIL on the first session.
+    expect(withPolicy(TPM_CC.Duplicate).rc).toBe(TPM_RC.POLICY_FAIL | 0x100 | 0x800);
   });
 });
