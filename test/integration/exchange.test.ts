@@ -198,22 +198,21 @@ it('bad inputs get the same response codes from vtpmd and swtpm (but for libtpms
     seed[seed.length - 5]! ^= 1;
     writeFileSync(f('bad.seed'), seed);
     got.push(await rcOf(d, 'import', importArgs.map((x) => (x === f('dup.seed') ? f('bad.seed') : x))));
-    // A fixedTPM key cannot be duplicated (its policy allows it, its attributes do not).
-    await ok(d, 'create', ['-C', f('a-primary.ctx'), '-G', 'ecc', '-r', f('fixed.prv'), '-u', f('fixed.pub'), '-L', f('dpolicy'), '-a', 'fixedtpm|fixedparent|sensitivedataorigin|userwithauth|sign']);
-    await ok(d, 'load', ['-C', f('a-primary.ctx'), '-r', f('fixed.prv'), '-u', f('fixed.pub'), '-c', f('fixed.ctx')]);
-    await ok(d, 'startauthsession', ['--policy-session', '-S', f('s.ctx')]);
-    await ok(d, 'policycommandcode', ['-S', f('s.ctx'), 'TPM2_CC_Duplicate']);
-    await tpm2('loadexternal', d.tcti, ['-C', 'o', '-u', f('np.pub'), '-c', f('np2.ctx')]);
-    got.push(await rcOf(d, 'duplicate', ['-C', f('np2.ctx'), '-c', f('fixed.ctx'), '-G', 'null', '-p', `session:${f('s.ctx')}`, '-r', f('x.dpriv'), '-s', f('x.seed')]));
-    await tpm2('flushcontext', d.tcti, [f('s.ctx')]);
-    // An encryptedDuplication key without an inner wrapper.
-    await ok(d, 'create', ['-C', f('a-primary.ctx'), '-G', 'ecc', '-r', f('ed.prv'), '-u', f('ed.pub'), '-L', f('dpolicy'), '-a', 'encryptedduplication|sensitivedataorigin|userwithauth|sign']);
-    await ok(d, 'load', ['-C', f('a-primary.ctx'), '-r', f('ed.prv'), '-u', f('ed.pub'), '-c', f('ed.ctx')]);
-    await ok(d, 'startauthsession', ['--policy-session', '-S', f('s.ctx')]);
-    await ok(d, 'policycommandcode', ['-S', f('s.ctx'), 'TPM2_CC_Duplicate']);
-    await tpm2('loadexternal', d.tcti, ['-C', 'o', '-u', f('np.pub'), '-c', f('np2.ctx')]);
-    got.push(await rcOf(d, 'duplicate', ['-C', f('np2.ctx'), '-c', f('ed.ctx'), '-G', 'null', '-p', `session:${f('s.ctx')}`, '-r', f('x.dpriv'), '-s', f('x.seed')]));
-    await tpm2('flushcontext', d.tcti, [f('s.ctx')]);
+    /** tpm2_duplicate -G null, under the duplication policy, of a key with these attributes. */
+    const duplicateRc = async (id: string, attributes: string) => {
+      await ok(d, 'create', ['-C', f('a-primary.ctx'), '-G', 'ecc', '-r', f(`${id}.prv`), '-u', f(`${id}.pub`), '-L', f('dpolicy'), '-a', attributes]);
+      await ok(d, 'load', ['-C', f('a-primary.ctx'), '-r', f(`${id}.prv`), '-u', f(`${id}.pub`), '-c', f(`${id}.ctx`)]);
+      await ok(d, 'startauthsession', ['--policy-session', '-S', f('s.ctx')]);
+      await ok(d, 'policycommandcode', ['-S', f('s.ctx'), 'TPM2_CC_Duplicate']);
+      await tpm2('loadexternal', d.tcti, ['-C', 'o', '-u', f('np.pub'), '-c', f('np2.ctx')]);
+      const rc = await rcOf(d, 'duplicate', ['-C', f('np2.ctx'), '-c', f(`${id}.ctx`), '-G', 'null', '-p', `session:${f('s.ctx')}`, '-r', f('x.dpriv'), '-s', f('x.seed')]);
+      await tpm2('flushcontext', d.tcti, [f('s.ctx')]);
+      return rc;
+    };
+    // A fixedParent key cannot be duplicated (its policy allows it, its attributes do not); an
+    // encryptedDuplication key not without an inner wrapper.
+    got.push(await duplicateRc('fixed', 'fixedtpm|fixedparent|sensitivedataorigin|userwithauth|sign'));
+    got.push(await duplicateRc('ed', 'encryptedduplication|sensitivedataorigin|userwithauth|sign'));
     // Credentials: a changed integrity byte, a secret from another label, a credential too long.
     const keys = await ekAk(d, work, 'rsa');
     writeFileSync(f('secret'), SECRET);
