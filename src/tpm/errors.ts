@@ -33,6 +33,19 @@ export function withPosition(rc: number, position: RcPosition): number {
   return rc | RC_S | ((position.session & 0x7) << 8);
 }
 
+/**
+ * Runs `f`, giving any TPM error it throws `position` if it has none yet (the reference's
+ * RcSafeAddToResult): for helpers that return codes without knowing which parameter they read.
+ */
+export function atPosition<T>(position: RcPosition, f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof TpmError) throw new TpmError(e.rc, position);
+    throw e;
+  }
+}
+
 const RC_NAMES = new Map<number, string>(Object.entries(TPM_RC).map(([name, value]) => [value, name]));
 
 /** `TPM_RC_VALUE+P1 (0x1c4)`: a response code in the words of the spec, for logs and messages. */

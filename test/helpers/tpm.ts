@@ -64,6 +64,7 @@ export const VTPMD_BASELINE_COMMANDS: Record<string, number> = {
   PolicySigned: 0x160, PolicyNV: 0x149, PolicyAuthorizeNV: 0x192, SetCommandCodeAuditStatus: 0x140,
   HierarchyControl: 0x121, Clear: 0x126, ClearControl: 0x127, ChangeEPS: 0x124, ChangePPS: 0x125,
   PCR_SetAuthPolicy: 0x12c, PCR_SetAuthValue: 0x183, PP_Commands: 0x12d, ClockSet: 0x128, ClockRateAdjust: 0x130,
+  MakeCredential: 0x168, ActivateCredential: 0x147, Duplicate: 0x14b, Rewrap: 0x152, Import: 0x156,
 };
 /** Commands being added to the engine now: may or may not be listed yet. */
 export const VTPMD_IN_PROGRESS_COMMANDS: Record<string, number> = {};

@@ -26,6 +26,8 @@ import { CreatePrimary, HierarchyChangeAuth } from './hierarchy.js';
 import { ReadPublic } from './object.js';
 import { Create, CreateLoaded, Load, LoadExternal } from './object-lifecycle.js';
 import { ObjectChangeAuth, Unseal } from './object-auth.js';
+import { ActivateCredential, MakeCredential } from './credential.js';
+import { Duplicate, Import, Rewrap } from './duplication.js';
 import { EvictControl } from './persistent.js';
 import { NV_ChangeAuth, NV_DefineSpace, NV_GlobalWriteLock, NV_ReadPublic, NV_UndefineSpace, NV_UndefineSpaceSpecial } from './nv.js';
 import { NV_Extend, NV_Increment, NV_Read, NV_ReadLock, NV_SetBits, NV_Write, NV_WriteLock } from './nv-data.js';
@@ -69,6 +71,11 @@ export const ALL_COMMANDS: readonly CommandDef[] = [
   CreateLoaded,
   Unseal,
   ObjectChangeAuth,
+  MakeCredential,
+  ActivateCredential,
+  Duplicate,
+  Rewrap,
+  Import,
   EvictControl,
   RSA_Encrypt,
   RSA_Decrypt,

@@ -7,7 +7,7 @@ import { command } from '../command.js';
 import { hashInfo } from '../algorithms.js';
 import { TPM_ALG, TPM_CC, TPM_HT, TPM_RC, TPM_RH } from '../constants.js';
 import { hash } from '../crypto/index.js';
-import { TpmError } from '../errors.js';
+import { atPosition, TpmError } from '../errors.js';
 import { bits, decode, encode, struct, tpm2b, UINT32, union } from '../marshal/codec.js';
 import {
   objectName,
@@ -39,15 +39,6 @@ import { creationTicket } from './tickets.js';
 
 const IV_BYTES = 16;
 
-function positioned<T>(position: { param: number } | { handle: number }, f: () => T): T {
-  try {
-    return f();
-  } catch (e) {
-    if (e instanceof TpmError) throw new TpmError(e.rc, position);
-    throw e;
-  }
-}
-
 /** The storage parent at a handle the engine has checked exists; TPM_RC_TYPE+H1 for anything else. */
 function storageParent(tpm: Tpm, handle: number): KeyObject {
   const parent = tpm.keyObject(handle);
@@ -59,7 +50,7 @@ const slotFree = (tpm: Tpm): boolean => tpm.objects.count < MAX_LOADED_OBJECTS;
 
 /** An ordinary object under `parent`, with its private wrapped for that parent. */
 function createUnder(tpm: Tpm, parent: KeyObject, inPublic: TPMT_PUBLIC, inSensitive: { userAuth: Uint8Array; data: Uint8Array }, publicParam: number) {
-  positioned({ param: publicParam }, () => createChecks(parent.publicArea, inPublic, inSensitive.data.length));
+  atPosition({ param: publicParam }, () => createChecks(parent.publicArea, inPublic, inSensitive.data.length));
   if (trimTrailingZeros(inSensitive.userAuth).length > hashDigestSize(inPublic.nameAlg)) throw new TpmError(TPM_RC.SIZE, { param: 1 });
   const object = createOrdinary(parent, inPublic, inSensitive, (n) => tpm.random(n));
   const outPrivate = sensitiveToPrivate(sensitiveOf(object), object.name, protectorOf(parent), tpm.random(IV_BYTES));
@@ -131,7 +122,7 @@ export const Load = command({
     const parent = storageParent(tpm, parentHandle);
     const name = objectName(inPublic);
     if (name.length === 0) throw new TpmError(TPM_RC.HASH, { param: 2 });
-    const sensitive = positioned({ param: 1 }, () => privateToSensitive(inPrivate, name, protectorOf(parent)));
+    const sensitive = atPosition({ param: 1 }, () => privateToSensitive(inPrivate, name, protectorOf(parent)));
     const parentFixedTpm = (parent.publicArea.objectAttributes & TPMA_OBJECT.fixedTPM) !== 0;
     loadChecks(parent.publicArea, inPublic, sensitive, !parentFixedTpm, { pub: 2, priv: 1 });
     const object: KeyObject = {
@@ -217,12 +208,12 @@ const TPMT_TEMPLATE_DERIVE = struct({
  * context come from the template, else from inSensitive.data (a TPMS_DERIVE there).
  */
 function createDerived(parent: KeyObject, inPublic: Uint8Array, inSensitive: { userAuth: Uint8Array; data: Uint8Array }): KeyObject {
-  const t = positioned({ param: 2 }, () => decode(TPMT_TEMPLATE_DERIVE, inPublic));
+  const t = atPosition({ param: 2 }, () => decode(TPMT_TEMPLATE_DERIVE, inPublic));
   const template = { ...t, unique: (t.type === TPM_ALG.ECC ? { x: new Uint8Array(0), y: new Uint8Array(0) } : new Uint8Array(0)) } as TPMT_PUBLIC;
   if (trimTrailingZeros(inSensitive.userAuth).length > hashDigestSize(template.nameAlg)) throw new TpmError(TPM_RC.SIZE, { param: 1 });
   // A derived object's secret always comes from its parent.
   if ((template.objectAttributes & TPMA_OBJECT.sensitiveDataOrigin) !== 0) throw new TpmError(TPM_RC.ATTRIBUTES);
-  positioned({ param: 2 }, () => publicAttributesValidation(parent.publicArea, template, true));
+  atPosition({ param: 2 }, () => publicAttributesValidation(parent.publicArea, template, true));
   let { label, context } = t.unique;
   if (inSensitive.data.length > 0) {
     const fromData = decode(TPMS_DERIVE, inSensitive.data);
@@ -255,7 +246,7 @@ export const CreateLoaded = command({
     }
     const parent = isHierarchy ? null : storageParent(tpm, parentHandle);
     if (!slotFree(tpm)) throw new TpmError(TPM_RC.OBJECT_MEMORY);
-    const template = positioned({ param: 2 }, () => {
+    const template = atPosition({ param: 2 }, () => {
       const t = decode(TPMT_PUBLIC, inPublic);
       if (t.nameAlg === TPM_ALG.NULL) throw new TpmError(TPM_RC.HASH);
       return t;
@@ -265,8 +256,8 @@ export const CreateLoaded = command({
       const { object, outPrivate } = createUnder(tpm, parent, template, inSensitive, 2);
       return { objectHandle: tpm.objects.add(object), outPrivate, outPublic: object.publicArea, name: object.name };
     }
-    positioned({ param: 2 }, () => createChecks(null, template, inSensitive.data.length));
-    const object = positioned({ param: 1 }, () => derivePrimary(parentHandle, tpm.hierarchySeed(parentHandle), template, inSensitive, tpm.rsaCache));
+    atPosition({ param: 2 }, () => createChecks(null, template, inSensitive.data.length));
+    const object = atPosition({ param: 1 }, () => derivePrimary(parentHandle, tpm.hierarchySeed(parentHandle), template, inSensitive, tpm.rsaCache));
     return { objectHandle: tpm.objects.add(object), outPrivate: new Uint8Array(0), outPublic: object.publicArea, name: object.name };
   },
 });

@@ -6,7 +6,7 @@
 import { hashInfo } from '../algorithms.js';
 import { TPM_ALG, TPM_RC } from '../constants.js';
 import { eccIsPointOnCurve, eccIsValidPrivate, eccPublicPoint, constantTimeEqual } from '../crypto/index.js';
-import { TpmError } from '../errors.js';
+import { atPosition, TpmError } from '../errors.js';
 import { TPMA_OBJECT, type TPMS_ECC_POINT, type TPMT_PUBLIC } from '../marshal/objects.js';
 import type { TPMT_SENSITIVE } from '../marshal/sensitive.js';
 import { eccCurveInfo } from '../algorithms.js';
@@ -21,15 +21,6 @@ export interface Blame {
 
 const at = (rc: number, param: number): TpmError => new TpmError(rc, { param });
 
-function rethrowAt(param: number, f: () => void): void {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof TpmError) throw at(e.rc, param);
-    throw e;
-  }
-}
-
 /**
  * ObjectLoad's checks. `parent` is null for LoadExternal; `checkKeys` says whether the key
  * material must be validated (the reference skips it below a fixedTPM parent, whose integrity
@@ -43,10 +34,10 @@ export function loadChecks(
   blame: Blame,
 ): void {
   if (sensitive === null || publicArea.nameAlg === TPM_ALG.NULL) {
-    rethrowAt(blame.pub, () => schemeChecks(publicArea));
+    atPosition({ param: blame.pub }, () => schemeChecks(publicArea));
   } else {
     if (sensitive.seedValue.length > hashInfo(publicArea.nameAlg)!.digestSize) throw at(TPM_RC.KEY_SIZE, blame.priv);
-    rethrowAt(blame.pub, () => publicAttributesValidation(parent, publicArea));
+    atPosition({ param: blame.pub }, () => publicAttributesValidation(parent, publicArea));
   }
   if (checkKeys) validateKeys(publicArea, sensitive, blame);
 }

@@ -10,9 +10,14 @@
  *
  * The IV is random per wrap (the reference's useIV), so two wraps of one key differ. The Name in
  * both derivations ties the blob to its public area: a swapped public area fails integrity.
+ *
+ * The same outer wrap, without an IV (CFB from a zero IV) and keyed by a seed shared through
+ * auth/secret.ts instead of the parent's seedValue, protects credentials and duplication blobs
+ * (ProduceOuterWrap/UnwrapOuter); duplication adds an inner wrap (exchange-blobs.ts).
  */
 import { hashInfo } from '../algorithms.js';
 import { TPM_RC } from '../constants.js';
+import { concatBytes } from '../crypto/bytes.js';
 import { aesCfbDecrypt, aesCfbEncrypt, constantTimeEqual, hmac, kdfa } from '../crypto/index.js';
 import { TpmError } from '../errors.js';
 import { decode, encode } from '../marshal/codec.js';
@@ -31,24 +36,33 @@ export interface Protector {
 
 const EMPTY = new Uint8Array(0);
 
-/** The protector a storage parent offers its children (ECC/RSA: parameters.symmetric, SYMCIPHER: sym). */
-export function protectorOf(parent: KeyObject): Protector {
+/**
+ * The protector a storage parent offers its children (ECC/RSA: parameters.symmetric, SYMCIPHER:
+ * sym); with `seed`, the protector of a blob keyed by a shared seed instead (a credential for
+ * an EK, a duplicate for a new parent).
+ */
+export function protectorOf(parent: KeyObject, seed: Uint8Array = parent.seedValue): Protector {
   const p = parent.publicArea.parameters as { symmetric?: TPMT_SYM_DEF_OBJECT; sym?: TPMT_SYM_DEF_OBJECT };
   const sym = (p.symmetric ?? p.sym)!;
-  return { nameAlg: parent.publicArea.nameAlg, seed: parent.seedValue, symKeyBits: sym.keyBits as number };
+  return { nameAlg: parent.publicArea.nameAlg, seed, symKeyBits: sym.keyBits as number };
 }
 
 /** The TPMT_SENSITIVE of a loaded object; authValue is padded to its nameAlg's digest (MarshalSensitive). */
 export function sensitiveOf(object: KeyObject, auth: Uint8Array = object.auth): TPMT_SENSITIVE {
-  const digestSize = hashInfo(object.publicArea.nameAlg)?.digestSize ?? auth.length;
-  const authValue = new Uint8Array(Math.max(digestSize, auth.length));
+  return padAuth(
+    { sensitiveType: object.publicArea.type, authValue: auth, seedValue: object.seedValue, sensitive: object.sensitive },
+    object.publicArea.nameAlg,
+  );
+}
+
+/** MarshalSensitive's padding: authValue no shorter than a nameAlg digest (trailing zeros). */
+export function padAuth(sensitive: TPMT_SENSITIVE, nameAlg: number): TPMT_SENSITIVE {
+  const auth = sensitive.authValue;
+  const digestSize = hashInfo(nameAlg)?.digestSize ?? auth.length;
+  if (auth.length >= digestSize) return sensitive;
+  const authValue = new Uint8Array(digestSize);
   authValue.set(auth);
-  return {
-    sensitiveType: object.publicArea.type,
-    authValue,
-    seedValue: object.seedValue,
-    sensitive: object.sensitive,
-  };
+  return { ...sensitive, authValue };
 }
 
 function integrityOf(p: Protector, name: Uint8Array, body: Uint8Array): Uint8Array {
@@ -58,48 +72,65 @@ function integrityOf(p: Protector, name: Uint8Array, body: Uint8Array): Uint8Arr
 
 const symKeyOf = (p: Protector, name: Uint8Array): Uint8Array => kdfa(p.nameAlg, p.seed, 'STORAGE', name, EMPTY, p.symKeyBits);
 
+/** CFB without an IV starts from a zero block (the reference's NULL iv). */
+export const ZERO_IV = new Uint8Array(MAX_SYM_BLOCK_SIZE);
+
+/**
+ * ProduceOuterWrap: TPM2B_DIGEST integrity || [TPM2B_IV iv] || AES-CFB(symKey, iv or 0, data),
+ * the integrity an HMAC over everything after it and the Name. `iv` (fresh randomness) only
+ * for protected storage; credentials and duplicates have none.
+ */
+export function produceOuterWrap(p: Protector, name: Uint8Array, data: Uint8Array, iv?: Uint8Array): Uint8Array {
+  const key = symKeyOf(p, name);
+  const encrypted = aesCfbEncrypt(key, iv ?? ZERO_IV, data);
+  key.fill(0);
+  const body = iv ? concatBytes(encode(TPM2B_IV, iv), encrypted) : encrypted;
+  return concatBytes(encode(TPM2B_DIGEST, integrityOf(p, name, body)), body);
+}
+
+/**
+ * UnwrapOuter: checks the integrity and returns the decrypted data. RCs without a position:
+ * unmarshalling codes of the integrity or IV, TPM_RC_INTEGRITY (a wrong protector or seed, a
+ * wrong Name, any changed byte), TPM_RC_VALUE (an IV that is not one AES block).
+ */
+export function unwrapOuter(p: Protector, name: Uint8Array, blob: Uint8Array, useIV: boolean): Uint8Array {
+  const r = new Reader(blob);
+  const integrity = TPM2B_DIGEST.read(r);
+  if (!constantTimeEqual(integrityOf(p, name, blob.subarray(r.pos)), integrity)) throw new TpmError(TPM_RC.INTEGRITY);
+  let iv: Uint8Array = ZERO_IV;
+  if (useIV) {
+    iv = TPM2B_IV.read(r);
+    if (iv.length !== MAX_SYM_BLOCK_SIZE) throw new TpmError(TPM_RC.VALUE);
+  }
+  const key = symKeyOf(p, name);
+  const plain = aesCfbDecrypt(key, iv, blob.subarray(r.pos));
+  key.fill(0);
+  return plain;
+}
+
+/** UINT16 size || TPMT_SENSITIVE, the sensitive area as both wraps enclose it. */
+export function marshalSensitive(sensitive: TPMT_SENSITIVE): Uint8Array {
+  const inner = encode(TPMT_SENSITIVE, sensitive);
+  const out = concatBytes(new Uint8Array([inner.length >> 8, inner.length & 0xff]), inner);
+  inner.fill(0);
+  return out;
+}
+
 /** SensitiveToPrivate: wraps a sensitive area for its parent. `iv` is fresh randomness. */
 export function sensitiveToPrivate(sensitive: TPMT_SENSITIVE, name: Uint8Array, p: Protector, iv: Uint8Array): Uint8Array {
-  const inner = encode(TPMT_SENSITIVE, sensitive);
-  const plain = new Uint8Array(2 + inner.length);
-  plain[0] = inner.length >> 8;
-  plain[1] = inner.length & 0xff;
-  plain.set(inner, 2);
-  const key = symKeyOf(p, name);
-  const encrypted = aesCfbEncrypt(key, iv, plain);
+  const plain = marshalSensitive(sensitive);
+  const out = produceOuterWrap(p, name, plain, iv);
   plain.fill(0);
-  inner.fill(0);
-  key.fill(0);
-  const body = new Uint8Array(2 + iv.length + encrypted.length);
-  body[0] = iv.length >> 8;
-  body[1] = iv.length & 0xff;
-  body.set(iv, 2);
-  body.set(encrypted, 2 + iv.length);
-  const integrity = integrityOf(p, name, body);
-  const out = new Uint8Array(2 + integrity.length + body.length);
-  out[0] = integrity.length >> 8;
-  out[1] = integrity.length & 0xff;
-  out.set(integrity, 2);
-  out.set(body, 2 + integrity.length);
   return out;
 }
 
 /**
  * PrivateToSensitive: checks and opens a TPM2B_PRIVATE's buffer. RCs without a position (the
- * caller names inPrivate): unmarshalling codes of the integrity or IV, TPM_RC_INTEGRITY (a
- * wrong parent, a wrong public area, any changed byte), TPM_RC_VALUE (an IV that is not one
- * AES block), TPM_RC_SENSITIVE (the decrypted area does not parse).
+ * caller names inPrivate): those of unwrapOuter, and TPM_RC_SENSITIVE (the decrypted area does
+ * not parse).
  */
 export function privateToSensitive(blob: Uint8Array, name: Uint8Array, p: Protector): TPMT_SENSITIVE {
-  const r = new Reader(blob);
-  const integrity = TPM2B_DIGEST.read(r);
-  const body = blob.subarray(r.pos);
-  if (!constantTimeEqual(integrityOf(p, name, body), integrity)) throw new TpmError(TPM_RC.INTEGRITY);
-  const iv = TPM2B_IV.read(r);
-  if (iv.length !== MAX_SYM_BLOCK_SIZE) throw new TpmError(TPM_RC.VALUE);
-  const key = symKeyOf(p, name);
-  const plain = aesCfbDecrypt(key, iv, blob.subarray(r.pos));
-  key.fill(0);
+  const plain = unwrapOuter(p, name, blob, true);
   try {
     if (plain.length < 2 || ((plain[0]! << 8) | plain[1]!) + 2 !== plain.length) throw new TpmError(TPM_RC.SENSITIVE);
     return decode(TPMT_SENSITIVE, plain.subarray(2));

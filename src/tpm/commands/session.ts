@@ -2,7 +2,7 @@
 import { command } from '../command.js';
 import { hashInfo } from '../algorithms.js';
 import { TPM_ALG, TPM_CC, TPM_HT, TPM_RC, TPM_RH, TPM_SE } from '../constants.js';
-import { recoverSalt } from '../auth/salt.js';
+import { secretDecrypt } from '../auth/secret.js';
 import { kdfa } from '../crypto/index.js';
 import { TpmError } from '../errors.js';
 import { UINT32 } from '../marshal/codec.js';
@@ -26,7 +26,7 @@ const KIND: Record<number, SessionKind> = { [TPM_SE.HMAC]: 'hmac', [TPM_SE.POLIC
 /**
  * Part 3 §11.1 TPM2_StartAuthSession. The session key is KDFa(authHash, bindAuth || salt,
  * "ATH", nonceTPM, nonceCaller) (Part 1 §19.6.8), empty for an unbound, unsalted session.
- * The salt comes from encryptedSalt decrypted with tpmKey (auth/salt.ts).
+ * The salt comes from encryptedSalt decrypted with tpmKey (auth/secret.ts, label "SECRET").
  * RCs: TPM_RC_SIZE+P1 (nonceCaller under 16 bytes or over the authHash digest size),
  * TPM_RC_KEY+H1 (tpmKey is not asymmetric), TPM_RC_HANDLE+H1 (tpmKey without its private
  * part), TPM_RC_ATTRIBUTES+H1 (tpmKey is not a decryption key), TPM_RC_VALUE+P2 (a salt
@@ -59,7 +59,7 @@ export const StartAuthSession = command({
       if (key.sensitive.length === 0) throw new TpmError(TPM_RC.HANDLE, { handle: 1 });
       if (!(key.publicArea.objectAttributes & TPMA_OBJECT.decrypt)) throw new TpmError(TPM_RC.ATTRIBUTES, { handle: 1 });
       try {
-        salt = recoverSalt(key, encryptedSalt, tpm.rsaCache);
+        salt = secretDecrypt(key, 'SECRET', encryptedSalt, tpm.rsaCache);
       } catch (e) {
         if (e instanceof TpmError) throw new TpmError(TPM_RC.VALUE, { param: 2 });
         throw e;

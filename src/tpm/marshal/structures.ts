@@ -131,6 +131,9 @@ export type TPMT_SYM_DEF = Infer<typeof TPMT_SYM_DEF>;
 /** §11.4.33 TPM2B_ENCRYPTED_SECRET: sized for the largest RSA key libtpms supports (4096 bits). */
 export const TPM2B_ENCRYPTED_SECRET = tpm2b(512);
 
+/** §12.4.3 TPM2B_ID_OBJECT: a credential blob, as large as TPMS_ID_OBJECT (two TPM2B_DIGESTs). */
+export const TPM2B_ID_OBJECT = tpm2b(2 * (2 + MAX_DIGEST_SIZE));
+
 /** §10.9.3 TPML_ALG (IncrementalSelfTest); MAX_ALG_LIST_SIZE = 64. */
 export const TPML_ALG = list(UINT16, 64);
 
