@@ -61,6 +61,8 @@ export const VTPMD_BASELINE_COMMANDS: Record<string, number> = {
   PolicyNvWritten: 0x18f, PolicyDuplicationSelect: 0x188, PolicyCounterTimer: 0x16d,
   PolicySecret: 0x151, PolicyTicket: 0x172, PolicyAuthorize: 0x16a, SetPrimaryPolicy: 0x12e,
   DictionaryAttackLockReset: 0x139, DictionaryAttackParameters: 0x13a,
+  HMAC: 0x155, HMAC_Start: 0x15b, EncryptDecrypt: 0x164, EncryptDecrypt2: 0x193, ECDH_KeyGen: 0x163,
+  ECDH_ZGen: 0x154, ECC_Parameters: 0x178, TestParms: 0x18a,
 };
 /** Commands being added to the engine now: may or may not be listed yet. */
 export const VTPMD_IN_PROGRESS_COMMANDS: Record<string, number> = {};
@@ -76,7 +78,7 @@ export const VTPMD_NOT_YET_COMMANDS: Record<string, number> = {
 export const VTPMD_ALGS: Record<string, number> = {
   rsa: 0x0001, sha1: 0x0004, hmac: 0x0005, aes: 0x0006, keyedhash: 0x0008, xor: 0x000a, sha256: 0x000b, sha384: 0x000c,
   sha512: 0x000d, rsassa: 0x0014, rsaes: 0x0015, rsapss: 0x0016, oaep: 0x0017, ecdsa: 0x0018, ecdh: 0x0019, ecschnorr: 0x001c, kdf1_sp800_108: 0x0022, ecc: 0x0023,
-  symcipher: 0x0025, cfb: 0x0043,
+  symcipher: 0x0025, ctr: 0x0040, ofb: 0x0041, cbc: 0x0042, cfb: 0x0043, ecb: 0x0044,
 };
 /** The ECC curves vtpmd has keys for: NIST P-256, P-384, P-521. */
 export const VTPMD_ECC_CURVES: number[] = [0x0003, 0x0004, 0x0005];

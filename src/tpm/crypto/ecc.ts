@@ -131,3 +131,48 @@ export function ecdsaVerify(curve: number, q: { x: Uint8Array; y: Uint8Array }, 
     return false;
   }
 }
+
+/**
+ * d·Q with both coordinates, each left-padded to the curve's byte size (the reference's
+ * CryptEccPointMultiply): TPM_RC_ECC_POINT when Q is not a point of the curve, TPM_RC_NO_RESULT
+ * when the product is the point at infinity.
+ */
+export function eccPointMultiply(curve: number, d: Uint8Array, q: { x: Uint8Array; y: Uint8Array }): { x: Uint8Array; y: Uint8Array } {
+  const { info, n } = curveOf(curve);
+  const c = CURVES.get(curve as 3 | 4 | 5)!;
+  if (q.x.length > info.bytes || q.y.length > info.bytes || !eccIsPointOnCurve(curve, q.x, q.y)) throw new TpmError(TPM_RC.ECC_POINT);
+  const k = toBig(d) % n;
+  if (k === 0n) throw new TpmError(TPM_RC.NO_RESULT);
+  const product = c.Point.fromAffine({ x: toBig(q.x), y: toBig(q.y) }).multiply(k);
+  if (product.is0()) throw new TpmError(TPM_RC.NO_RESULT);
+  const { x, y } = product.toAffine();
+  return { x: toBytes(x, info.bytes), y: toBytes(y, info.bytes) };
+}
+
+/** A fresh key pair on the curve (the reference's CryptEccNewKeyPair): d from keyBits + 64 random bits. */
+export function eccNewKeyPair(curve: number, random: (n: number) => Uint8Array): { d: Uint8Array; q: { x: Uint8Array; y: Uint8Array } } {
+  const d = eccPrivateFromBits(curve, random(Math.ceil(eccPrivateInputBits(curve) / 8)));
+  return { d, q: eccPublicPoint(curve, d) };
+}
+
+/**
+ * The domain parameters of a curve (Part 2 §11.2.5.7 TPMS_ALGORITHM_DETAIL_ECC's numbers), as
+ * libtpms reports them: p, n and h without leading zero bytes; a, b and the base point padded to
+ * the size of p.
+ */
+export function eccCurveParameters(curve: number): { p: Uint8Array; a: Uint8Array; b: Uint8Array; gX: Uint8Array; gY: Uint8Array; n: Uint8Array; h: Uint8Array } {
+  const { n } = curveOf(curve);
+  const c = CURVES.get(curve as 3 | 4 | 5)!;
+  const { p, a, b, Gx, Gy, h } = c.Point.CURVE();
+  const minimal = (v: bigint) => toBytes(v, Math.ceil(v.toString(16).length / 2));
+  const size = minimal(p).length;
+  return {
+    p: minimal(p),
+    a: toBytes(a, size),
+    b: toBytes(b, size),
+    gX: toBytes(Gx, size),
+    gY: toBytes(Gy, size),
+    n: minimal(n),
+    h: minimal(h),
+  };
+}
