@@ -1,6 +1,6 @@
 /** Part 3 §15.4 TPM2_Hash, §15.5 TPM2_HMAC and §17 hash, HMAC and event sequences. */
 import { command } from '../command.js';
-import { HASH_ALGS } from '../algorithms.js';
+import { HASH_ALGS, isHashAlg } from '../algorithms.js';
 import { TPM_ALG, TPM_CC, TPM_RC, TPM_RH } from '../constants.js';
 import { hash, hashStart, hmac, hmacStart, type HashState } from '../crypto/index.js';
 import { TpmError } from '../errors.js';
@@ -11,8 +11,8 @@ import {
   TPML_DIGEST_VALUES,
   TPMT_TK_HASHCHECK,
 } from '../marshal/structures.js';
-import { TPMA_OBJECT } from '../marshal/objects.js';
-import { TPMI_ALG_HASH, TPMI_DH_OBJECT, TPMI_DH_PCR, TPMI_RH_HIERARCHY } from '../marshal/tpmi.js';
+import { TPMA_OBJECT, type TPMT_SYM_DEF_OBJECT } from '../marshal/objects.js';
+import { TPMI_ALG_HASH, TPMI_ALG_MAC_SCHEME, TPMI_DH_OBJECT, TPMI_DH_PCR, TPMI_RH_HIERARCHY } from '../marshal/tpmi.js';
 import { UINT32 } from '../marshal/codec.js';
 import type { HashSequence } from '../state/objects.js';
 import { trimTrailingZeros } from '../state/auth-value.js';
@@ -28,25 +28,38 @@ function sequence(tpm: Tpm, handle: number, n: number, kinds?: readonly HashSequ
 }
 
 /**
- * The checks TPM2_HMAC and TPM2_HMAC_Start share: an unrestricted keyed-hash signing key, and
- * its scheme's hash unless it has none (then the command's). RCs: TPM_RC_TYPE+H1 (not a keyed
- * hash), TPM_RC_ATTRIBUTES+H1 (restricted), TPM_RC_KEY+H1 (no sign), TPM_RC_VALUE+P2 (no
- * hash, or one that is not the key's).
+ * The checks TPM2_HMAC and TPM2_HMAC_Start share, in the order libtpms makes them (its
+ * CryptSelectMac, as for TPM2_MAC and TPM2_MAC_Start, which share these command codes): the
+ * MAC is the key's unless the key names none (then the command's), and must be one the key can
+ * compute; then the key must be unrestricted and sign. RCs: TPM_RC_TYPE+H1 (neither a keyed
+ * hash nor a symmetric key), TPM_RC_VALUE+P2 (both name a MAC and they differ, or neither
+ * does), TPM_RC_SCHEME+P2 (not a MAC of this key: a symmetric key, CMAC not being
+ * implemented), TPM_RC_ATTRIBUTES+H1 (restricted), TPM_RC_KEY+H1 (no sign).
  */
-function hmacKey(tpm: Tpm, handle: number, hashAlg: number): { key: Uint8Array; hashAlg: number } {
+function hmacKey(tpm: Tpm, handle: number, inMac: number): { key: Uint8Array; hashAlg: number } {
   const object = tpm.objects.get(handle);
-  if (object?.kind !== 'key' || object.publicArea.type !== TPM_ALG.KEYEDHASH) throw new TpmError(TPM_RC.TYPE, { handle: 1 });
+  const type = object?.kind === 'key' ? object.publicArea.type : TPM_ALG.NULL;
+  if (object?.kind !== 'key' || (type !== TPM_ALG.KEYEDHASH && type !== TPM_ALG.SYMCIPHER)) throw new TpmError(TPM_RC.TYPE, { handle: 1 });
+  let keyMac: number = TPM_ALG.NULL;
+  if (type === TPM_ALG.KEYEDHASH) {
+    const { scheme } = object.publicArea.parameters as { scheme: { scheme: number; details: { hashAlg: number } | null } };
+    if (scheme.scheme !== TPM_ALG.NULL) keyMac = scheme.details!.hashAlg;
+  } else {
+    const { sym } = object.publicArea.parameters as { sym: TPMT_SYM_DEF_OBJECT };
+    if (sym.algorithm !== TPM_ALG.NULL) keyMac = sym.mode as number;
+  }
+  let mac = inMac;
+  if (mac !== TPM_ALG.NULL) {
+    if (keyMac !== TPM_ALG.NULL && mac !== keyMac) throw new TpmError(TPM_RC.VALUE, { param: 2 });
+  } else {
+    if (keyMac === TPM_ALG.NULL) throw new TpmError(TPM_RC.VALUE, { param: 2 });
+    mac = keyMac;
+  }
+  if (type !== TPM_ALG.KEYEDHASH || !isHashAlg(mac)) throw new TpmError(TPM_RC.SCHEME, { param: 2 });
   const a = object.publicArea.objectAttributes;
   if (a & TPMA_OBJECT.restricted) throw new TpmError(TPM_RC.ATTRIBUTES, { handle: 1 });
   if ((a & TPMA_OBJECT.sign) === 0) throw new TpmError(TPM_RC.KEY, { handle: 1 });
-  const scheme = (object.publicArea.parameters as { scheme: { scheme: number; details: { hashAlg: number } | null } }).scheme;
-  let chosen = hashAlg;
-  if (scheme.scheme !== TPM_ALG.NULL) {
-    const keyHash = scheme.details!.hashAlg;
-    chosen = hashAlg === TPM_ALG.NULL || hashAlg === keyHash ? keyHash : TPM_ALG.NULL;
-  }
-  if (chosen === TPM_ALG.NULL) throw new TpmError(TPM_RC.VALUE, { param: 2 });
-  return { key: object.sensitive, hashAlg: chosen };
+  return { key: object.sensitive, hashAlg: mac };
 }
 
 /**
@@ -72,7 +85,7 @@ export const Hash = command({
 export const HMAC = command({
   code: TPM_CC.HMAC,
   handles: [{ name: 'handle', type: TPMI_DH_OBJECT, auth: 'USER' }],
-  params: { buffer: TPM2B_MAX_BUFFER, hashAlg: TPMI_ALG_HASH.plus },
+  params: { buffer: TPM2B_MAX_BUFFER, hashAlg: TPMI_ALG_MAC_SCHEME.plus },
   response: { outHMAC: TPM2B_DIGEST },
   run(tpm, { handle }, { buffer, hashAlg }) {
     const k = hmacKey(tpm, handle, hashAlg);
@@ -87,7 +100,7 @@ export const HMAC = command({
 export const HMAC_Start = command({
   code: TPM_CC.HMAC_Start,
   handles: [{ name: 'handle', type: TPMI_DH_OBJECT, auth: 'USER' }],
-  params: { auth: TPM2B_AUTH, hashAlg: TPMI_ALG_HASH.plus },
+  params: { auth: TPM2B_AUTH, hashAlg: TPMI_ALG_MAC_SCHEME.plus },
   response: { sequenceHandle: UINT32 },
   responseHandle: 'sequenceHandle',
   run(tpm, { handle }, { auth, hashAlg }) {

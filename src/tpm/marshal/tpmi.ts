@@ -12,6 +12,12 @@ import { oneOf, tpmi, UINT16, UINT32, UINT8 } from './codec.js';
 /** §9.27 TPMI_ALG_HASH: an implemented hash; `.plus` accepts TPM_ALG_NULL. */
 export const TPMI_ALG_HASH = tpmi(UINT16, isHashAlg, TPM_RC.HASH, TPM_ALG.NULL);
 
+/**
+ * §9.35 TPMI_ALG_MAC_SCHEME (HMAC's and HMAC_Start's hashAlg): an implemented hash (CMAC is
+ * not); anything else is TPM_RC_SYMMETRIC, as libtpms answers. `.plus` accepts TPM_ALG_NULL.
+ */
+export const TPMI_ALG_MAC_SCHEME = tpmi(UINT16, isHashAlg, TPM_RC.SYMMETRIC, TPM_ALG.NULL);
+
 /** §9.6 TPMI_DH_PCR: a PCR number; `.plus` accepts TPM_RH_NULL. */
 export const TPMI_DH_PCR = tpmi(UINT32, (h) => h < PCR_COUNT, TPM_RC.VALUE, TPM_RH.NULL);
 

@@ -220,18 +220,39 @@ describe('HMAC, HMAC_Start and HMAC sequences', () => {
     const sha256Key = loadExternal(t, hmacTemplate(TPM_ALG.SHA256), k);
     expect(hmacCall(t, sha256Key, data, TPM_ALG.SHA384).rc).toBe(rc(TPM_RC.VALUE, { param: 2 }));
     expect(hmacCall(t, sha256Key, data, TPM_ALG.SHA256).rc).toBe(0);
-    expect(hmacCall(t, sha256Key, data, TPM_ALG.AES).rc).toBe(rc(TPM_RC.HASH, { param: 2 }));
+    // Not a TPMI_ALG_MAC_SCHEME: TPM_RC_SYMMETRIC, as libtpms answers.
+    expect(hmacCall(t, sha256Key, data, TPM_ALG.AES).rc).toBe(rc(TPM_RC.SYMMETRIC, { param: 2 }));
     t.call(TPM_CC.FlushContext, { params: be.u32(noScheme) });
     t.call(TPM_CC.FlushContext, { params: be.u32(sha256Key) });
-    // Not a keyed hash; a keyed hash without sign (a sealed object).
+    // A symmetric key: its mode is no MAC (VALUE when the command names another, SCHEME when
+    // taken); with mode NULL a hash is no MAC of it either.
     const sym = loadExternal(t, symTemplate(128, TPM_ALG.CFB), new Uint8Array(16));
-    expect(hmacCall(t, sym, data, TPM_ALG.SHA256).rc).toBe(rc(TPM_RC.TYPE, { handle: 1 }));
-    expect(hmacSequence(t, sym, data, TPM_ALG.SHA256).rc).toBe(rc(TPM_RC.TYPE, { handle: 1 }));
+    expect(hmacCall(t, sym, data, TPM_ALG.SHA256).rc).toBe(rc(TPM_RC.VALUE, { param: 2 }));
+    expect(hmacSequence(t, sym, data, TPM_ALG.NULL).rc).toBe(rc(TPM_RC.SCHEME, { param: 2 }));
+    t.call(TPM_CC.FlushContext, { params: be.u32(sym) });
+    const anyMode = loadExternal(t, symTemplate(128, TPM_ALG.NULL), new Uint8Array(16));
+    expect(hmacCall(t, anyMode, data, TPM_ALG.SHA256).rc).toBe(rc(TPM_RC.SCHEME, { param: 2 }));
+    t.call(TPM_CC.FlushContext, { params: be.u32(anyMode) });
+    // Neither a keyed hash nor a symmetric key.
+    const ecc = t.call(TPM_CC.CreatePrimary, {
+      handles: [TPM_RH.OWNER], passwords: [''],
+      params: cat(be.b2(cat(be.b2(EMPTY), be.b2(EMPTY))), encode(TPM2B_PUBLIC, {
+        type: TPM_ALG.ECC, nameAlg: TPM_ALG.SHA256, objectAttributes: A.fixedTPM | A.fixedParent | A.sensitiveDataOrigin | A.userWithAuth | A.sign,
+        authPolicy: EMPTY, parameters: { symmetric: { algorithm: TPM_ALG.NULL, keyBits: null, mode: null }, scheme: { scheme: TPM_ALG.NULL, details: null }, curveID: 3, kdf: { scheme: TPM_ALG.NULL, details: null } },
+        unique: { x: EMPTY, y: EMPTY },
+      } as TPMT_PUBLIC), be.b2(EMPTY), be.u32(0)),
+    });
+    const eccKey = new DataView(ecc.body.buffer, ecc.body.byteOffset).getUint32(0);
+    expect(hmacCall(t, eccKey, data, TPM_ALG.SHA256).rc).toBe(rc(TPM_RC.TYPE, { handle: 1 }));
+    expect(hmacSequence(t, eccKey, data, TPM_ALG.SHA256).rc).toBe(rc(TPM_RC.TYPE, { handle: 1 }));
+    t.call(TPM_CC.FlushContext, { params: be.u32(eccKey) });
+    // A keyed hash without sign (a sealed object): the MAC is checked first.
     const sealed = loadExternal(t, hmacTemplate(null, A.userWithAuth), k);
+    expect(hmacCall(t, sealed, data, TPM_ALG.NULL).rc).toBe(rc(TPM_RC.VALUE, { param: 2 }));
     expect(hmacCall(t, sealed, data, TPM_ALG.SHA256).rc).toBe(rc(TPM_RC.KEY, { handle: 1 }));
     expect(hmacSequence(t, sealed, data, TPM_ALG.SHA256).rc).toBe(rc(TPM_RC.KEY, { handle: 1 }));
+    t.call(TPM_CC.FlushContext, { params: be.u32(sealed) });
     // An HMAC sequence is no event sequence.
-    t.call(TPM_CC.FlushContext, { params: be.u32(sym) });
     const key = loadExternal(t, hmacTemplate(TPM_ALG.SHA256), k);
     const s = t.call(TPM_CC.HMAC_Start, { handles: [key], passwords: [''], params: cat(be.b2(EMPTY), be.u16(TPM_ALG.NULL)) });
     expect(s.rc).toBe(0);
