@@ -30,7 +30,7 @@ type EccParms = { curveID: number; scheme: { scheme: number } };
 
 /** The loaded ECC key at `handle`, else TPM_RC_KEY+H1. */
 function eccKey(tpm: Tpm, handle: number): { object: KeyObject; parms: EccParms } {
-  const object = tpm.objects.get(handle);
+  const object = tpm.object(handle);
   if (object?.kind !== 'key' || object.publicArea.type !== TPM_ALG.ECC) throw new TpmError(TPM_RC.KEY, { handle: 1 });
   return { object, parms: object.publicArea.parameters as EccParms };
 }

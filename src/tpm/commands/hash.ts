@@ -37,7 +37,7 @@ function sequence(tpm: Tpm, handle: number, n: number, kinds?: readonly HashSequ
  * implemented), TPM_RC_ATTRIBUTES+H1 (restricted), TPM_RC_KEY+H1 (no sign).
  */
 function hmacKey(tpm: Tpm, handle: number, inMac: number): { key: Uint8Array; hashAlg: number } {
-  const object = tpm.objects.get(handle);
+  const object = tpm.object(handle);
   const type = object?.kind === 'key' ? object.publicArea.type : TPM_ALG.NULL;
   if (object?.kind !== 'key' || (type !== TPM_ALG.KEYEDHASH && type !== TPM_ALG.SYMCIPHER)) throw new TpmError(TPM_RC.TYPE, { handle: 1 });
   let keyMac: number = TPM_ALG.NULL;

@@ -30,7 +30,7 @@ const TYPE_SCHEMES: Record<number, readonly number[]> = {
 
 /** The loaded key at `handle` with the sign attribute (the reference's IsSigningObject), else TPM_RC_KEY+H1. */
 function signingKey(tpm: Tpm, handle: number, rc: number): KeyObject {
-  const object = tpm.objects.get(handle);
+  const object = tpm.object(handle);
   if (object?.kind !== 'key') throw new TpmError(rc, { handle: 1 });
   const { type, objectAttributes } = object.publicArea;
   if ((objectAttributes & TPMA_OBJECT.sign) === 0 || type === TPM_ALG.SYMCIPHER) throw new TpmError(rc, { handle: 1 });

@@ -42,7 +42,7 @@ function encryptDecrypt(
   inData: Uint8Array,
   at: Positions,
 ): { outData: Uint8Array; ivOut: Uint8Array } {
-  const object = tpm.objects.get(keyHandle);
+  const object = tpm.object(keyHandle);
   if (object?.kind !== 'key' || object.publicArea.type !== TPM_ALG.SYMCIPHER) throw new TpmError(TPM_RC.KEY, { handle: 1 });
   const a = object.publicArea.objectAttributes;
   if ((a & TPMA_OBJECT.restricted) !== 0 || (a & (decrypt ? TPMA_OBJECT.decrypt : TPMA_OBJECT.sign)) === 0) {

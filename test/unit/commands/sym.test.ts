@@ -273,3 +273,33 @@ describe('HMAC, HMAC_Start and HMAC sequences', () => {
     expect(hmacSequence(t, handle, EMPTY, TPM_ALG.NULL).rc).toBe(rc(TPM_RC.ATTRIBUTES, { handle: 1 }));
   });
 });
+
+describe('persistent keys', () => {
+  test('EncryptDecrypt, HMAC and Sign use a key made persistent by EvictControl', () => {
+    const t = createTestTpm();
+    const primary = (template: TPMT_PUBLIC, persistent: number) => {
+      const r = t.call(TPM_CC.CreatePrimary, {
+        handles: [TPM_RH.OWNER], passwords: [''], params: cat(be.b2(cat(be.b2(EMPTY), be.b2(EMPTY))), encode(TPM2B_PUBLIC, template), be.b2(EMPTY), be.u32(0)),
+      });
+      expect(r.rc).toBe(0);
+      const handle = new DataView(r.body.buffer, r.body.byteOffset).getUint32(0);
+      expect(t.call(TPM_CC.EvictControl, { handles: [TPM_RH.OWNER, handle], passwords: [''], params: be.u32(persistent) }).rc).toBe(0);
+      t.call(TPM_CC.FlushContext, { params: be.u32(handle) });
+      return persistent;
+    };
+    const made = A.fixedTPM | A.fixedParent | A.sensitiveDataOrigin;
+    const aes = primary(symTemplate(128, TPM_ALG.CFB, made | A.userWithAuth | A.sign | A.decrypt), 0x81000001);
+    const e = crypt(t, 2, aes, false, TPM_ALG.NULL, new Uint8Array(16), new Uint8Array(20));
+    expect(e.rc).toBe(0);
+    expect(hex(crypt(t, 1, aes, true, TPM_ALG.NULL, new Uint8Array(16), e.out).out)).toBe('00'.repeat(20));
+    const mac = primary(hmacTemplate(TPM_ALG.SHA384, made | A.userWithAuth | A.sign), 0x81000002);
+    expect(hmacCall(t, mac, EMPTY, TPM_ALG.NULL).mac.length).toBe(48);
+    const ecc = primary({
+      type: TPM_ALG.ECC, nameAlg: TPM_ALG.SHA256, objectAttributes: made | A.userWithAuth | A.sign, authPolicy: EMPTY,
+      parameters: { symmetric: { algorithm: TPM_ALG.NULL, keyBits: null, mode: null }, scheme: { scheme: TPM_ALG.ECDSA, details: { hashAlg: TPM_ALG.SHA256 } }, curveID: 3, kdf: { scheme: TPM_ALG.NULL, details: null } },
+      unique: { x: EMPTY, y: EMPTY },
+    } as TPMT_PUBLIC, 0x81000003);
+    const nullTicket = cat(be.u16(0x8024), be.u32(TPM_RH.NULL), be.u16(0));
+    expect(t.call(TPM_CC.Sign, { handles: [ecc], passwords: [''], params: cat(be.b2(new Uint8Array(32)), be.u16(TPM_ALG.NULL), nullTicket) }).rc).toBe(0);
+  });
+});
