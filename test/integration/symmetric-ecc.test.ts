@@ -3,7 +3,8 @@
 // checked against `openssl enc`, IV chaining through --iv in:out; tpm2_hmac (one-shot and, over
 // 1 KiB, an HMAC sequence) against `openssl dgst -hmac`; tpm2_ecdhkeygen + tpm2_ecdhzgen giving
 // the same Z; tpm2_testparms. Then a differential run: the same tool script against both
-// daemons, outputs and error codes compared byte for byte.
+// daemons, outputs and error codes compared byte for byte; ECSCHNORR signatures made on one of
+// vtpmd and swtpm verified on the other.
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -187,5 +188,32 @@ describe.skipIf(implementations().some((i) => i.skip))('differential: the same t
     const differences = [...s.keys()].filter((k) => v.get(k) !== s.get(k)).map((k) => `${k}: vtpmd ${v.get(k)} swtpm ${s.get(k)}`);
     expect(differences).toEqual([]);
     expect(v.size).toBe(s.size);
+  });
+});
+
+describe.skipIf(implementations().some((i) => i.skip))('ECSCHNORR across TPMs', () => {
+  it('a signature made by one of vtpmd and swtpm verifies on the other (public key by tpm2_loadexternal)', async () => {
+    const daemons = { vtpmd: await startDaemon({ impl: 'vtpmd', ...START }), swtpm: await startDaemon({ impl: 'swtpm', ...START }) };
+    const work = makeTempDir();
+    const f = (n: string) => path.join(work, n);
+    writeFileSync(f('msg'), 'signed with EC-Schnorr\n');
+    writeFileSync(f('other'), 'not what was signed\n');
+    for (const [signer, verifier] of [['vtpmd', 'swtpm'], ['swtpm', 'vtpmd']] as const) {
+      for (const [curve, hash] of [['ecc256', 'sha256'], ['ecc384', 'sha384']]) {
+        const s = daemons[signer];
+        const v = daemons[verifier];
+        const tag = `${signer}→${verifier} ${curve}`;
+        await ok(s, 'createprimary', ['-C', 'o', '-G', `${curve}:ecschnorr-${hash}:null`, '-a', 'fixedtpm|fixedparent|sensitivedataorigin|userwithauth|sign', '-c', f('k.ctx')]);
+        await ok(s, 'readpublic', ['-c', f('k.ctx'), '-o', f('k.pub')]);
+        await ok(s, 'sign', ['-c', f('k.ctx'), '-g', hash, '-s', 'ecschnorr', '-o', f('k.sig'), f('msg')]);
+        await ok(v, 'loadexternal', ['-C', 'n', '-u', f('k.pub'), '-c', f('ext.ctx')]);
+        const good = await tpm2('verifysignature', v.tcti, ['-c', f('ext.ctx'), '-g', hash, '-m', f('msg'), '-s', f('k.sig')]);
+        expect(good.code, `${tag}: ${good.stderr}`).toBe(0);
+        const bad = await tpm2('verifysignature', v.tcti, ['-c', f('ext.ctx'), '-g', hash, '-m', f('other'), '-s', f('k.sig')]);
+        expect(bad.stderr, tag).toMatch(/0x2DB\b/i);
+      }
+    }
+    await daemons.vtpmd.stop();
+    await daemons.swtpm.stop();
   });
 });

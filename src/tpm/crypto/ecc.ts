@@ -8,6 +8,7 @@ import { eccCurveInfo } from '../algorithms.js';
 import { TPM_ECC_CURVE, TPM_RC } from '../constants.js';
 import { TpmError } from '../errors.js';
 import { view } from './bytes.js';
+import { hash } from './hash.js';
 
 const ORDERS = new Map<number, bigint>([
   [TPM_ECC_CURVE.NIST_P256, p256.Point.Fn.ORDER],
@@ -175,4 +176,45 @@ export function eccCurveParameters(curve: number): { p: Uint8Array; a: Uint8Arra
     n: minimal(n),
     h: minimal(h),
   };
+}
+
+/** H(x || digest) cut to the byte length of the order: the reference's Schnorr challenge. */
+function schnorrChallenge(hashAlg: number, bytes: number, x: Uint8Array, digest: Uint8Array): bigint {
+  return toBig(hash(hashAlg, x, digest).subarray(0, bytes));
+}
+
+/**
+ * EC-Schnorr as the TPM defines it (Part 1 §C.9.2 / the reference's BnSignEcSchnorr): a fresh
+ * k with R = k·G, r = H(R.x || digest) cut to the order's byte length, s = k + (r mod n)·d
+ * (mod n); both left-padded to that length. r itself is not reduced, as in the reference.
+ */
+export function ecSchnorrSign(curve: number, hashAlg: number, d: Uint8Array, digest: Uint8Array, random: (n: number) => Uint8Array): { r: Uint8Array; s: Uint8Array } {
+  const { info, n } = curveOf(curve);
+  const dv = toBig(d);
+  for (;;) {
+    const k = eccNewKeyPair(curve, random);
+    const r = schnorrChallenge(hashAlg, info.bytes, k.q.x, digest);
+    const kv = toBig(k.d);
+    k.d.fill(0);
+    if (r % n === 0n) continue;
+    const s = (kv + (r % n) * dv) % n;
+    if (s === 0n) continue;
+    return { r: toBytes(r, info.bytes), s: toBytes(s, info.bytes) };
+  }
+}
+
+/**
+ * Whether (r, s) is an EC-Schnorr signature of the digest by q (the reference's
+ * BnValidateSignatureEcSchnorr): 0 < r, s < n and H(([s]G - [r]Q).x || digest), cut as in
+ * signing, equals r.
+ */
+export function ecSchnorrVerify(curve: number, hashAlg: number, q: { x: Uint8Array; y: Uint8Array }, digest: Uint8Array, r: Uint8Array, s: Uint8Array): boolean {
+  const { info, n } = curveOf(curve);
+  const c = CURVES.get(curve as 3 | 4 | 5)!;
+  const rv = toBig(r);
+  const sv = toBig(s);
+  if (rv <= 0n || rv >= n || sv <= 0n || sv >= n || !eccIsPointOnCurve(curve, q.x, q.y)) return false;
+  const e = c.Point.BASE.multiply(sv).add(c.Point.fromAffine({ x: toBig(q.x), y: toBig(q.y) }).multiply(n - rv));
+  if (e.is0()) return false;
+  return schnorrChallenge(hashAlg, info.bytes, toBytes(e.toAffine().x, info.bytes), digest) === rv;
 }

@@ -147,20 +147,21 @@ export const TPMS_ALGORITHM_DETAIL_ECC = struct({
  * §11.2.1.5 TPMT_SIG_SCHEME (the scheme Sign is asked for): the signing schemes this TPM
  * implements, each with its hash; another selector is TPM_RC_SCHEME.
  */
-export const SIG_SCHEMES = [TPM_ALG.RSASSA, TPM_ALG.RSAPSS, TPM_ALG.ECDSA, TPM_ALG.HMAC] as const;
+export const SIG_SCHEMES = [TPM_ALG.RSASSA, TPM_ALG.RSAPSS, TPM_ALG.ECDSA, TPM_ALG.ECSCHNORR, TPM_ALG.HMAC] as const;
 export const TPMT_SIG_SCHEME = struct({
   scheme: oneOf(UINT16, SIG_SCHEMES, TPM_RC.SCHEME, TPM_ALG.NULL).plus,
   details: union('scheme', {
     [TPM_ALG.RSASSA]: HASH_DETAIL,
     [TPM_ALG.RSAPSS]: HASH_DETAIL,
     [TPM_ALG.ECDSA]: HASH_DETAIL,
+    [TPM_ALG.ECSCHNORR]: HASH_DETAIL,
     [TPM_ALG.HMAC]: HASH_DETAIL,
     [TPM_ALG.NULL]: EMPTY,
   }),
 });
 export type TPMT_SIG_SCHEME = Infer<typeof TPMT_SIG_SCHEME>;
 
-/** §11.3.1 TPMS_SIGNATURE_RSA (RSASSA and RSAPSS) and §11.3.2 TPMS_SIGNATURE_ECC (ECDSA). */
+/** §11.3.1 TPMS_SIGNATURE_RSA (RSASSA and RSAPSS) and §11.3.2 TPMS_SIGNATURE_ECC (ECDSA, ECSCHNORR). */
 export const TPMS_SIGNATURE_RSA = struct({ hash: TPMI_ALG_HASH, sig: TPM2B_PUBLIC_KEY_RSA });
 export const TPMS_SIGNATURE_ECC = struct({ hash: TPMI_ALG_HASH, signatureR: TPM2B_ECC_PARAMETER, signatureS: TPM2B_ECC_PARAMETER });
 
@@ -171,6 +172,7 @@ export const TPMT_SIGNATURE = struct({
     [TPM_ALG.RSASSA]: TPMS_SIGNATURE_RSA,
     [TPM_ALG.RSAPSS]: TPMS_SIGNATURE_RSA,
     [TPM_ALG.ECDSA]: TPMS_SIGNATURE_ECC,
+    [TPM_ALG.ECSCHNORR]: TPMS_SIGNATURE_ECC,
     [TPM_ALG.HMAC]: TPMT_HA,
     [TPM_ALG.NULL]: EMPTY,
   }),

@@ -8,7 +8,8 @@ import { describe, expect, test } from 'vitest';
 import { TPM_ALG, TPM_CC, TPM_ECC_CURVE, TPM_RC, TPM_RH } from '../../../src/tpm/constants.js';
 import { withPosition } from '../../../src/tpm/errors.js';
 import { encode } from '../../../src/tpm/marshal/codec.js';
-import { TPM2B_PUBLIC, TPMA_OBJECT, type TPMT_PUBLIC } from '../../../src/tpm/marshal/objects.js';
+import { TPM2B_PUBLIC, TPMA_OBJECT, TPMT_SIGNATURE, type TPMT_PUBLIC } from '../../../src/tpm/marshal/objects.js';
+import { Reader } from '../../../src/tpm/marshal/reader.js';
 import { TPM2B_SENSITIVE } from '../../../src/tpm/marshal/sensitive.js';
 import { be, cat, createTestTpm, hex, unhex, type TestTpm } from '../../helpers/engine.js';
 import { fromHex, loadVectors } from '../crypto/vectors.js';
@@ -190,5 +191,63 @@ describe('TestParms', () => {
     const t = createTestTpm();
     const r = t.call(TPM_CC.TestParms, { params: cat(be.u16(TPM_ALG.KEYEDHASH), be.u16(TPM_ALG.NULL), unhex('00')) });
     expect(r.rc).not.toBe(0);
+  });
+});
+
+describe('ECSCHNORR signing and verification', () => {
+  const CURVES = [
+    ['P-256', TPM_ECC_CURVE.NIST_P256, TPM_ALG.SHA256, 'sha256'],
+    ['P-384', TPM_ECC_CURVE.NIST_P384, TPM_ALG.SHA384, 'sha384'],
+    ['P-521', TPM_ECC_CURVE.NIST_P521, TPM_ALG.SHA512, 'sha512'],
+    ['P-256 with SHA-512 (challenge cut to 32 bytes)', TPM_ECC_CURVE.NIST_P256, TPM_ALG.SHA512, 'sha512'],
+  ] as const;
+  test.each(CURVES)('%s: Sign, then the Schnorr equation holds and VerifySignature accepts it', async (_n, curveID, hashAlg, nodeHash) => {
+    const { createHash } = await import('node:crypto');
+    const { p256: P256, p384, p521 } = await import('@noble/curves/nist.js');
+    const noble = { [TPM_ECC_CURVE.NIST_P256]: P256, [TPM_ECC_CURVE.NIST_P384]: p384, [TPM_ECC_CURVE.NIST_P521]: p521 }[curveID];
+    const t = createTestTpm();
+    const template = {
+      type: TPM_ALG.ECC, nameAlg: TPM_ALG.SHA256, objectAttributes: A.fixedTPM | A.fixedParent | A.sensitiveDataOrigin | A.userWithAuth | A.sign,
+      authPolicy: EMPTY, parameters: { symmetric: NO_SYM, scheme: { scheme: TPM_ALG.ECSCHNORR, details: { hashAlg } }, curveID, kdf: NULL_KDF },
+      unique: { x: EMPTY, y: EMPTY },
+    } as TPMT_PUBLIC;
+    const r = t.call(TPM_CC.CreatePrimary, {
+      handles: [TPM_RH.OWNER], passwords: [''], params: cat(be.b2(cat(be.b2(EMPTY), be.b2(EMPTY))), encode(TPM2B_PUBLIC, template), be.b2(EMPTY), be.u32(0)),
+    });
+    expect(r.rc).toBe(0);
+    const handle = new DataView(r.body.buffer, r.body.byteOffset).getUint32(0);
+    const pub = TPM2B_PUBLIC.read(new Reader(r.params(1))) as TPMT_PUBLIC;
+    const q = pub.unique as { x: Uint8Array; y: Uint8Array };
+    const digest = new Uint8Array(createHash(nodeHash).update('schnorr').digest());
+    const nullTicket = cat(be.u16(0x8024), be.u32(TPM_RH.NULL), be.u16(0));
+    const s = t.call(TPM_CC.Sign, { handles: [handle], passwords: [''], params: cat(be.b2(digest), be.u16(TPM_ALG.NULL), nullTicket) });
+    expect(s.rc).toBe(0);
+    const sig = TPMT_SIGNATURE.read(new Reader(s.params())) as { sigAlg: number; signature: { hash: number; signatureR: Uint8Array; signatureS: Uint8Array } };
+    expect(sig.sigAlg).toBe(TPM_ALG.ECSCHNORR);
+    expect(sig.signature.hash).toBe(hashAlg);
+    const bytes = Math.ceil(Number(noble!.Point.CURVE().n.toString(2).length) / 8);
+    expect(sig.signature.signatureR.length).toBe(bytes);
+    expect(sig.signature.signatureS.length).toBe(bytes);
+    // Part 1's Schnorr: E = [s]G - [r]Q, and r = H(E.x || digest) cut to the order's length.
+    const n = noble!.Point.CURVE().n;
+    const rv = BigInt(`0x${hex(sig.signature.signatureR)}`);
+    const sv = BigInt(`0x${hex(sig.signature.signatureS)}`);
+    const Q = noble!.Point.fromAffine({ x: BigInt(`0x${hex(q.x)}`), y: BigInt(`0x${hex(q.y)}`) });
+    const E = noble!.Point.BASE.multiply(sv).add(Q.multiply(n - (rv % n))).toAffine();
+    const ex = unhex(E.x.toString(16).padStart(bytes * 2, '0'));
+    const challenge = createHash(nodeHash).update(ex).update(digest).digest().subarray(0, bytes);
+    expect(BigInt(`0x${challenge.toString('hex')}`)).toBe(rv);
+    // The TPM verifies it; a changed digest or a changed s does not.
+    const verify = (d: Uint8Array, signature: Uint8Array) => t.call(TPM_CC.VerifySignature, { handles: [handle], params: cat(be.b2(d), signature) }).rc;
+    expect(verify(digest, s.params())).toBe(0);
+    const other = digest.slice();
+    other[0]! ^= 1;
+    expect(verify(other, s.params())).toBe(rc(TPM_RC.SIGNATURE, { param: 2 }));
+    const tampered = s.params().slice();
+    tampered[tampered.length - 1]! ^= 1;
+    expect(verify(digest, tampered)).toBe(rc(TPM_RC.SIGNATURE, { param: 2 }));
+    // An ECDSA key refuses ECSCHNORR and the other way round.
+    expect(t.call(TPM_CC.Sign, { handles: [handle], passwords: [''], params: cat(be.b2(digest), be.u16(TPM_ALG.ECDSA), be.u16(hashAlg), nullTicket) }).rc)
+      .toBe(rc(TPM_RC.SCHEME, { param: 2 }));
   });
 });
