@@ -3,7 +3,7 @@
  * the object type, TPMS_SENSITIVE_CREATE, TPMS_CREATION_DATA and the Name (§12.2, Part 1 §16).
  * Only the object types this TPM implements unmarshal; anything else is TPM_RC_TYPE.
  */
-import { AES_KEY_BITS, ECC_CURVES, MAX_ECC_KEY_BYTES, MAX_RSA_KEY_BYTES, RSA_KEY_BITS } from '../algorithms.js';
+import { ECC_CURVES, MAX_ECC_KEY_BYTES, MAX_RSA_KEY_BYTES, RSA_KEY_BITS } from '../algorithms.js';
 import { TPM_ALG, TPM_RC } from '../constants.js';
 import { hash } from '../crypto/index.js';
 import {
@@ -22,7 +22,7 @@ import {
   union,
 } from './codec.js';
 import { TPM2B_AUTH, TPM2B_DATA, TPM2B_DIGEST, TPML_PCR_SELECTION, TPMT_HA, MAX_SYM_DATA } from './structures.js';
-import { TPMI_ALG_HASH, TPMI_ALG_SYM_MODE, TPMI_RH_HIERARCHY } from './tpmi.js';
+import { TPMI_AES_KEY_BITS, TPMI_ALG_HASH, TPMI_ALG_SYM_MODE, TPMI_RH_HIERARCHY } from './tpmi.js';
 
 /** §8.3 TPMA_OBJECT bits. */
 export const TPMA_OBJECT = {
@@ -49,7 +49,6 @@ const HASH_DETAIL = struct({ hashAlg: TPMI_ALG_HASH });
 
 /** §11.1.7 TPMT_SYM_DEF_OBJECT: the symmetric algorithm of a storage key or SYMCIPHER object. */
 const TPMI_ALG_SYM_OBJECT = oneOf(UINT16, [TPM_ALG.AES], TPM_RC.SYMMETRIC, TPM_ALG.NULL);
-const TPMI_AES_KEY_BITS = oneOf(UINT16, AES_KEY_BITS, TPM_RC.KEY_SIZE);
 export const TPMT_SYM_DEF_OBJECT = struct({
   algorithm: TPMI_ALG_SYM_OBJECT.plus,
   keyBits: union('algorithm', { [TPM_ALG.AES]: TPMI_AES_KEY_BITS, [TPM_ALG.NULL]: EMPTY }),

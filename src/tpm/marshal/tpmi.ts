@@ -2,7 +2,7 @@
  * Part 2 §9 TPMI interface types used by the implemented commands: a base type restricted
  * to the values this TPM accepts, with the response code the spec names for a bad value.
  */
-import { isHashAlg } from '../algorithms.js';
+import { AES_KEY_BITS, isHashAlg } from '../algorithms.js';
 import { HR, TPM_ALG, TPM_RC, TPM_RH, TPM_SE, TPM_ST, TPM_SU } from '../constants.js';
 import { PCR_COUNT } from '../state/pcr.js';
 import { MAX_LOADED_OBJECTS } from '../state/objects.js';
@@ -89,8 +89,8 @@ export const TPM_SE_CODEC = oneOf(UINT8, [TPM_SE.HMAC, TPM_SE.POLICY, TPM_SE.TRI
 /** §9.24 TPMI_ALG_SYM: the symmetric algorithms of a session (`.plus` accepts NULL). */
 export const TPMI_ALG_SYM = oneOf(UINT16, [TPM_ALG.AES, TPM_ALG.XOR], TPM_RC.SYMMETRIC, TPM_ALG.NULL);
 
-/** §9.27 TPMI_AES_KEY_BITS. */
-export const TPMI_AES_KEY_BITS = oneOf(UINT16, [128, 256], TPM_RC.VALUE);
+/** §9.27 TPMI_AES_KEY_BITS: an implemented AES key size, else TPM_RC_VALUE (as libtpms answers). */
+export const TPMI_AES_KEY_BITS = oneOf(UINT16, AES_KEY_BITS, TPM_RC.VALUE);
 
 /** §9.31 TPMI_ALG_SYM_MODE (`.plus` accepts NULL). */
 export const TPMI_ALG_SYM_MODE = oneOf(

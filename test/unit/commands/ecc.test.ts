@@ -177,7 +177,7 @@ describe('TestParms', () => {
     ['keyed hash HMAC SHA-512', cat(be.u16(TPM_ALG.KEYEDHASH), be.u16(TPM_ALG.HMAC), be.u16(TPM_ALG.SHA512)), 0],
     ['RSA-1536', cat(be.u16(TPM_ALG.RSA), be.u16(TPM_ALG.NULL), be.u16(TPM_ALG.NULL), be.u16(1536), be.u32(0)), rc(TPM_RC.VALUE, { param: 1 })],
     ['ECC BN P-256', cat(be.u16(TPM_ALG.ECC), be.u16(TPM_ALG.NULL), be.u16(TPM_ALG.NULL), be.u16(TPM_ECC_CURVE.BN_P256), be.u16(TPM_ALG.NULL)), rc(TPM_RC.CURVE, { param: 1 })],
-    ['AES-192', cat(be.u16(TPM_ALG.SYMCIPHER), sym(TPM_ALG.AES, 192, TPM_ALG.CFB)), rc(TPM_RC.KEY_SIZE, { param: 1 })],
+    ['AES-192', cat(be.u16(TPM_ALG.SYMCIPHER), sym(TPM_ALG.AES, 192, TPM_ALG.CFB)), rc(TPM_RC.VALUE, { param: 1 })],
     ['AES in a mode that is none', cat(be.u16(TPM_ALG.SYMCIPHER), sym(TPM_ALG.AES, 128, TPM_ALG.SHA256)), rc(TPM_RC.MODE, { param: 1 })],
     ['a hash as the object type', cat(be.u16(TPM_ALG.SHA256)), rc(TPM_RC.TYPE, { param: 1 })],
     ['keyed hash with an unknown hash', cat(be.u16(TPM_ALG.KEYEDHASH), be.u16(TPM_ALG.HMAC), be.u16(TPM_ALG.AES)), rc(TPM_RC.HASH, { param: 1 })],
