@@ -246,6 +246,8 @@ describe.skipIf(implementations().some((i) => i.skip))('differential: raw ECC_Pa
     ['TestParms XOR KDF1', command({ cc: 0x18a, params: Buffer.concat([u16(0x0008), u16(0x000a), u16(0x000b), u16(0x0022)]) })],
     ['TestParms keyed hash bad scheme', command({ cc: 0x18a, params: Buffer.concat([u16(0x0008), u16(0x0006)]) })],
     ['TestParms a hash as type', command({ cc: 0x18a, params: u16(0x000b) })],
+    ['TestParms truncated', command({ cc: 0x18a, params: Buffer.concat([u16(0x0001), u16(NULL)]) })],
+    ['TestParms trailing byte', command({ cc: 0x18a, params: Buffer.concat([u16(0x0008), u16(NULL), Buffer.from([0])]) })],
   ];
 
   it('answers byte for byte as swtpm', async () => {

@@ -187,10 +187,10 @@ describe('TestParms', () => {
     expect(t.call(TPM_CC.TestParms, { params: parms }).rc).toBe(expected);
   });
 
-  test('trailing bytes are TPM_RC_SIZE for the command', () => {
+  test('bytes after the parameters are TPM_RC_SIZE; a truncated one TPM_RC_INSUFFICIENT+P1', () => {
     const t = createTestTpm();
-    const r = t.call(TPM_CC.TestParms, { params: cat(be.u16(TPM_ALG.KEYEDHASH), be.u16(TPM_ALG.NULL), unhex('00')) });
-    expect(r.rc).not.toBe(0);
+    expect(t.call(TPM_CC.TestParms, { params: cat(be.u16(TPM_ALG.KEYEDHASH), be.u16(TPM_ALG.NULL), unhex('00')) }).rc).toBe(TPM_RC.SIZE);
+    expect(t.call(TPM_CC.TestParms, { params: cat(be.u16(TPM_ALG.RSA), be.u16(TPM_ALG.NULL)) }).rc).toBe(rc(TPM_RC.INSUFFICIENT, { param: 1 }));
   });
 });
 
