@@ -169,6 +169,23 @@ async function script(d: Daemon, work: string, inputs: { key: Buffer; hmacKey: B
   await note('hmac with sha384 on a sha256 key', 'hmac', ['-c', hctx, '-g', 'sha384', '-o', path.join(work, 'm'), path.join(work, 'd37')]);
   await note('hmac with an AES key', 'hmac', ['-c', ctx, '-g', 'sha256', '-o', path.join(work, 'm'), path.join(work, 'd37')]);
   await note('encryptdecrypt with an HMAC key', 'encryptdecrypt', ['-c', hctx, '-G', 'cfb', '-o', path.join(work, 'm'), path.join(work, 'd16')]);
+  // A key with a mode of its own: the command may repeat it but not name another.
+  const cfb = path.join(work, 'cfb.ctx');
+  await note('loadexternal aes128cfb', 'loadexternal', ['-G', 'aes128cfb', '-r', path.join(work, 'key'), '-c', cfb]);
+  await note('cfb key asked for cbc', 'encryptdecrypt', ['-c', cfb, '-G', 'cbc', '-t', path.join(work, 'iv'), '-o', path.join(work, 'x'), path.join(work, 'd16')]);
+  await note('cfb key asked for cfb', 'encryptdecrypt', ['-c', cfb, '-G', 'cfb', '-t', path.join(work, 'iv'), '-o', path.join(work, 'x'), path.join(work, 'd16')], path.join(work, 'x'));
+  // ECDH with points that are not on the curve, keys that may not do it.
+  const p = path.join(work, 'p.ctx');
+  await note('createprimary ecc', 'createprimary', ['-C', 'o', '-G', 'ecc', '-c', p]);
+  const eattrs = 'fixedtpm|fixedparent|sensitivedataorigin|userwithauth';
+  await note('create ecdh key', 'create', ['-C', p, '-G', 'ecc256:ecdh', '-a', `${eattrs}|decrypt`, '-u', path.join(work, 'e.pub'), '-r', path.join(work, 'e.priv')]);
+  const e = path.join(work, 'e.ctx');
+  await note('load ecdh key', 'load', ['-C', p, '-u', path.join(work, 'e.pub'), '-r', path.join(work, 'e.priv'), '-c', e]);
+  const xy = (x: number, y: number) => Buffer.concat([Buffer.from([0, 68, 0, 32]), Buffer.alloc(31), Buffer.from([x]), Buffer.from([0, 32]), Buffer.alloc(31), Buffer.from([y])]);
+  writeFileSync(path.join(work, 'off.q'), xy(1, 1));
+  await note('ecdhzgen off the curve', 'ecdhzgen', ['-c', e, '-u', path.join(work, 'off.q'), '-o', path.join(work, 'z')]);
+  await note('ecdhzgen with the storage primary', 'ecdhzgen', ['-c', p, '-u', path.join(work, 'off.q'), '-o', path.join(work, 'z')]);
+  await note('ecdhkeygen with an AES key', 'ecdhkeygen', ['-c', cfb, '-u', path.join(work, 'q'), '-o', path.join(work, 'z')]);
   for (const spec of ['rsa2048', 'rsa4096', 'ecc256', 'ecc521', 'ecc_bn256', 'aes128', 'aes256', 'aes192', 'aes128ofb', 'aes128ecb', 'hmac:sha512', 'xor:sha256', 'rsa2048:rsassa:sha256']) {
     await note(`testparms ${spec}`, 'testparms', [spec]);
   }
