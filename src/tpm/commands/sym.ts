@@ -5,7 +5,7 @@ import { aesModeCrypt, type AesMode } from '../crypto/index.js';
 import { TpmError } from '../errors.js';
 import { BOOL } from '../marshal/codec.js';
 import { TPMA_OBJECT, type TPMT_SYM_DEF_OBJECT } from '../marshal/objects.js';
-import { TPM2B_IV } from '../marshal/sensitive.js';
+import { MAX_SYM_BLOCK_SIZE, TPM2B_IV } from '../marshal/sensitive.js';
 import { TPM2B_MAX_BUFFER } from '../marshal/structures.js';
 import { TPMI_ALG_SYM_MODE, TPMI_DH_OBJECT } from '../marshal/tpmi.js';
 import type { Tpm } from '../tpm.js';
@@ -17,7 +17,6 @@ const MODES: ReadonlyMap<number, AesMode> = new Map<number, AesMode>([
   [TPM_ALG.OFB, 'ofb'],
   [TPM_ALG.ECB, 'ecb'],
 ]);
-const AES_BLOCK = 16;
 
 /** Where each parameter sits in the two commands (EncryptDecrypt2 moved inData first). */
 interface Positions {
@@ -57,8 +56,8 @@ function encryptDecrypt(
     mode = inMode;
   }
   if (sym.algorithm !== TPM_ALG.AES) throw new TpmError(TPM_RC.KEY, { handle: 1 });
-  if (mode === TPM_ALG.ECB ? ivIn.length !== 0 : ivIn.length !== AES_BLOCK) throw new TpmError(TPM_RC.SIZE, { param: at.ivIn });
-  if ((mode === TPM_ALG.CBC || mode === TPM_ALG.ECB) && inData.length % AES_BLOCK !== 0) {
+  if (mode === TPM_ALG.ECB ? ivIn.length !== 0 : ivIn.length !== MAX_SYM_BLOCK_SIZE) throw new TpmError(TPM_RC.SIZE, { param: at.ivIn });
+  if ((mode === TPM_ALG.CBC || mode === TPM_ALG.ECB) && inData.length % MAX_SYM_BLOCK_SIZE !== 0) {
     throw new TpmError(TPM_RC.SIZE, { param: at.inData });
   }
   const { out, ivOut } = aesModeCrypt(MODES.get(mode)!, decrypt, object.sensitive, ivIn, inData);
