@@ -303,3 +303,30 @@ describe('persistent keys', () => {
     expect(t.call(TPM_CC.Sign, { handles: [ecc], passwords: [''], params: cat(be.b2(new Uint8Array(32)), be.u16(TPM_ALG.NULL), nullTicket) }).rc).toBe(0);
   });
 });
+
+describe('EncryptDecrypt2 with parameter encryption', () => {
+  test('inData arrives encrypted and outData leaves encrypted under an AES-CFB session (SP 800-38A F.2.1)', async () => {
+    const { callWithSessions, startSession, SYM_AES128 } = await import('../../helpers/session-client.js');
+    const [v] = loadVectors<AesVector>('aes-modes.json').filter((x) => x.Name.startsWith('F.2.1'));
+    const t = createTestTpm();
+    // A key with an authValue, so the unbound, unsalted session has a key to encrypt with.
+    const key = fromHex(v!.Key);
+    const template = symTemplate(128, TPM_ALG.CBC);
+    const unique = new Uint8Array(nodeCrypto.createHash('sha256').update(SEED).update(key).digest());
+    const auth = new TextEncoder().encode('key auth');
+    const s = encode(TPM2B_SENSITIVE, { sensitiveType: TPM_ALG.SYMCIPHER, authValue: auth, seedValue: SEED, sensitive: key });
+    const l = t.call(TPM_CC.LoadExternal, { params: cat(s, encode(TPM2B_PUBLIC, { ...template, unique } as TPMT_PUBLIC), be.u32(TPM_RH.NULL)) });
+    expect(l.rc).toBe(0);
+    const handle = new DataView(l.body.buffer, l.body.byteOffset).getUint32(0);
+    const nameAt = 4; // after the handle (no sessions: no parameterSize)
+    const name = l.body.slice(nameAt + 2, nameAt + 2 + ((l.body[nameAt]! << 8) | l.body[nameAt + 1]!));
+    const session = startSession(t, { symmetric: SYM_AES128 });
+    const plain = fromHex(v!.Plaintext);
+    const params = cat(be.b2(plain), be.u8(0), be.u16(TPM_ALG.NULL), be.b2(fromHex(v!.IV)));
+    const res = callWithSessions(t, { code: TPM_CC.EncryptDecrypt2, handles: [handle], names: [name], params }, [{ session, attrs: 0x01 | 0x20 | 0x40, authValue: auth }]);
+    expect(res.r.rc).toBe(0);
+    expect(res.hmacOk).toBe(true);
+    expect(hex(res.params.subarray(2, 2 + plain.length))).toBe(v!.Ciphertext);
+    expect(hex(res.r.params().subarray(2, 2 + plain.length))).not.toBe(v!.Ciphertext);
+  });
+});
