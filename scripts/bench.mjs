@@ -74,6 +74,11 @@ const ALL_WORKLOADS = [
   // Load of an ECC P-256 signing key made by Create at bench start, then FlushContext: one
   // operation is both commands. The blobs differ per daemon (each wraps for its own parent).
   { name: 'Load+FlushContext(ECC)', perDaemon: (setup) => [setup.load, FLUSH_LOADED] },
+  // An ECDSA P-256 signing primary, derived anew each call (inSensitive.data changes).
+  { name: 'CreatePrimary ECC P-256', bytes: () => createPrimaryEccSigning(be32(eccCounter++)), after: flushCreated },
+  // Sign of a SHA-256 digest with the scheme of a persistent signing primary (signSetup).
+  { name: 'Sign ECC P-256', perDaemon: (setup) => [setup.signEcc] },
+  { name: 'Sign RSA-2048', perDaemon: (setup) => [setup.signRsa] },
 ];
 
 /** NV_Write of 256 bytes to 0x01000100 under ownerAuth, different data each call. */
@@ -116,6 +121,41 @@ const CREATE_TAIL = Buffer.concat([be16(0), be32(0)]);
 const PRIMARY = command(0x8002, 0x131, be32(0x40000001), PW_AUTH, EMPTY_SENSITIVE, STORAGE, CREATE_TAIL);
 const CREATE = command(0x8002, 0x153, be32(0x80000000), PW_AUTH, EMPTY_SENSITIVE, SIGNING, CREATE_TAIL);
 const FLUSH_LOADED = command(0x8001, 0x165, be32(0x80000001));
+
+let eccCounter = 0;
+/** TPM2_CreatePrimary(owner) of the ECDSA P-256 signing key SIGNING describes. */
+function createPrimaryEccSigning(data) {
+  const sensitive = Buffer.concat([be16(0), tpm2b(data)]);
+  return command(0x8002, 0x131, be32(0x40000001), PW_AUTH, tpm2b(sensitive), SIGNING, CREATE_TAIL);
+}
+/** An RSA-2048 RSASSA-SHA256 signing key template. */
+const RSA_SIGNING = sized(Buffer.concat([be16(0x0001), be16(SHA256), be32(0x00040072), be16(0), be16(0x0010),
+  be16(0x0014), be16(SHA256), be16(2048), be32(0), be16(0)]));
+const SIGN_ECC_HANDLE = 0x81000010;
+const SIGN_RSA_HANDLE = 0x81000011;
+/** TPM2_Sign of a fixed SHA-256 digest, the key's own scheme, no ticket (TPM_RH_NULL). */
+const signCommand = (handle) => command(0x8002, 0x15d, be32(handle), PW_AUTH, tpm2b(Buffer.alloc(32, 0x11)), be16(0x0010),
+  be16(0x8024), be32(0x40000007), be16(0));
+
+/** Sends a setup command, retrying while libtpms self-tests the algorithm; throws on an error. */
+async function transmitOk(conn, what, bytes) {
+  let r = await conn.transmit(bytes);
+  for (let i = 0; i < 10 && r.readUInt32BE(6) === 0x922; i++) r = await conn.transmit(bytes);
+  if (r.readUInt32BE(6) !== 0) throw new Error(`${what}: TPM rc 0x${r.readUInt32BE(6).toString(16)}`);
+  return r;
+}
+
+/** The Sign workloads' keys: ECC and RSA signing primaries made persistent, so they hold no transient slot. */
+async function signSetup(conn) {
+  for (const [template, handle] of [[SIGNING, SIGN_ECC_HANDLE], [RSA_SIGNING, SIGN_RSA_HANDLE]]) {
+    const sensitive = tpm2b(Buffer.concat([be16(0), be16(0)]));
+    const r = await transmitOk(conn, 'CreatePrimary (signing)', command(0x8002, 0x131, be32(0x40000001), PW_AUTH, sensitive, template, CREATE_TAIL));
+    const transient = r.subarray(10, 14);
+    await transmitOk(conn, 'EvictControl', command(0x8002, 0x120, be32(0x40000001), transient, PW_AUTH, be32(handle)));
+    await transmitOk(conn, 'FlushContext', command(0x8001, 0x165, transient));
+  }
+  return { signEcc: signCommand(SIGN_ECC_HANDLE), signRsa: signCommand(SIGN_RSA_HANDLE) };
+}
 
 /** CreatePrimary and Create on one daemon; returns the Load command for the created key. */
 async function objectSetup(conn) {
@@ -390,7 +430,7 @@ try {
       const r = await conns[impl].transmit(bytes);
       if (r.readUInt32BE(6) !== 0) throw new Error(`${impl}: NV setup rc 0x${r.readUInt32BE(6).toString(16)}`);
     }
-    setups[impl] = await objectSetup(conns[impl]);
+    setups[impl] = { ...(await objectSetup(conns[impl])), ...(await signSetup(conns[impl])) };
   }
   // Session workloads keep one session per daemon (its nonces roll with every command).
   const sessionWorkloads = SESSION_WORKLOADS.filter((w) => !process.env.BENCH_ONLY || w.name.includes(process.env.BENCH_ONLY));

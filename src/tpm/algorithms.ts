@@ -56,7 +56,11 @@ export const IMPLEMENTED_ALGS: readonly { readonly alg: number; readonly attribu
   { alg: TPM_ALG.KDF1_SP800_108, attributes: TPMA_ALGORITHM.hash | TPMA_ALGORITHM.method },
   { alg: TPM_ALG.ECC, attributes: TPMA_ALGORITHM.asymmetric | TPMA_ALGORITHM.object },
   { alg: TPM_ALG.SYMCIPHER, attributes: TPMA_ALGORITHM.object },
+  { alg: TPM_ALG.CTR, attributes: TPMA_ALGORITHM.symmetric | TPMA_ALGORITHM.encrypting },
+  { alg: TPM_ALG.OFB, attributes: TPMA_ALGORITHM.symmetric | TPMA_ALGORITHM.encrypting },
+  { alg: TPM_ALG.CBC, attributes: TPMA_ALGORITHM.symmetric | TPMA_ALGORITHM.encrypting },
   { alg: TPM_ALG.CFB, attributes: TPMA_ALGORITHM.symmetric | TPMA_ALGORITHM.encrypting },
+  { alg: TPM_ALG.ECB, attributes: TPMA_ALGORITHM.symmetric | TPMA_ALGORITHM.encrypting },
 ];
 
 export function isImplementedAlg(alg: number): boolean {

@@ -65,6 +65,8 @@ export const VTPMD_BASELINE_COMMANDS: Record<string, number> = {
   HierarchyControl: 0x121, Clear: 0x126, ClearControl: 0x127, ChangeEPS: 0x124, ChangePPS: 0x125,
   PCR_SetAuthPolicy: 0x12c, PCR_SetAuthValue: 0x183, PP_Commands: 0x12d, ClockSet: 0x128, ClockRateAdjust: 0x130,
   MakeCredential: 0x168, ActivateCredential: 0x147, Duplicate: 0x14b, Rewrap: 0x152, Import: 0x156,
+  HMAC: 0x155, HMAC_Start: 0x15b, EncryptDecrypt: 0x164, EncryptDecrypt2: 0x193, ECDH_KeyGen: 0x163,
+  ECDH_ZGen: 0x154, ECC_Parameters: 0x178, TestParms: 0x18a,
 };
 /** Commands being added to the engine now: may or may not be listed yet. */
 export const VTPMD_IN_PROGRESS_COMMANDS: Record<string, number> = {};
@@ -80,7 +82,7 @@ export const VTPMD_NOT_YET_COMMANDS: Record<string, number> = {
 export const VTPMD_ALGS: Record<string, number> = {
   rsa: 0x0001, sha1: 0x0004, hmac: 0x0005, aes: 0x0006, keyedhash: 0x0008, xor: 0x000a, sha256: 0x000b, sha384: 0x000c,
   sha512: 0x000d, rsassa: 0x0014, rsaes: 0x0015, rsapss: 0x0016, oaep: 0x0017, ecdsa: 0x0018, ecdh: 0x0019, ecschnorr: 0x001c, kdf1_sp800_108: 0x0022, ecc: 0x0023,
-  symcipher: 0x0025, cfb: 0x0043,
+  symcipher: 0x0025, ctr: 0x0040, ofb: 0x0041, cbc: 0x0042, cfb: 0x0043, ecb: 0x0044,
 };
 /** The ECC curves vtpmd has keys for: NIST P-256, P-384, P-521. */
 export const VTPMD_ECC_CURVES: number[] = [0x0003, 0x0004, 0x0005];

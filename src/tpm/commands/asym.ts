@@ -13,7 +13,7 @@ type Scheme = { scheme: number; details: { hashAlg: number } | null };
 
 /** The loaded RSA key at `handle`, else TPM_RC_KEY+H1. */
 function rsaKey(tpm: Tpm, handle: number): { object: KeyObject; parms: TPMS_RSA_PARMS; attributes: number } {
-  const object = tpm.objects.get(handle);
+  const object = tpm.object(handle);
   if (object?.kind !== 'key' || object.publicArea.type !== TPM_ALG.RSA) throw new TpmError(TPM_RC.KEY, { handle: 1 });
   return { object, parms: object.publicArea.parameters as TPMS_RSA_PARMS, attributes: object.publicArea.objectAttributes };
 }

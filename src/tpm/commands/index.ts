@@ -31,7 +31,10 @@ import { Duplicate, Import, Rewrap } from './duplication.js';
 import { EvictControl } from './persistent.js';
 import { NV_ChangeAuth, NV_DefineSpace, NV_GlobalWriteLock, NV_ReadPublic, NV_UndefineSpace, NV_UndefineSpaceSpecial } from './nv.js';
 import { NV_Extend, NV_Increment, NV_Read, NV_ReadLock, NV_SetBits, NV_Write, NV_WriteLock } from './nv-data.js';
-import { EventSequenceComplete, Hash, HashSequenceStart, SequenceComplete, SequenceUpdate } from './hash.js';
+import { EventSequenceComplete, Hash, HashSequenceStart, HMAC, HMAC_Start, SequenceComplete, SequenceUpdate } from './hash.js';
+import { EncryptDecrypt, EncryptDecrypt2 } from './sym.js';
+import { ECC_Parameters, ECDH_KeyGen, ECDH_ZGen } from './ecc.js';
+import { TestParms } from './test-parms.js';
 import { PCR_Event, PCR_Extend, PCR_Read, PCR_Reset } from './pcr.js';
 import { PCR_Allocate } from './pcr-allocate.js';
 import { GetRandom, StirRandom } from './random.js';
@@ -129,6 +132,14 @@ export const ALL_COMMANDS: readonly CommandDef[] = [
   PP_Commands,
   ClockSet,
   ClockRateAdjust,
+  HMAC,
+  HMAC_Start,
+  EncryptDecrypt,
+  EncryptDecrypt2,
+  ECDH_KeyGen,
+  ECDH_ZGen,
+  ECC_Parameters,
+  TestParms,
 ];
 
 function buildTable(commands: readonly CommandDef[]): ReadonlyMap<number, CommandDef> {

@@ -1,8 +1,8 @@
-/** Part 3 §20 Signing and Signature Verification: TPM2_VerifySignature, TPM2_Sign. */
-import { hashInfo } from '../algorithms.js';
+/** Part 3 §20 Signing and Signature Verification: TPM2_VerifySignature, TPM2_Sign (RSASSA, RSAPSS, ECDSA, ECSCHNORR, HMAC). */
+import { CONTEXT_INTEGRITY_HASH_ALG, hashInfo } from '../algorithms.js';
 import { command } from '../command.js';
 import { TPM_ALG, TPM_CC, TPM_RC, TPM_RH, TPM_ST } from '../constants.js';
-import { constantTimeEqual, ecdsaSign, ecdsaVerify, hmac, rsapssSign, rsapssVerify, rsassaSign, rsassaVerify } from '../crypto/index.js';
+import { constantTimeEqual, ecdsaSign, ecdsaVerify, ecSchnorrSign, ecSchnorrVerify, hmac, rsapssSign, rsapssVerify, rsassaSign, rsassaVerify } from '../crypto/index.js';
 import { TpmError } from '../errors.js';
 import {
   TPMA_OBJECT,
@@ -22,13 +22,13 @@ type Scheme = { scheme: number; details: { hashAlg: number } | null };
 /** The signing scheme each key type can use. */
 const TYPE_SCHEMES: Record<number, readonly number[]> = {
   [TPM_ALG.RSA]: [TPM_ALG.RSASSA, TPM_ALG.RSAPSS],
-  [TPM_ALG.ECC]: [TPM_ALG.ECDSA],
+  [TPM_ALG.ECC]: [TPM_ALG.ECDSA, TPM_ALG.ECSCHNORR],
   [TPM_ALG.KEYEDHASH]: [TPM_ALG.HMAC],
 };
 
 /** The loaded key at `handle` with the sign attribute (the reference's IsSigningObject), else TPM_RC_KEY+H1. */
 function signingKey(tpm: Tpm, handle: number, rc: number): KeyObject {
-  const object = tpm.objects.get(handle);
+  const object = tpm.object(handle);
   if (object?.kind !== 'key') throw new TpmError(rc, { handle: 1 });
   const { type, objectAttributes } = object.publicArea;
   if ((objectAttributes & TPMA_OBJECT.sign) === 0 || type === TPM_ALG.SYMCIPHER) throw new TpmError(rc, { handle: 1 });
@@ -67,8 +67,11 @@ function sign(tpm: Tpm, key: KeyObject, scheme: number, hashAlg: number, digest:
         : rsapssSign(priv, hashAlg, digest, (n) => tpm.random(n), tpm.rsaCache);
       return { sigAlg: scheme, signature: { hash: hashAlg, sig } };
     }
-    case TPM_ALG.ECDSA: {
-      const { r, s } = ecdsaSign(curveOf(p), key.sensitive, digest, (n) => tpm.random(n));
+    case TPM_ALG.ECDSA:
+    case TPM_ALG.ECSCHNORR: {
+      const { r, s } = scheme === TPM_ALG.ECDSA
+        ? ecdsaSign(curveOf(p), key.sensitive, digest, (n) => tpm.random(n))
+        : ecSchnorrSign(curveOf(p), hashAlg, key.sensitive, digest, (n) => tpm.random(n));
       return { sigAlg: scheme, signature: { hash: hashAlg, signatureR: r, signatureS: s } };
     }
     default:
@@ -90,9 +93,11 @@ export function verifySignature(key: KeyObject, digest: Uint8Array, signature: T
   if (sigAlg === TPM_ALG.RSASSA || sigAlg === TPM_ALG.RSAPSS) {
     const { hash, sig } = signature.signature as { hash: number; sig: Uint8Array };
     ok = sigAlg === TPM_ALG.RSASSA ? rsassaVerify(rsaPublic(p), hash, digest, sig) : rsapssVerify(rsaPublic(p), hash, digest, sig);
-  } else if (sigAlg === TPM_ALG.ECDSA) {
-    const { signatureR, signatureS } = signature.signature as { signatureR: Uint8Array; signatureS: Uint8Array };
-    ok = ecdsaVerify(curveOf(p), p.unique as TPMS_ECC_POINT, digest, signatureR, signatureS);
+  } else if (sigAlg === TPM_ALG.ECDSA || sigAlg === TPM_ALG.ECSCHNORR) {
+    const { hash, signatureR, signatureS } = signature.signature as { hash: number; signatureR: Uint8Array; signatureS: Uint8Array };
+    ok = sigAlg === TPM_ALG.ECDSA
+      ? ecdsaVerify(curveOf(p), p.unique as TPMS_ECC_POINT, digest, signatureR, signatureS)
+      : ecSchnorrVerify(curveOf(p), hash, p.unique as TPMS_ECC_POINT, digest, signatureR, signatureS);
   } else {
     if (key.publicOnly) throw new TpmError(TPM_RC.HANDLE, { param });
     const { hashAlg, digest: mac } = signature.signature as { hashAlg: number; digest: Uint8Array };

@@ -4,8 +4,8 @@ export { hmac, hmacStart } from './hmac.js';
 export { kdfa, kdfe, mgf1 } from './kdf.js';
 export { randomBytes } from './random.js';
 export { constantTimeEqual } from './compare.js';
-export { ecdsaSign, ecdsaVerify, eccIsPointOnCurve, eccIsValidPrivate, eccPrivateFromBits, eccPrivateInputBits, eccPublicPoint, eccSharedX } from './ecc.js';
-export { aesCbcDecrypt, aesCbcEncrypt, aesCfbDecrypt, aesCfbEncrypt } from './sym.js';
+export { ecdsaSign, ecdsaVerify, ecSchnorrSign, ecSchnorrVerify, eccCurveParameters, eccNewKeyPair, eccPointMultiply, eccIsPointOnCurve, eccIsValidPrivate, eccPrivateFromBits, eccPrivateInputBits, eccPublicPoint, eccSharedX } from './ecc.js';
+export { aesCbcDecrypt, aesCbcEncrypt, aesCfbDecrypt, aesCfbEncrypt, aesModeCrypt, type AesMode } from './sym.js';
 export {
   RSA_DEFAULT_EXPONENT,
   RsaCache,

@@ -3,7 +3,7 @@
  * the object type, TPMS_SENSITIVE_CREATE, TPMS_CREATION_DATA and the Name (§12.2, Part 1 §16).
  * Only the object types this TPM implements unmarshal; anything else is TPM_RC_TYPE.
  */
-import { AES_KEY_BITS, ECC_CURVES, MAX_ECC_KEY_BYTES, MAX_RSA_KEY_BYTES, RSA_KEY_BITS } from '../algorithms.js';
+import { ECC_CURVES, MAX_ECC_KEY_BYTES, MAX_RSA_KEY_BYTES, RSA_KEY_BITS } from '../algorithms.js';
 import { TPM_ALG, TPM_RC } from '../constants.js';
 import { hash } from '../crypto/index.js';
 import {
@@ -22,7 +22,7 @@ import {
   union,
 } from './codec.js';
 import { TPM2B_AUTH, TPM2B_DATA, TPM2B_DIGEST, TPML_PCR_SELECTION, TPMT_HA, MAX_SYM_DATA } from './structures.js';
-import { TPMI_ALG_HASH, TPMI_RH_HIERARCHY } from './tpmi.js';
+import { TPMI_AES_KEY_BITS, TPMI_ALG_HASH, TPMI_ALG_SYM_MODE, TPMI_RH_HIERARCHY } from './tpmi.js';
 
 /** §8.3 TPMA_OBJECT bits. */
 export const TPMA_OBJECT = {
@@ -49,9 +49,6 @@ const HASH_DETAIL = struct({ hashAlg: TPMI_ALG_HASH });
 
 /** §11.1.7 TPMT_SYM_DEF_OBJECT: the symmetric algorithm of a storage key or SYMCIPHER object. */
 const TPMI_ALG_SYM_OBJECT = oneOf(UINT16, [TPM_ALG.AES], TPM_RC.SYMMETRIC, TPM_ALG.NULL);
-const TPMI_AES_KEY_BITS = oneOf(UINT16, AES_KEY_BITS, TPM_RC.KEY_SIZE);
-/** CFB, the mode storage keys and parameter encryption use; others arrive with EncryptDecrypt. */
-const TPMI_ALG_SYM_MODE = oneOf(UINT16, [TPM_ALG.CFB], TPM_RC.MODE, TPM_ALG.NULL);
 export const TPMT_SYM_DEF_OBJECT = struct({
   algorithm: TPMI_ALG_SYM_OBJECT.plus,
   keyBits: union('algorithm', { [TPM_ALG.AES]: TPMI_AES_KEY_BITS, [TPM_ALG.NULL]: EMPTY }),
@@ -120,25 +117,50 @@ export const TPMT_KDF_SCHEME = struct({
 export const TPM2B_ECC_PARAMETER = tpm2b(MAX_ECC_KEY_BYTES);
 export const TPMS_ECC_POINT = struct({ x: TPM2B_ECC_PARAMETER, y: TPM2B_ECC_PARAMETER });
 export type TPMS_ECC_POINT = Infer<typeof TPMS_ECC_POINT>;
+/** §11.2.5.3 TPM2B_ECC_POINT: a point in a size-prefixed envelope (an empty one is TPM_RC_SIZE). */
+export const TPM2B_ECC_POINT = sized(TPMS_ECC_POINT);
+
+/**
+ * §11.2.5.7 TPMS_ALGORITHM_DETAIL_ECC (ECC_Parameters' answer, written only). A curve's KDF is
+ * one of SP 800-56A's, a scheme no object may carry, hence its own selector here.
+ */
+const CURVE_KDF_SCHEME = struct({
+  scheme: UINT16,
+  details: union('scheme', { [TPM_ALG.KDF1_SP800_56A]: HASH_DETAIL, [TPM_ALG.KDF1_SP800_108]: HASH_DETAIL, [TPM_ALG.NULL]: EMPTY }),
+});
+export const TPMS_ALGORITHM_DETAIL_ECC = struct({
+  curveID: UINT16,
+  keySize: UINT16,
+  kdf: CURVE_KDF_SCHEME,
+  sign: TPMT_ECC_SCHEME,
+  p: TPM2B_ECC_PARAMETER,
+  a: TPM2B_ECC_PARAMETER,
+  b: TPM2B_ECC_PARAMETER,
+  gX: TPM2B_ECC_PARAMETER,
+  gY: TPM2B_ECC_PARAMETER,
+  n: TPM2B_ECC_PARAMETER,
+  h: TPM2B_ECC_PARAMETER,
+});
 
 /**
  * §11.2.1.5 TPMT_SIG_SCHEME (the scheme Sign is asked for): the signing schemes this TPM
  * implements, each with its hash; another selector is TPM_RC_SCHEME.
  */
-export const SIG_SCHEMES = [TPM_ALG.RSASSA, TPM_ALG.RSAPSS, TPM_ALG.ECDSA, TPM_ALG.HMAC] as const;
+export const SIG_SCHEMES = [TPM_ALG.RSASSA, TPM_ALG.RSAPSS, TPM_ALG.ECDSA, TPM_ALG.ECSCHNORR, TPM_ALG.HMAC] as const;
 export const TPMT_SIG_SCHEME = struct({
   scheme: oneOf(UINT16, SIG_SCHEMES, TPM_RC.SCHEME, TPM_ALG.NULL).plus,
   details: union('scheme', {
     [TPM_ALG.RSASSA]: HASH_DETAIL,
     [TPM_ALG.RSAPSS]: HASH_DETAIL,
     [TPM_ALG.ECDSA]: HASH_DETAIL,
+    [TPM_ALG.ECSCHNORR]: HASH_DETAIL,
     [TPM_ALG.HMAC]: HASH_DETAIL,
     [TPM_ALG.NULL]: EMPTY,
   }),
 });
 export type TPMT_SIG_SCHEME = Infer<typeof TPMT_SIG_SCHEME>;
 
-/** §11.3.1 TPMS_SIGNATURE_RSA (RSASSA and RSAPSS) and §11.3.2 TPMS_SIGNATURE_ECC (ECDSA). */
+/** §11.3.1 TPMS_SIGNATURE_RSA (RSASSA and RSAPSS) and §11.3.2 TPMS_SIGNATURE_ECC (ECDSA, ECSCHNORR). */
 export const TPMS_SIGNATURE_RSA = struct({ hash: TPMI_ALG_HASH, sig: TPM2B_PUBLIC_KEY_RSA });
 export const TPMS_SIGNATURE_ECC = struct({ hash: TPMI_ALG_HASH, signatureR: TPM2B_ECC_PARAMETER, signatureS: TPM2B_ECC_PARAMETER });
 
@@ -149,6 +171,7 @@ export const TPMT_SIGNATURE = struct({
     [TPM_ALG.RSASSA]: TPMS_SIGNATURE_RSA,
     [TPM_ALG.RSAPSS]: TPMS_SIGNATURE_RSA,
     [TPM_ALG.ECDSA]: TPMS_SIGNATURE_ECC,
+    [TPM_ALG.ECSCHNORR]: TPMS_SIGNATURE_ECC,
     [TPM_ALG.HMAC]: TPMT_HA,
     [TPM_ALG.NULL]: EMPTY,
   }),
@@ -173,18 +196,23 @@ export const TPMS_ECC_PARMS = struct({
   kdf: TPMT_KDF_SCHEME,
 });
 
+/** §12.2.3.7 TPMU_PUBLIC_PARMS, selected by the object type. */
+const PUBLIC_PARMS = {
+  [TPM_ALG.RSA]: TPMS_RSA_PARMS,
+  [TPM_ALG.KEYEDHASH]: TPMS_KEYEDHASH_PARMS,
+  [TPM_ALG.SYMCIPHER]: TPMS_SYMCIPHER_PARMS,
+  [TPM_ALG.ECC]: TPMS_ECC_PARMS,
+};
+/** §12.2.3.8 TPMT_PUBLIC_PARMS: what TestParms asks about. */
+export const TPMT_PUBLIC_PARMS = struct({ type: TPMI_ALG_PUBLIC, parameters: union('type', PUBLIC_PARMS) });
+
 /** §12.2.4 TPMT_PUBLIC. */
 export const TPMT_PUBLIC = struct({
   type: TPMI_ALG_PUBLIC,
   nameAlg: TPMI_ALG_HASH.plus,
   objectAttributes: bits(UINT32, TPMA_OBJECT_RESERVED),
   authPolicy: TPM2B_DIGEST,
-  parameters: union('type', {
-    [TPM_ALG.RSA]: TPMS_RSA_PARMS,
-    [TPM_ALG.KEYEDHASH]: TPMS_KEYEDHASH_PARMS,
-    [TPM_ALG.SYMCIPHER]: TPMS_SYMCIPHER_PARMS,
-    [TPM_ALG.ECC]: TPMS_ECC_PARMS,
-  }),
+  parameters: union('type', PUBLIC_PARMS),
   unique: union('type', {
     [TPM_ALG.RSA]: TPM2B_PUBLIC_KEY_RSA,
     [TPM_ALG.KEYEDHASH]: TPM2B_DIGEST,

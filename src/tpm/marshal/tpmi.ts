@@ -2,7 +2,7 @@
  * Part 2 §9 TPMI interface types used by the implemented commands: a base type restricted
  * to the values this TPM accepts, with the response code the spec names for a bad value.
  */
-import { isHashAlg } from '../algorithms.js';
+import { AES_KEY_BITS, isHashAlg } from '../algorithms.js';
 import { HR, TPM_ALG, TPM_RC, TPM_RH, TPM_SE, TPM_ST, TPM_SU } from '../constants.js';
 import { PCR_COUNT } from '../state/pcr.js';
 import { MAX_LOADED_OBJECTS } from '../state/objects.js';
@@ -11,6 +11,12 @@ import { oneOf, tpmi, UINT16, UINT32, UINT8 } from './codec.js';
 
 /** §9.27 TPMI_ALG_HASH: an implemented hash; `.plus` accepts TPM_ALG_NULL. */
 export const TPMI_ALG_HASH = tpmi(UINT16, isHashAlg, TPM_RC.HASH, TPM_ALG.NULL);
+
+/**
+ * §9.35 TPMI_ALG_MAC_SCHEME (HMAC's and HMAC_Start's hashAlg): an implemented hash (CMAC is
+ * not); anything else is TPM_RC_SYMMETRIC, as libtpms answers. `.plus` accepts TPM_ALG_NULL.
+ */
+export const TPMI_ALG_MAC_SCHEME = tpmi(UINT16, isHashAlg, TPM_RC.SYMMETRIC, TPM_ALG.NULL);
 
 /** §9.6 TPMI_DH_PCR: a PCR number; `.plus` accepts TPM_RH_NULL. */
 export const TPMI_DH_PCR = tpmi(UINT32, (h) => h < PCR_COUNT, TPM_RC.VALUE, TPM_RH.NULL);
@@ -83,8 +89,8 @@ export const TPM_SE_CODEC = oneOf(UINT8, [TPM_SE.HMAC, TPM_SE.POLICY, TPM_SE.TRI
 /** §9.24 TPMI_ALG_SYM: the symmetric algorithms of a session (`.plus` accepts NULL). */
 export const TPMI_ALG_SYM = oneOf(UINT16, [TPM_ALG.AES, TPM_ALG.XOR], TPM_RC.SYMMETRIC, TPM_ALG.NULL);
 
-/** §9.27 TPMI_AES_KEY_BITS. */
-export const TPMI_AES_KEY_BITS = oneOf(UINT16, [128, 256], TPM_RC.VALUE);
+/** §9.27 TPMI_AES_KEY_BITS: an implemented AES key size, else TPM_RC_VALUE (as libtpms answers). */
+export const TPMI_AES_KEY_BITS = oneOf(UINT16, AES_KEY_BITS, TPM_RC.VALUE);
 
 /** §9.31 TPMI_ALG_SYM_MODE (`.plus` accepts NULL). */
 export const TPMI_ALG_SYM_MODE = oneOf(

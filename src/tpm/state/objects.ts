@@ -12,7 +12,8 @@ import type { TPMT_PUBLIC } from '../marshal/objects.js';
 export const MAX_LOADED_OBJECTS = 3;
 
 export interface HashSequence {
-  readonly kind: 'hash' | 'event';
+  /** 'hmac' sequences (HMAC_Start) hold one keyed state and never earn a ticket. */
+  readonly kind: 'hash' | 'event' | 'hmac';
   /** The sequence's authValue (Part 3 §17.3), trailing zeros removed. */
   readonly auth: Uint8Array;
   /** One state for a hash sequence; one per implemented hash for an event sequence. */

@@ -92,10 +92,10 @@ describe('validation', () => {
     c[curveAt - 1] = 0x1a; // ECDAA
     expect(rcOf(() => decode(TPMT_PUBLIC, c))).toBe(TPM_RC.SCHEME);
   });
-  test('AES with 192 bits is TPM_RC_KEY_SIZE, a non-AES cipher TPM_RC_SYMMETRIC', () => {
+  test('AES with 192 bits is TPM_RC_VALUE (libtpms\' TPMI_AES_KEY_BITS), a non-AES cipher TPM_RC_SYMMETRIC', () => {
     const b = ecc();
     b[13] = 0xc0; // keyBits 0x00c0
-    expect(rcOf(() => decode(TPMT_PUBLIC, b))).toBe(TPM_RC.KEY_SIZE);
+    expect(rcOf(() => decode(TPMT_PUBLIC, b))).toBe(TPM_RC.VALUE);
     const c = ecc();
     c[11] = 0x26; // CAMELLIA
     expect(rcOf(() => decode(TPMT_PUBLIC, c))).toBe(TPM_RC.SYMMETRIC);
