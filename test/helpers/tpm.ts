@@ -61,12 +61,13 @@ export const VTPMD_BASELINE_COMMANDS: Record<string, number> = {
   PolicyNvWritten: 0x18f, PolicyDuplicationSelect: 0x188, PolicyCounterTimer: 0x16d,
   PolicySecret: 0x151, PolicyTicket: 0x172, PolicyAuthorize: 0x16a, SetPrimaryPolicy: 0x12e,
   DictionaryAttackLockReset: 0x139, DictionaryAttackParameters: 0x13a,
+  Certify: 0x148, CertifyCreation: 0x14a, Quote: 0x158, GetTime: 0x14c, NV_Certify: 0x184,
 };
 /** Commands being added to the engine now: may or may not be listed yet. */
 export const VTPMD_IN_PROGRESS_COMMANDS: Record<string, number> = {};
 /** Commands no vtpmd engine has yet: never listed, always TPM_RC_COMMAND_CODE. */
 export const VTPMD_NOT_YET_COMMANDS: Record<string, number> = {
-  NV_Certify: 0x184, Clear: 0x126,
+  Clear: 0x126,
 };
 /**
  * What vtpmd's GetCapability(ALGS) lists this round, keyed by tpm2_getcap's names. TPM_ALG_NULL

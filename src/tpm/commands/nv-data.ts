@@ -40,8 +40,8 @@ function writeAccess(authHandle: number, nvIndex: number, a: number): number {
   return authHandle === nvIndex ? 0 : TPM_RC.NV_AUTHORIZATION;
 }
 
-/** NvReadAccessChecks: as writeAccess for reading, then TPM_RC_NV_UNINITIALIZED. */
-function readAccess(authHandle: number, nvIndex: number, a: number): number {
+/** NvReadAccessChecks (NV_Read, NV_ReadLock, NV_Certify): as writeAccess for reading, then TPM_RC_NV_UNINITIALIZED. */
+export function readAccess(authHandle: number, nvIndex: number, a: number): number {
   if (has(a, TPMA_NV.READLOCKED)) return TPM_RC.NV_LOCKED;
   if (authHandle === TPM_RH.OWNER) {
     if (!has(a, TPMA_NV.OWNERREAD)) return TPM_RC.NV_AUTHORIZATION;
