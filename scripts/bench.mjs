@@ -73,7 +73,10 @@ const ALL_WORKLOADS = [
   { name: 'NV_Increment', bytes: command(0x8002, 0x134, be32(0x40000001), be32(0x01000101), PW_AUTH) },
   // Load of an ECC P-256 signing key made by Create at bench start, then FlushContext: one
   // operation is both commands. The blobs differ per daemon (each wraps for its own parent).
-  { name: 'Load+FlushContext(ECC)', perDaemon: (setup) => [setup.load, FLUSH_LOADED] },
+  { name: 'Load+FlushContext(ECC)', perDaemon: (setup) => [setup.load, setup.flushLoaded] },
+  // TPM2_Quote of PCRs 0-7 (SHA-256) by an ECC P-256 restricted signing primary in the
+  // endorsement hierarchy (an attestation key), ECDSA-SHA256 from the key's scheme.
+  { name: 'Quote (ECC P-256)', perDaemon: (setup) => [setup.quote] },
 ];
 
 /** NV_Write of 256 bytes to 0x01000100 under ownerAuth, different data each call. */
@@ -115,24 +118,38 @@ const SIGNING = eccTemplate(0x00040072, be16(0x0010), Buffer.concat([be16(0x0018
 const CREATE_TAIL = Buffer.concat([be16(0), be32(0)]);
 const PRIMARY = command(0x8002, 0x131, be32(0x40000001), PW_AUTH, EMPTY_SENSITIVE, STORAGE, CREATE_TAIL);
 const CREATE = command(0x8002, 0x153, be32(0x80000000), PW_AUTH, EMPTY_SENSITIVE, SIGNING, CREATE_TAIL);
-const FLUSH_LOADED = command(0x8001, 0x165, be32(0x80000001));
+const AK = eccTemplate(0x00050072, be16(0x0010), Buffer.concat([be16(0x0018), be16(SHA256)]));
+const AK_PRIMARY = command(0x8002, 0x131, be32(0x4000000b), PW_AUTH, EMPTY_SENSITIVE, AK, CREATE_TAIL);
+const flush = (handle) => command(0x8001, 0x165, be32(handle));
 
-/** CreatePrimary and Create on one daemon; returns the Load command for the created key. */
+async function transmitOk(conn, what, bytes) {
+  let r = await conn.transmit(bytes);
+  // libtpms answers TPM_RC_RETRY while its self-test of an algorithm is pending, as a TSS would.
+  for (let i = 0; i < 10 && r.readUInt32BE(6) === 0x922; i++) r = await conn.transmit(bytes);
+  if (r.readUInt32BE(6) !== 0) throw new Error(`${what}: TPM rc 0x${r.readUInt32BE(6).toString(16)}`);
+  return r;
+}
+
+/**
+ * On one daemon: the storage primary, a signing key Create made under it (Load and FlushContext
+ * commands for it, the handle learned by one trial Load) and the attestation key with the Quote
+ * command that uses it.
+ */
 async function objectSetup(conn) {
-  for (const [what, bytes] of [['CreatePrimary', PRIMARY], ['Create', CREATE]]) {
-    let r = await conn.transmit(bytes);
-    // libtpms answers TPM_RC_RETRY while its self-test of an algorithm is pending, as a TSS would.
-    for (let i = 0; i < 10 && r.readUInt32BE(6) === 0x922; i++) r = await conn.transmit(bytes);
-    if (r.readUInt32BE(6) !== 0) throw new Error(`${what}: TPM rc 0x${r.readUInt32BE(6).toString(16)}`);
-    if (what === 'Create') {
-      // header, parameterSize, then TPM2B_PRIVATE and TPM2B_PUBLIC as Load takes them.
-      let at = 14;
-      const priv = r.subarray(at, at + 2 + r.readUInt16BE(at));
-      at += priv.length;
-      const pub = r.subarray(at, at + 2 + r.readUInt16BE(at));
-      return { load: command(0x8002, 0x157, be32(0x80000000), PW_AUTH, priv, pub) };
-    }
-  }
+  await transmitOk(conn, 'CreatePrimary', PRIMARY);
+  const created = await transmitOk(conn, 'Create', CREATE);
+  // header, parameterSize, then TPM2B_PRIVATE and TPM2B_PUBLIC as Load takes them.
+  let at = 14;
+  const priv = created.subarray(at, at + 2 + created.readUInt16BE(at));
+  at += priv.length;
+  const pub = created.subarray(at, at + 2 + created.readUInt16BE(at));
+  const load = command(0x8002, 0x157, be32(0x80000000), PW_AUTH, priv, pub);
+  const ak = (await transmitOk(conn, 'CreatePrimary(AK)', AK_PRIMARY)).readUInt32BE(10);
+  const loaded = (await transmitOk(conn, 'Load', load)).readUInt32BE(10);
+  await transmitOk(conn, 'FlushContext', flush(loaded));
+  const pcrs = Buffer.concat([be32(1), be16(SHA256), Buffer.from([3, 0xff, 0, 0])]);
+  const quote = command(0x8002, 0x158, be32(ak), PW_AUTH, tpm2b(Buffer.alloc(16, 0x6e)), be16(0x0010), pcrs);
+  return { load, flushLoaded: flush(loaded), quote };
 }
 
 // ---- session workloads: a client that keeps its session's rolling nonces --------------------
