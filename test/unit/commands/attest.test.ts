@@ -21,7 +21,7 @@ import {
   type TPMT_PUBLIC,
 } from '../../../src/tpm/marshal/objects.js';
 import { TPM2B_DIGEST, TPMS_TIME_INFO, TPMT_TK_HASHCHECK } from '../../../src/tpm/marshal/structures.js';
-import { be, cat, createTestTpm, hex, type TestTpm } from '../../helpers/engine.js';
+import { be, buildCommand, cat, createTestTpm, hex, type TestTpm } from '../../helpers/engine.js';
 
 const A = TPMA_OBJECT;
 const SIGN = A.fixedTPM | A.fixedParent | A.sensitiveDataOrigin | A.userWithAuth | A.sign;
@@ -256,6 +256,25 @@ describe('Quote', () => {
     expect(quote(t, ek.handle, new Uint8Array(67), NULL_IN, pcrs).rc).toBe(withPosition(TPM_RC.SIZE, { param: 1 }));
   });
 
+  test('a persistent signing key quotes, and signs with TPM2_Sign, where it is', () => {
+    const key = createPrimary(t, ecc(SIGN, ECDSA_SHA256), TPM_RH.ENDORSEMENT);
+    const PERSISTENT = 0x81010001;
+    expect(t.call(TPM_CC.EvictControl, { handles: [TPM_RH.OWNER, key.handle], passwords: [''], params: be.u32(PERSISTENT) }).rc).toBe(0);
+    expect(t.call(TPM_CC.FlushContext, { params: be.u32(key.handle) }).rc).toBe(0);
+    const q = quote(t, PERSISTENT, new Uint8Array(0), NULL_IN, pcrSelection(TPM_ALG.SHA256, 16));
+    expect(q.rc).toBe(0);
+    expect(eccVerify(key.outPublic, q.bytes, q.signature!)).toBe(true);
+    const nullTicket = encode(TPMT_TK_HASHCHECK, { tag: TPM_ST.HASHCHECK, hierarchy: TPM_RH.NULL, digest: new Uint8Array(0) });
+    const digest = sha256(new TextEncoder().encode('message'));
+    const r = t.call(TPM_CC.Sign, { handles: [PERSISTENT], passwords: [''], params: cat(be.b2(digest), NULL_IN, nullTicket) });
+    expect(r.rc).toBe(0);
+    const sig = TPMT_SIGNATURE.read(new Reader(r.params())).signature as { signatureR: Uint8Array; signatureS: Uint8Array };
+    const u = key.outPublic.unique as { x: Uint8Array; y: Uint8Array };
+    const pub = nodeCrypto.createPublicKey({ key: { kty: 'EC', crv: 'P-256', x: Buffer.from(u.x).toString('base64url'), y: Buffer.from(u.y).toString('base64url') }, format: 'jwk' });
+    expect(nodeCrypto.verify('sha256', new TextEncoder().encode('message'), { key: pub, dsaEncoding: 'ieee-p1363' }, cat(sig.signatureR, sig.signatureS))).toBe(true);
+    expect(t.call(TPM_CC.EvictControl, { handles: [TPM_RH.OWNER, PERSISTENT], passwords: [''], params: be.u32(PERSISTENT) }).rc).toBe(0);
+  });
+
   test('a wrong password for the signing key fails authorization', () => {
     const key = createPrimary(t, ecc(SIGN | A.noDA, ECDSA_SHA256), TPM_RH.ENDORSEMENT, 'secret');
     const pcrs = pcrSelection(TPM_ALG.SHA256, 16);
@@ -445,5 +464,43 @@ describe('TPMS_ATTEST codec', () => {
     const badType = bytes.slice();
     badType[5] = 0x17 + 0x10;
     expect(() => decode(TPMS_ATTEST, badType)).toThrow();
+  });
+});
+
+describe('attestation commands under mutation', () => {
+  test('mutated Quote, Certify, CertifyCreation, GetTime and NV_Certify commands never reach the internal-error path', () => {
+    const t = createTestTpm();
+    const key = createPrimary(t, ecc(SIGN, ECDSA_SHA256), TPM_RH.ENDORSEMENT);
+    const IDX = 0x01500020;
+    t.call(TPM_CC.NV_DefineSpace, {
+      handles: [TPM_RH.OWNER], passwords: [''],
+      params: cat(be.b2(''), be.b2(cat(be.u32(IDX), be.u16(TPM_ALG.SHA256), be.u32(TPMA_NV.OWNERWRITE | TPMA_NV.OWNERREAD), be.b2(''), be.u16(8)))),
+    });
+    t.call(TPM_CC.NV_Write, { handles: [TPM_RH.OWNER, IDX], passwords: [''], params: cat(be.b2('12345678'), be.u16(0)) });
+    const seeds = [
+      buildCommand(TPM_CC.Quote, { handles: [key.handle], passwords: [''], params: cat(be.b2('n'), NULL_IN, pcrSelection(TPM_ALG.SHA256, 1, 16)) }),
+      buildCommand(TPM_CC.Certify, { handles: [key.handle, key.handle], passwords: ['', ''], params: cat(be.b2('n'), NULL_IN) }),
+      buildCommand(TPM_CC.CertifyCreation, {
+        handles: [key.handle, key.handle], passwords: [''],
+        params: cat(be.b2('n'), be.b2(key.creationHash), NULL_IN, encode(TPMT_TK_CREATION, key.ticket)),
+      }),
+      buildCommand(TPM_CC.GetTime, { handles: [TPM_RH.ENDORSEMENT, key.handle], passwords: ['', ''], params: cat(be.b2('n'), NULL_IN) }),
+      buildCommand(TPM_CC.NV_Certify, { handles: [key.handle, TPM_RH.OWNER, IDX], passwords: ['', ''], params: cat(be.b2('n'), NULL_IN, be.u16(4), be.u16(2)) }),
+    ];
+    for (const s of seeds) expect(t.send(s).rc).toBe(0);
+    let x = 0x5eed;
+    const rnd = () => {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      return (x >>> 0) / 0x100000000;
+    };
+    for (let i = 0; i < 3000; i++) {
+      const bytes = seeds[i % seeds.length]!.slice();
+      for (let m = 1 + Math.floor(rnd() * 3); m > 0; m--) bytes[10 + Math.floor(rnd() * (bytes.length - 10))] = Math.floor(rnd() * 256);
+      const r = t.send(bytes);
+      expect(r.rc, `iteration ${i}`).not.toBe(TPM_RC.FAILURE);
+      expect(r.size, `iteration ${i}`).toBe(r.bytes.length);
+    }
   });
 });
