@@ -11,7 +11,7 @@ import { TpmError } from '../errors.js';
 import { TPMS_ATTEST, type TPMU_ATTEST } from '../marshal/attest.js';
 import { encode } from '../marshal/codec.js';
 import type { TPMT_SIG_SCHEME, TPMT_SIGNATURE } from '../marshal/objects.js';
-import type { TPMS_TIME_INFO } from '../marshal/structures.js';
+import type { TPMS_CLOCK_INFO, TPMS_TIME_INFO } from '../marshal/structures.js';
 import type { KeyObject } from '../state/objects.js';
 import type { Tpm } from '../tpm.js';
 import { VENDOR } from '../vendor.js';
@@ -37,7 +37,8 @@ export interface SignerPosition {
 export const FIRMWARE_VERSION = (BigInt(VENDOR.firmwareVersion1) << 32n) | BigInt(VENDOR.firmwareVersion2);
 
 const NULL_SIGNER: AttestationSigner = { key: null, scheme: TPM_ALG.NULL, hashAlg: TPM_ALG.NULL };
-const NULL_HANDLE_NAME = new Uint8Array([0x40, 0x00, 0x00, 0x07]);
+/** The Name of TPM_RH_NULL (a handle's Name is the handle): qualifiedSigner of an unsigned attestation. */
+const NULL_HANDLE_NAME = new Uint8Array([TPM_RH.NULL >>> 24, (TPM_RH.NULL >>> 16) & 0xff, (TPM_RH.NULL >>> 8) & 0xff, TPM_RH.NULL & 0xff]);
 
 /**
  * The reference's IsSigningObject then CryptSelectSignScheme, the first checks of every
@@ -61,7 +62,7 @@ const readU64le = (b: Uint8Array, at: number): bigint => new DataView(b.buffer, 
  * KDFa(shProof, "OBFUSCATE", qualifiedSigner), so keys of different owners cannot be correlated
  * through them. The 128 bits are read as two little-endian UINT64, as libtpms does on x86.
  */
-function obfuscate(tpm: Tpm, qualifiedSigner: Uint8Array, clockInfo: TPMS_TIME_INFO['clockInfo'], firmwareVersion: bigint) {
+function obfuscate(tpm: Tpm, qualifiedSigner: Uint8Array, clockInfo: TPMS_CLOCK_INFO, firmwareVersion: bigint) {
   const bits = kdfa(CONTEXT_INTEGRITY_HASH_ALG, tpm.persistent.shProof, 'OBFUSCATE', qualifiedSigner, new Uint8Array(0), 128);
   const o0 = readU64le(bits, 0);
   const o1 = readU64le(bits, 8);
