@@ -3,8 +3,9 @@
 // shortened log refused); tpm2_certify, tpm2_certifycreation, tpm2_gettime and tpm2_nvcertify with
 // their signatures verified by OpenSSL and their fields read back. Then vtpmd against Debian's
 // swtpm: the deterministic fields of quotes by the same external key after the same extends
-// (magic, type, qualifiedSigner, extraData, pcrSelect, pcrDigest), GetTime's firmware version,
-// and the response codes of refused attestations.
+// (magic, type, qualifiedSigner, extraData, pcrSelect, pcrDigest), NV_Certify's arms (a range
+// and the whole-index digest), GetTime's firmware version, and the response codes of refused
+// attestations.
 import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -194,6 +195,17 @@ async function script(impl: Impl) {
       attested: JSON.stringify(a.attested, (_, v) => (v instanceof Uint8Array ? Buffer.from(v).toString('hex') : v)),
     });
   }
+  // NV_Certify of a range and of the whole index (TPM_ST_ATTEST_NV_DIGEST: size and offset 0).
+  await ok(d, 'nvdefine', ['0x1500019', '-C', 'o', '-s', '16', '-a', 'ownerread|ownerwrite']);
+  writeFileSync(f('nv.data'), Buffer.from('sixteen bytes!!!'));
+  await ok(d, 'nvwrite', ['0x1500019', '-C', 'o', '-i', f('nv.data')]);
+  const nv: unknown[] = [];
+  for (const [size, offset] of [['5', '3'], ['0', '0']]) {
+    await ok(d, 'nvcertify', ['-C', f('ext.ctx'), '-c', 'o', '-g', 'sha256', '-o', f('n.sig'), '--attestation', f('n.att'),
+      '--size', size, '--offset', offset, '0x1500019']);
+    const a = attestOf(f('n.att'));
+    nv.push({ type: a.type, attested: JSON.stringify(a.attested, (_, v) => (v instanceof Uint8Array ? Buffer.from(v).toString('hex') : v)) });
+  }
   await ok(d, 'gettime', ['-c', f('ext.ctx'), '-o', f('t.sig'), '--attestation', f('t.att')]);
   const firmware = (attestOf(f('t.att')).attested as { firmwareVersion: bigint }).firmwareVersion.toString(16);
 
@@ -216,7 +228,7 @@ async function script(impl: Impl) {
       '--attestation', f('x.att'), '--size', '4', '--offset', '0', '0x1500018']),
   };
   await d.stop();
-  return { quotes, firmware, errors };
+  return { quotes, nv, firmware, errors };
 }
 
 /** A test-only P-256 key (made with `openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256`). */
@@ -228,14 +240,16 @@ ZgdhoheeO3viwB+fmvSzF6kgATIDndZ1TTd862qtNWj39BXN0v2jCRnf
 `;
 
 describe.skipIf(!swtpmAvailable() || !vtpmdAvailable())('Attestation: vtpmd against swtpm', () => {
-  it('the same quotes (magic, type, qualifiedSigner, extraData, pcrSelect, pcrDigest), firmware version and refusal codes', async () => {
+  it('the same quotes (magic, type, qualifiedSigner, extraData, pcrSelect, pcrDigest), NV certifications, firmware version and refusal codes', async () => {
     const ours = await script('vtpmd');
     const theirs = await script('swtpm');
     expect(ours.quotes).toEqual(theirs.quotes);
+    expect(ours.nv).toEqual(theirs.nv);
     expect(ours.firmware).toBe(theirs.firmware);
     expect(ours.errors).toEqual(theirs.errors);
     // The script exercised what it claims: two quotes and every refusal refused.
     expect(ours.quotes).toHaveLength(2);
+    expect(ours.nv.map((n) => (n as { type: number }).type)).toEqual([TPM_ST.ATTEST_NV, TPM_ST.ATTEST_NV_DIGEST]);
     for (const [what, rc] of Object.entries(ours.errors)) expect(rc, what).toMatch(/^0x/);
   });
 });
