@@ -73,12 +73,15 @@ const ALL_WORKLOADS = [
   { name: 'NV_Increment', bytes: command(0x8002, 0x134, be32(0x40000001), be32(0x01000101), PW_AUTH) },
   // Load of an ECC P-256 signing key made by Create at bench start, then FlushContext: one
   // operation is both commands. The blobs differ per daemon (each wraps for its own parent).
-  { name: 'Load+FlushContext(ECC)', perDaemon: (setup) => [setup.load, FLUSH_LOADED] },
+  { name: 'Load+FlushContext(ECC)', perDaemon: (setup) => [setup.load, setup.flushLoaded] },
   // An ECDSA P-256 signing primary, derived anew each call (inSensitive.data changes).
   { name: 'CreatePrimary ECC P-256', bytes: () => createPrimaryEccSigning(be32(eccCounter++)), after: flushCreated },
   // Sign of a SHA-256 digest with the scheme of a persistent signing primary (signSetup).
   { name: 'Sign ECC P-256', perDaemon: (setup) => [setup.signEcc] },
   { name: 'Sign RSA-2048', perDaemon: (setup) => [setup.signRsa] },
+  // TPM2_Quote of PCRs 0-7 (SHA-256) by an ECC P-256 restricted signing primary in the
+  // endorsement hierarchy (an attestation key), ECDSA-SHA256 from the key's scheme.
+  { name: 'Quote (ECC P-256)', perDaemon: (setup) => [setup.quote] },
 ];
 
 /** NV_Write of 256 bytes to 0x01000100 under ownerAuth, different data each call. */
@@ -120,7 +123,9 @@ const SIGNING = eccTemplate(0x00040072, be16(0x0010), Buffer.concat([be16(0x0018
 const CREATE_TAIL = Buffer.concat([be16(0), be32(0)]);
 const PRIMARY = command(0x8002, 0x131, be32(0x40000001), PW_AUTH, EMPTY_SENSITIVE, STORAGE, CREATE_TAIL);
 const CREATE = command(0x8002, 0x153, be32(0x80000000), PW_AUTH, EMPTY_SENSITIVE, SIGNING, CREATE_TAIL);
-const FLUSH_LOADED = command(0x8001, 0x165, be32(0x80000001));
+const AK = eccTemplate(0x00050072, be16(0x0010), Buffer.concat([be16(0x0018), be16(SHA256)]));
+const AK_PRIMARY = command(0x8002, 0x131, be32(0x4000000b), PW_AUTH, EMPTY_SENSITIVE, AK, CREATE_TAIL);
+const flush = (handle) => command(0x8001, 0x165, be32(handle));
 
 let eccCounter = 0;
 /** TPM2_CreatePrimary(owner) of the ECDSA P-256 signing key SIGNING describes. */
@@ -137,9 +142,10 @@ const SIGN_RSA_HANDLE = 0x81000011;
 const signCommand = (handle) => command(0x8002, 0x15d, be32(handle), PW_AUTH, tpm2b(Buffer.alloc(32, 0x11)), be16(0x0010),
   be16(0x8024), be32(0x40000007), be16(0));
 
-/** Sends a setup command, retrying while libtpms self-tests the algorithm; throws on an error. */
+/** Sends a setup command; throws on an error. */
 async function transmitOk(conn, what, bytes) {
   let r = await conn.transmit(bytes);
+  // libtpms answers TPM_RC_RETRY while its self-test of an algorithm is pending, as a TSS would.
   for (let i = 0; i < 10 && r.readUInt32BE(6) === 0x922; i++) r = await conn.transmit(bytes);
   if (r.readUInt32BE(6) !== 0) throw new Error(`${what}: TPM rc 0x${r.readUInt32BE(6).toString(16)}`);
   return r;
@@ -157,22 +163,26 @@ async function signSetup(conn) {
   return { signEcc: signCommand(SIGN_ECC_HANDLE), signRsa: signCommand(SIGN_RSA_HANDLE) };
 }
 
-/** CreatePrimary and Create on one daemon; returns the Load command for the created key. */
+/**
+ * On one daemon: the storage primary, a signing key Create made under it (Load and FlushContext
+ * commands for it, the handle learned by one trial Load) and the attestation key with the Quote
+ * command that uses it.
+ */
 async function objectSetup(conn) {
-  for (const [what, bytes] of [['CreatePrimary', PRIMARY], ['Create', CREATE]]) {
-    let r = await conn.transmit(bytes);
-    // libtpms answers TPM_RC_RETRY while its self-test of an algorithm is pending, as a TSS would.
-    for (let i = 0; i < 10 && r.readUInt32BE(6) === 0x922; i++) r = await conn.transmit(bytes);
-    if (r.readUInt32BE(6) !== 0) throw new Error(`${what}: TPM rc 0x${r.readUInt32BE(6).toString(16)}`);
-    if (what === 'Create') {
-      // header, parameterSize, then TPM2B_PRIVATE and TPM2B_PUBLIC as Load takes them.
-      let at = 14;
-      const priv = r.subarray(at, at + 2 + r.readUInt16BE(at));
-      at += priv.length;
-      const pub = r.subarray(at, at + 2 + r.readUInt16BE(at));
-      return { load: command(0x8002, 0x157, be32(0x80000000), PW_AUTH, priv, pub) };
-    }
-  }
+  await transmitOk(conn, 'CreatePrimary', PRIMARY);
+  const created = await transmitOk(conn, 'Create', CREATE);
+  // header, parameterSize, then TPM2B_PRIVATE and TPM2B_PUBLIC as Load takes them.
+  let at = 14;
+  const priv = created.subarray(at, at + 2 + created.readUInt16BE(at));
+  at += priv.length;
+  const pub = created.subarray(at, at + 2 + created.readUInt16BE(at));
+  const load = command(0x8002, 0x157, be32(0x80000000), PW_AUTH, priv, pub);
+  const ak = (await transmitOk(conn, 'CreatePrimary(AK)', AK_PRIMARY)).readUInt32BE(10);
+  const loaded = (await transmitOk(conn, 'Load', load)).readUInt32BE(10);
+  await transmitOk(conn, 'FlushContext', flush(loaded));
+  const pcrs = Buffer.concat([be32(1), be16(SHA256), Buffer.from([3, 0xff, 0, 0])]);
+  const quote = command(0x8002, 0x158, be32(ak), PW_AUTH, tpm2b(Buffer.alloc(16, 0x6e)), be16(0x0010), pcrs);
+  return { load, flushLoaded: flush(loaded), quote };
 }
 
 // ---- session workloads: a client that keeps its session's rolling nonces --------------------

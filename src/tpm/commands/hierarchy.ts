@@ -18,12 +18,12 @@ import { TPM2B_DATA, TPM2B_DIGEST, TPML_PCR_SELECTION, type TPML_PCR_SELECTION a
 import { TPMI_RH_HIERARCHY, TPMI_RH_HIERARCHY_AUTH } from '../marshal/tpmi.js';
 import { TPM2B_AUTH } from '../marshal/structures.js';
 import { trimTrailingZeros } from '../state/auth-value.js';
-import { isSelected, PCR_COUNT } from '../state/pcr.js';
 import { MAX_LOADED_OBJECTS } from '../state/objects.js';
 import type { Tpm } from '../tpm.js';
 import { createChecks } from './object-checks.js';
 import { derivePrimary } from './object-create.js';
 import { creationTicket } from './tickets.js';
+import { currentPcrDigest } from './pcr.js';
 
 const u32 = (v: number): Uint8Array => new Uint8Array([v >>> 24, (v >>> 16) & 0xff, (v >>> 8) & 0xff, v & 0xff]);
 
@@ -38,20 +38,10 @@ export function creationData(
   creationPCR: PcrSelection,
   outsideInfo: Uint8Array,
 ): CreationData {
-  const values: Uint8Array[] = [];
-  const pcrSelect = creationPCR.map((sel) => {
-    const allocated = tpm.persistent.pcrAllocation.get(sel.hash);
-    const out = new Uint8Array(sel.sizeofSelect);
-    for (let pcr = 0; pcr < PCR_COUNT && pcr >> 3 < sel.sizeofSelect; pcr++) {
-      if (!isSelected(sel.pcrSelect, pcr) || !allocated || !isSelected(allocated, pcr)) continue;
-      values.push(tpm.pcrs.get(sel.hash, pcr)!);
-      out[pcr >> 3]! |= 1 << (pcr & 7);
-    }
-    return { hash: sel.hash, sizeofSelect: sel.sizeofSelect, pcrSelect: out };
-  });
+  const { pcrSelect, pcrDigest } = currentPcrDigest(tpm, nameAlg, creationPCR);
   return {
     pcrSelect,
-    pcrDigest: hash(nameAlg, ...values),
+    pcrDigest,
     locality: 1 << tpm.locality,
     parentNameAlg: parent.nameAlg,
     parentName: parent.name,

@@ -5,6 +5,7 @@
 import type { CommandDef } from '../command.js';
 import { RSA_Decrypt, RSA_Encrypt } from './asym.js';
 import { Sign, VerifySignature } from './signature.js';
+import { Certify, CertifyCreation, GetTime, NV_Certify, Quote } from './attest.js';
 import { GetCapability } from './capability.js';
 import { ClockRateAdjust, ClockSet, ReadClock } from './clock.js';
 import { ChangeEPS, ChangePPS, Clear, ClearControl, HierarchyControl } from './hierarchy-control.js';
@@ -84,6 +85,11 @@ export const ALL_COMMANDS: readonly CommandDef[] = [
   RSA_Decrypt,
   VerifySignature,
   Sign,
+  Certify,
+  CertifyCreation,
+  Quote,
+  GetTime,
+  NV_Certify,
   NV_DefineSpace,
   NV_UndefineSpace,
   NV_UndefineSpaceSpecial,

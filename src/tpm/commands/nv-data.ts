@@ -40,7 +40,7 @@ function writeAccess(authHandle: number, nvIndex: number, a: number): number {
   return authHandle === nvIndex ? 0 : TPM_RC.NV_AUTHORIZATION;
 }
 
-/** NvReadAccessChecks: as writeAccess for reading, then TPM_RC_NV_UNINITIALIZED. */
+/** NvReadAccessChecks (NV_Read, NV_ReadLock, NV_Certify): as writeAccess for reading, then TPM_RC_NV_UNINITIALIZED. */
 export function readAccess(authHandle: number, nvIndex: number, a: number): number {
   if (has(a, TPMA_NV.READLOCKED)) return TPM_RC.NV_LOCKED;
   if (authHandle === TPM_RH.OWNER) {

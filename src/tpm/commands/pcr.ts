@@ -18,6 +18,26 @@ import { isSelected, PCR_ATTRIBUTES, PCR_COUNT } from '../state/pcr.js';
 import type { Tpm } from '../tpm.js';
 import { clearOrderly } from './orderly.js';
 
+/**
+ * The reference's PCRComputeCurrentDigest (Quote, creation data, PolicyPCR): the selection with
+ * unallocated banks' and PCRs' bits cleared, and the digest of the selected PCRs' values, bank by
+ * bank in selection order and PCR by PCR in ascending order.
+ */
+export function currentPcrDigest(tpm: Tpm, hashAlg: number, selection: TPML_PCR_SELECTION): { pcrSelect: TPML_PCR_SELECTION; pcrDigest: Uint8Array } {
+  const values: Uint8Array[] = [];
+  const pcrSelect = selection.map((sel) => {
+    const allocated = tpm.persistent.pcrAllocation.get(sel.hash);
+    const out = new Uint8Array(sel.sizeofSelect);
+    for (let pcr = 0; pcr < PCR_COUNT && pcr >> 3 < sel.sizeofSelect; pcr++) {
+      if (!isSelected(sel.pcrSelect, pcr) || !allocated || !isSelected(allocated, pcr)) continue;
+      values.push(tpm.pcrs.get(sel.hash, pcr)!);
+      out[pcr >> 3]! |= 1 << (pcr & 7);
+    }
+    return { hash: sel.hash, sizeofSelect: sel.sizeofSelect, pcrSelect: out };
+  });
+  return { pcrSelect, pcrDigest: hash(hashAlg, ...values) };
+}
+
 /** TPM_RC_LOCALITY unless the command's locality may extend this PCR (PC Client table). */
 export function checkExtendLocality(tpm: Tpm, pcr: number): void {
   if ((PCR_ATTRIBUTES[pcr]!.extendLocality & (1 << tpm.locality)) === 0) throw new TpmError(TPM_RC.LOCALITY);

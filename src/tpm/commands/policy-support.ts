@@ -5,6 +5,7 @@ import { TpmError } from '../errors.js';
 import type { TPML_PCR_SELECTION } from '../marshal/structures.js';
 import { policyOf, resetPolicy, type Session } from '../state/sessions.js';
 import type { Tpm } from '../tpm.js';
+import { currentPcrDigest } from './pcr.js';
 
 export const u16 = (v: number): Uint8Array => new Uint8Array([(v >> 8) & 0xff, v & 0xff]);
 export const u32 = (v: number): Uint8Array => new Uint8Array([v >>> 24, (v >>> 16) & 0xff, (v >>> 8) & 0xff, v & 0xff]);
@@ -38,18 +39,7 @@ export function update(s: Session, ...parts: Uint8Array[]): void {
   s.policyDigest = hash(s.authHash, s.policyDigest, ...parts);
 }
 
-/**
- * The digest of the selected PCRs' current values, bank by bank in selection order and PCR by
- * PCR in ascending order; unallocated banks and PCRs contribute nothing (ms-tpm PCRComputeCurrentDigest).
- */
+/** The digest of the selected PCRs' current values (PolicyPCR). */
 export function pcrDigest(tpm: Tpm, hashAlg: number, pcrs: TPML_PCR_SELECTION): Uint8Array {
-  const values: Uint8Array[] = [];
-  for (const sel of pcrs) {
-    for (let pcr = 0; pcr < sel.sizeofSelect * 8; pcr++) {
-      if (!(sel.pcrSelect[pcr >> 3]! & (1 << (pcr & 7)))) continue;
-      const v = tpm.pcrs.get(sel.hash, pcr);
-      if (v) values.push(v);
-    }
-  }
-  return hash(hashAlg, ...values);
+  return currentPcrDigest(tpm, hashAlg, pcrs).pcrDigest;
 }

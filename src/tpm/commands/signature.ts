@@ -26,37 +26,42 @@ const TYPE_SCHEMES: Record<number, readonly number[]> = {
   [TPM_ALG.KEYEDHASH]: [TPM_ALG.HMAC],
 };
 
-/** The loaded key at `handle` with the sign attribute (the reference's IsSigningObject), else TPM_RC_KEY+H1. */
+/** The reference's IsSigningObject for a loaded object: the sign attribute, and not a symmetric cipher. */
+export function isSigningKey(key: KeyObject): boolean {
+  const { type, objectAttributes } = key.publicArea;
+  return (objectAttributes & TPMA_OBJECT.sign) !== 0 && type !== TPM_ALG.SYMCIPHER;
+}
+
+/** The loaded (transient or persistent) signing key at `handle`, else `rc`+H1. */
 function signingKey(tpm: Tpm, handle: number, rc: number): KeyObject {
-  const object = tpm.object(handle);
-  if (object?.kind !== 'key') throw new TpmError(rc, { handle: 1 });
-  const { type, objectAttributes } = object.publicArea;
-  if ((objectAttributes & TPMA_OBJECT.sign) === 0 || type === TPM_ALG.SYMCIPHER) throw new TpmError(rc, { handle: 1 });
+  const object = tpm.keyObject(handle);
+  if (!object) throw new TpmError(rc, { handle: 1 });
+  if (!isSigningKey(object)) throw new TpmError(rc, { handle: 1 });
   return object;
 }
 
 /**
  * The reference's CryptSelectSignScheme: the key's scheme when the command gives NULL, the
  * command's when the key has none; both given must agree in scheme and hash. Neither, or a
- * scheme the key type cannot sign with, is TPM_RC_SCHEME+P2.
+ * scheme the key type cannot sign with, is TPM_RC_SCHEME at the scheme's parameter `param`.
  */
-function selectScheme(publicArea: TPMT_PUBLIC, inScheme: Scheme): { scheme: number; hashAlg: number } {
+export function selectScheme(publicArea: TPMT_PUBLIC, inScheme: Scheme, param = 2): { scheme: number; hashAlg: number } {
   const keyScheme = (publicArea.parameters as { scheme: Scheme }).scheme;
   let chosen: Scheme;
   if (keyScheme.scheme === TPM_ALG.NULL) chosen = inScheme;
   else if (inScheme.scheme === TPM_ALG.NULL) chosen = keyScheme;
   else if (keyScheme.scheme === inScheme.scheme && keyScheme.details?.hashAlg === inScheme.details?.hashAlg) chosen = inScheme;
-  else throw new TpmError(TPM_RC.SCHEME, { param: 2 });
+  else throw new TpmError(TPM_RC.SCHEME, { param });
   const hashAlg = chosen.details?.hashAlg ?? TPM_ALG.NULL;
-  if (!TYPE_SCHEMES[publicArea.type]?.includes(chosen.scheme) || !hashInfo(hashAlg)) throw new TpmError(TPM_RC.SCHEME, { param: 2 });
+  if (!TYPE_SCHEMES[publicArea.type]?.includes(chosen.scheme) || !hashInfo(hashAlg)) throw new TpmError(TPM_RC.SCHEME, { param });
   return { scheme: chosen.scheme, hashAlg };
 }
 
 const rsaPublic = (p: TPMT_PUBLIC) => ({ n: p.unique as Uint8Array, exponent: (p.parameters as { exponent: number }).exponent });
 const curveOf = (p: TPMT_PUBLIC) => (p.parameters as { curveID: number }).curveID;
 
-/** The reference's CryptSign: the signature of `digest` under the selected scheme. */
-function sign(tpm: Tpm, key: KeyObject, scheme: number, hashAlg: number, digest: Uint8Array): TPMT_SIGNATURE {
+/** The reference's CryptSign: the signature of `digest` under the selected scheme (Sign and the attestation commands). */
+export function sign(tpm: Tpm, key: KeyObject, scheme: number, hashAlg: number, digest: Uint8Array): TPMT_SIGNATURE {
   const p = key.publicArea;
   switch (scheme) {
     case TPM_ALG.RSASSA:

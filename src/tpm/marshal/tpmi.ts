@@ -58,6 +58,9 @@ const isObjectHandle = (h: number): boolean =>
 /** §9.8 TPMI_SH_AUTH_SESSION: an HMAC or policy session handle this TPM can have, or TPM_RS_PW. */
 export const TPMI_SH_AUTH_SESSION = tpmi(UINT32, (h) => h === TPM_RH.PW || isSessionHandle(h), TPM_RC.VALUE);
 
+/** §9.17 TPMI_RH_ENDORSEMENT (GetTime's privacy administrator). */
+export const TPMI_RH_ENDORSEMENT = oneOf(UINT32, [TPM_RH.ENDORSEMENT], TPM_RC.VALUE);
+
 /** §9.18 TPMI_RH_LOCKOUT. */
 export const TPMI_RH_LOCKOUT = oneOf(UINT32, [TPM_RH.LOCKOUT], TPM_RC.VALUE);
 
