@@ -68,6 +68,7 @@ export const VTPMD_BASELINE_COMMANDS: Record<string, number> = {
   HMAC: 0x155, HMAC_Start: 0x15b, EncryptDecrypt: 0x164, EncryptDecrypt2: 0x193, ECDH_KeyGen: 0x163,
   ECDH_ZGen: 0x154, ECC_Parameters: 0x178, TestParms: 0x18a,
   Certify: 0x148, CertifyCreation: 0x14a, Quote: 0x158, GetTime: 0x14c, NV_Certify: 0x184,
+  GetSessionAuditDigest: 0x14d, GetCommandAuditDigest: 0x133,
 };
 /** Commands being added to the engine now: may or may not be listed yet. */
 export const VTPMD_IN_PROGRESS_COMMANDS: Record<string, number> = {};

@@ -236,14 +236,12 @@ describeImpls('PolicySigned, PolicyNV, PolicyAuthorizeNV and audit with tpm2-too
     const step = (digest: Buffer, n: number, bytes: Buffer) =>
       H(digest, H(u32(CC.GetRandom), u16(n)), H(u32(0), u32(CC.GetRandom), u16(bytes.length), bytes));
     const expected = step(step(ZERO, 8, readFileSync(file('r1.bin'))), 16, readFileSync(file('r2.bin')));
-    if (impl === 'swtpm') {
-      // swtpm's TPM2_GetSessionAuditDigest shows the formula is the one a TPM uses: the digest is
-      // the TPMS_ATTEST's last 32 bytes.
-      await keyedOk('createprimary', ['-C', 'e', '-G', 'ecc', '-a', 'fixedtpm|fixedparent|sensitivedataorigin|userwithauth|sign', '-c', file('att.ctx')]);
-      await tpm2ok('getsessionauditdigest', d.tcti, ['-c', file('att.ctx'), '-m', file('att.data'), '-s', file('att.sig'), '-S', s]);
-      expect(readFileSync(file('att.data')).subarray(-32).toString('hex')).toBe(expected.toString('hex'));
-      await tpm2('flushcontext', d.tcti, ['-t']);
-    }
+    // TPM2_GetSessionAuditDigest (swtpm's shows the formula is the one a TPM uses): the digest is
+    // the TPMS_ATTEST's last 32 bytes.
+    await keyedOk('createprimary', ['-C', 'e', '-G', 'ecc', '-a', 'fixedtpm|fixedparent|sensitivedataorigin|userwithauth|sign', '-c', file('att.ctx')]);
+    await tpm2ok('getsessionauditdigest', d.tcti, ['-c', file('att.ctx'), '-m', file('att.data'), '-s', file('att.sig'), '-S', s]);
+    expect(readFileSync(file('att.data')).subarray(-32).toString('hex')).toBe(expected.toString('hex'));
+    await tpm2('flushcontext', d.tcti, ['-t']);
     await tpm2('flushcontext', d.tcti, [s]);
     // GetCapability(TPM_CAP_AUDIT_COMMANDS): SetCommandCodeAuditStatus alone on a new TPM, then GetRandom too.
     const audited = async () => (await transmitOnce(dataTarget(d), cmd.getCapability(4, 0, 64))).body.toString('hex');
@@ -264,14 +262,7 @@ describeImpls('PolicySigned, PolicyNV, PolicyAuthorizeNV and audit with tpm2-too
     let commandAudit = H(ZERO, H(u32(0x140), u32(0x40000001), setParams), H(u32(0), u32(0x140)));
     commandAudit = H(commandAudit, H(u32(CC.GetRandom), u16(4)), H(u32(0), u32(CC.GetRandom), u16(r3.length), r3));
     const codesDigest = H(u32(0x140), u32(CC.GetRandom));
-    if (impl === 'swtpm') {
-      // TPMS_COMMAND_AUDIT_INFO ends the TPMS_ATTEST: ... auditDigest (TPM2B), commandDigest (TPM2B).
-      await keyedOk('createprimary', ['-C', 'e', '-G', 'ecc', '-a', 'fixedtpm|fixedparent|sensitivedataorigin|userwithauth|sign', '-c', file('att2.ctx')]);
-      await keyedOk('getcommandauditdigest', ['-c', file('att2.ctx'), '-m', file('att2.data'), '-s', file('att2.sig'), '-g', 'sha256']);
-      const att = readFileSync(file('att2.data'));
-      expect(att.subarray(-66, -34).toString('hex')).toBe(commandAudit.toString('hex'));
-      expect(att.subarray(-32).toString('hex')).toBe(codesDigest.toString('hex'));
-    } else {
+    if (impl === 'vtpmd') {
       // vtpmd keeps the command audit digest in its permanent state, written before the response.
       const blob = unwrapState(readFileSync(path.join(d.stateDir, 'tpm2-00.permall')), 'permanent state');
       const info = commandAuditInfo(deserializePersistent(blob));
@@ -279,6 +270,16 @@ describeImpls('PolicySigned, PolicyNV, PolicyAuthorizeNV and audit with tpm2-too
       expect(Buffer.from(info.auditDigest).toString('hex')).toBe(commandAudit.toString('hex'));
       expect(Buffer.from(info.commandDigest).toString('hex')).toBe(codesDigest.toString('hex'));
     }
+    // TPMS_COMMAND_AUDIT_INFO ends the TPMS_ATTEST: ... auditDigest (TPM2B), commandDigest (TPM2B).
+    await keyedOk('createprimary', ['-C', 'e', '-G', 'ecc', '-a', 'fixedtpm|fixedparent|sensitivedataorigin|userwithauth|sign', '-c', file('att2.ctx')]);
+    await keyedOk('getcommandauditdigest', ['-c', file('att2.ctx'), '-m', file('att2.data'), '-s', file('att2.sig'), '-g', 'sha256']);
+    const att = readFileSync(file('att2.data'));
+    expect(att.subarray(-66, -34).toString('hex')).toBe(commandAudit.toString('hex'));
+    expect(att.subarray(-32).toString('hex')).toBe(codesDigest.toString('hex'));
+    // A signed report restarts the digest: the next one is empty until an audited command runs.
+    await keyedOk('getcommandauditdigest', ['-c', file('att2.ctx'), '-m', file('att3.data'), '-s', file('att3.sig'), '-g', 'sha256']);
+    expect(readFileSync(file('att3.data')).subarray(-36, -34).toString('hex')).toBe('0000');
+    await tpm2('flushcontext', d.tcti, ['-t']);
     await tpm2ok('setcommandauditstatus', d.tcti, ['-C', 'o', '-c', 'TPM2_CC_GetRandom']);
     expect(await audited()).toBe(list(0x140));
   });

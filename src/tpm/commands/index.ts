@@ -5,6 +5,7 @@
 import type { CommandDef } from '../command.js';
 import { RSA_Decrypt, RSA_Encrypt } from './asym.js';
 import { Sign, VerifySignature } from './signature.js';
+import { GetCommandAuditDigest, GetSessionAuditDigest } from './audit-digest.js';
 import { Certify, CertifyCreation, GetTime, NV_Certify, Quote } from './attest.js';
 import { GetCapability } from './capability.js';
 import { ClockRateAdjust, ClockSet, ReadClock } from './clock.js';
@@ -90,6 +91,8 @@ export const ALL_COMMANDS: readonly CommandDef[] = [
   Quote,
   GetTime,
   NV_Certify,
+  GetSessionAuditDigest,
+  GetCommandAuditDigest,
   NV_DefineSpace,
   NV_UndefineSpace,
   NV_UndefineSpaceSpecial,

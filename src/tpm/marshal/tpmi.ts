@@ -64,6 +64,9 @@ export const TPMI_RH_ENDORSEMENT = oneOf(UINT32, [TPM_RH.ENDORSEMENT], TPM_RC.VA
 /** §9.18 TPMI_RH_LOCKOUT. */
 export const TPMI_RH_LOCKOUT = oneOf(UINT32, [TPM_RH.LOCKOUT], TPM_RC.VALUE);
 
+/** §9.8 TPMI_SH_HMAC: an HMAC session handle (GetSessionAuditDigest's session). */
+export const TPMI_SH_HMAC = tpmi(UINT32, (h) => inRange(h, HR.HMAC_SESSION, MAX_ACTIVE_SESSIONS), TPM_RC.VALUE);
+
 /** §9.9 TPMI_SH_POLICY: a policy (or trial) session handle. */
 export const TPMI_SH_POLICY = tpmi(UINT32, (h) => inRange(h, HR.POLICY_SESSION, MAX_ACTIVE_SESSIONS), TPM_RC.VALUE);
 
