@@ -56,6 +56,18 @@ async function socketCommand(argv: Record<string, unknown>, rawArgs: string[]): 
 }
 
 async function setupCommand(argv: Record<string, unknown>): Promise<number> {
+  const configFiles = last(argv['create-config-files'] as string | string[] | undefined);
+  if (configFiles !== undefined) {
+    // As swtpm_setup: only the files are written, every other option is ignored.
+    const { createConfigFiles, parseConfigFilesFlags, ConfigFilesError } = await import('../setup/config-files.js');
+    try {
+      for (const line of createConfigFiles(parseConfigFilesFlags(String(configFiles)), process.getuid?.() ?? -1)) process.stdout.write(`${line}\n`);
+      return 0;
+    } catch (e) {
+      if (e instanceof ConfigFilesError) throw new UsageError(e.message);
+      throw e;
+    }
+  }
   const { parseSetupArgs, setupCapabilitiesJson } = await import('./setup-config.js');
   if (last(argv['print-capabilities'] as boolean | undefined)) {
     process.stdout.write(`${setupCapabilitiesJson(packageVersion())}\n`);
@@ -91,6 +103,12 @@ async function setupCommand(argv: Record<string, unknown>): Promise<number> {
     tpmManufacturer: str('tpm-manufacturer'),
     tpmModel: str('tpm-model'),
     tpmVersion: str('tpm-version'),
+    keyfile: str('keyfile'),
+    keyfileFd: str('keyfile-fd'),
+    pwdfile: str('pwdfile'),
+    pwdfileFd: str('pwdfile-fd'),
+    cipher: str('cipher'),
+    reconfigure: pick<boolean>('reconfigure'),
   } as import('./setup-config.js').SetupArgs);
   const { runSetup } = await import('./setup-command.js');
   return runSetup(config);
@@ -202,6 +220,13 @@ export async function main(rawArgv: string[]): Promise<void> {
             .option('tpm-manufacturer', { type: 'string', describe: 'EK certificate TPM manufacturer (default: the TPM\'s, id:XXXXXXXX)' })
             .option('tpm-model', { type: 'string', describe: 'EK certificate TPM model (default swtpm)' })
             .option('tpm-version', { type: 'string', describe: 'EK certificate TPM version (default: the firmware version, id:XXXXXXXX)' })
+            .option('keyfile', { type: 'string', describe: 'encrypt the state with the AES key in this file (hex), as --key file=' })
+            .option('keyfile-fd', { type: 'string', describe: 'like --keyfile, the key read from this file descriptor' })
+            .option('pwdfile', { type: 'string', describe: 'encrypt the state with a key derived from the passphrase in this file, as --key pwdfile=' })
+            .option('pwdfile-fd', { type: 'string', describe: 'like --pwdfile, the passphrase read from this file descriptor' })
+            .option('cipher', { type: 'string', describe: 'aes-128-cbc (default) or aes-256-cbc; give the daemon the same mode=' })
+            .option('reconfigure', { type: 'boolean', describe: 'change the PCR banks (--pcr-banks) of an existing state; nothing else is created' })
+            .option('create-config-files', { type: 'string', describe: '[overwrite][,root][,skip-if-exist]: write setup.conf, localca.conf and localca.options into ~/.config/vtpmd and exit' })
             .option('print-capabilities', { type: 'boolean', describe: 'print the supported features as JSON and exit' }),
         (a) => {
           result = setupCommand(a as Record<string, unknown>);
