@@ -11,6 +11,7 @@ import { Device } from '../device/device.js';
 import { realEngines } from '../device/engine-factory.js';
 import { stateFileName, STATE_NAMES } from '../storage/layout.js';
 import { DirStorage } from '../storage/storage.js';
+import { WriteBackStorage } from '../storage/write-back.js';
 import { defaultEnv } from '../tpm/engine.js';
 import { provision, type ProvisionResult } from '../setup/provision.js';
 import { x509Lib } from '../setup/x509-provider.js';
@@ -102,7 +103,8 @@ export async function runSetup(config: SetupConfig): Promise<number> {
     created = !reconfigure;
     log.info(`Starting vTPM ${reconfigure ? 'reconfiguration' : 'manufacturing'} in ${config.stateDir} @ ${new Date().toISOString()}`);
     if (fileKey) log.info('The TPM\'s state is encrypted with the key given.');
-    const device = new Device({ storage, engines: realEngines({ ...defaultEnv, log: (m) => log.error(m) }), log, autoShutdown: false });
+    const pending = new WriteBackStorage(storage);
+    const device = new Device({ storage: pending, engines: realEngines({ ...defaultEnv, log: (m) => log.error(m) }), log, autoShutdown: false });
     // The new PCR allocation takes effect at the next TPM Reset, so a reconfigured TPM starts anew.
     const init = await device.init({ quiet: true, deleteVolatile: reconfigure });
     if (!init.ok) throw new SetupError(`could not start the TPM: ${init.error.message}`);
@@ -111,6 +113,7 @@ export async function runSetup(config: SetupConfig): Promise<number> {
     if (rc !== 0) throw new SetupError(`TPM2_Startup(CLEAR) failed: rc 0x${rc.toString(16)}`);
     const result = await provision(device, config.provision);
     await device.stop();
+    pending.flush();
     for (const line of result.lines) log.info(line);
     for (const w of result.warnings) log.warn(w);
     log.info('Successfully authored TPM state.');
