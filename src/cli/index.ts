@@ -6,8 +6,8 @@
  * command runs: a daemon does not load the provisioning code, `vtpmd setup` starts without the
  * front ends, and `--version` or `--help` load neither.
  */
-import yargs from 'yargs';
 import { capabilitiesJson, packageVersion } from './capabilities.js';
+import { CUSE_OPTIONS, parseDaemonArgv, SOCKET_OPTIONS } from './daemon-options.js';
 import { UsageError } from './key-value.js';
 import { isDaemonChild, launchDaemon, reportDaemonFailure } from './daemonize.js';
 import { dropPrivileges } from './runas.js';
@@ -143,115 +143,96 @@ function joinDashValues(argv: string[]): string[] {
   return out;
 }
 
+/** Everything but a daemon's ordinary start: help, version, setup, and messages for bad options. */
+async function viaYargs(argv: string[]): Promise<number> {
+  let result: Promise<number> | undefined;
+  const { default: yargs } = await import('yargs');
+  await yargs(argv)
+    .scriptName('vtpmd')
+    .usage('$0 <command> [options]')
+    // yargs renders the help text before every command it runs (to have it at hand on a
+    // failure); wrapping it to the terminal's width cost 35-60 ms of each start-up.
+    .wrap(null)
+    .command(
+      'socket',
+      'serve a TPM 2.0 on swtpm-compatible data and control sockets',
+      (y) => y.options(SOCKET_OPTIONS),
+      (a) => {
+        result = socketCommand(a as Record<string, unknown>, argv);
+        result.catch(() => undefined); // awaited below; avoid an early unhandled-rejection report
+      },
+    )
+    .command(
+      'cuse',
+      'serve a TPM 2.0 as the character device /dev/NAME through CUSE (swtpm cuse)',
+      (y) => y.options(CUSE_OPTIONS),
+      (a) => {
+        result = cuseCommand(a as Record<string, unknown>);
+        result.catch(() => undefined);
+      },
+    )
+    .command(
+      'setup',
+      'provision a TPM 2.0 state directory: EKs, certificates, PCR banks (swtpm_setup)',
+      (y) =>
+        y
+          .option('tpm2', { type: 'boolean', describe: 'provision a TPM 2.0 (required)' })
+          .option('tpm-state', { alias: 'tpmstate', type: 'string', describe: 'the state directory (dir://DIR or DIR)' })
+          .option('vmid', { type: 'string', describe: 'VM identifier: the certificates\' subject CN' })
+          .option('logfile', { type: 'string', describe: 'append the report here instead of stdout' })
+          .option('createek', { type: 'boolean', describe: 'create the EKs (persistent at the TCG handles)' })
+          .option('create-ek-cert', { type: 'boolean', describe: 'EK certificates from the local CA, stored in NV' })
+          .option('create-platform-cert', { type: 'boolean', describe: 'a platform certificate for the first EK, stored in NV' })
+          .option('lock-nvram', { type: 'boolean', describe: 'write-lock the NV indices written' })
+          .option('overwrite', { type: 'boolean', describe: 'replace existing state' })
+          .option('not-overwrite', { type: 'boolean', describe: 'leave existing state alone and succeed' })
+          .option('pcr-banks', { type: 'string', describe: 'banks to activate, e.g. sha256,sha384 (- leaves them); default sha256' })
+          .option('ecc', { type: 'boolean', describe: 'an ECC P-384 storage primary key instead of RSA-3072' })
+          .option('create-spk', { type: 'boolean', describe: 'a storage primary key at 0x81000001' })
+          .option('allow-signing', { type: 'boolean', describe: 'EKs that can sign (non-standard template, published in NV)' })
+          .option('decryption', { type: 'boolean', describe: 'with --allow-signing: EKs that also decrypt' })
+          .option('display', { type: 'boolean', describe: 'print each EK public key and certificate' })
+          .option('config', { type: 'string', describe: `swtpm_setup.conf-style file (default ${'/etc/vtpmd/setup.conf'} if present)` })
+          .option('ek1keyalgo', { type: 'string', describe: 'first EK: rsa2048|rsa3072|rsa4096|secp256r1|secp384r1|secp521r1 (default rsa2048)' })
+          .option('ek2keyalgo', { type: 'string', describe: 'second EK (default secp384r1); equal to the first: one EK' })
+          .option('rsa-keysize', { type: 'string', describe: '2048|3072|4096|max: the first EK\'s size without --ek1keyalgo' })
+          .option('write-ek-cert-files', { type: 'string', describe: 'also write ek-<algo>.crt (DER) into this directory' })
+          .option('tpm-manufacturer', { type: 'string', describe: 'EK certificate TPM manufacturer (default: the TPM\'s, id:XXXXXXXX)' })
+          .option('tpm-model', { type: 'string', describe: 'EK certificate TPM model (default swtpm)' })
+          .option('tpm-version', { type: 'string', describe: 'EK certificate TPM version (default: the firmware version, id:XXXXXXXX)' })
+          .option('keyfile', { type: 'string', describe: 'encrypt the state with the AES key in this file (hex), as --key file=' })
+          .option('keyfile-fd', { type: 'string', describe: 'like --keyfile, the key read from this file descriptor' })
+          .option('pwdfile', { type: 'string', describe: 'encrypt the state with a key derived from the passphrase in this file, as --key pwdfile=' })
+          .option('pwdfile-fd', { type: 'string', describe: 'like --pwdfile, the passphrase read from this file descriptor' })
+          .option('cipher', { type: 'string', describe: 'aes-128-cbc (default) or aes-256-cbc; give the daemon the same mode=' })
+          .option('reconfigure', { type: 'boolean', describe: 'change the PCR banks (--pcr-banks) of an existing state; nothing else is created' })
+          .option('create-config-files', { type: 'string', describe: '[overwrite][,root][,skip-if-exist]: write setup.conf, localca.conf and localca.options into ~/.config/vtpmd and exit' })
+          .option('print-capabilities', { type: 'boolean', describe: 'print the supported features as JSON and exit' }),
+      (a) => {
+        result = setupCommand(a as Record<string, unknown>);
+        result.catch(() => undefined);
+      },
+    )
+    .demandCommand(1, 'give a command: vtpmd socket --tpm2 ..., vtpmd cuse --tpm2 -n vtpm0 ... or vtpmd setup --tpm2 --tpm-state DIR ...')
+    .strict()
+    .version(packageVersion())
+    .help()
+    .exitProcess(false)
+    .fail((msg, err) => {
+      throw err ?? new UsageError(msg);
+    })
+    .parseAsync();
+  return result ? await result : 0;
+}
+
 export async function main(rawArgv: string[]): Promise<void> {
   const argv = joinDashValues(rawArgv);
   let code = 0;
   try {
-    let result: Promise<number> | undefined;
-    await yargs(argv)
-      .scriptName('vtpmd')
-      .usage('$0 <command> [options]')
-      // yargs renders the help text before every command it runs (to have it at hand on a
-      // failure); wrapping it to the terminal's width cost 35-60 ms of each start-up.
-      .wrap(null)
-      .command(
-        'socket',
-        'serve a TPM 2.0 on swtpm-compatible data and control sockets',
-        (y) =>
-          y
-            .option('tpm2', { type: 'boolean', describe: 'emulate a TPM 2.0 (required)' })
-            .option('tpmstate', { type: 'string', describe: 'dir=DIR[,mode=0640][,lock] or backend-uri=dir://DIR' })
-            .option('server', { type: 'string', describe: 'type=tcp[,port=P][,bindaddr=A][,disconnect] | type=unixio,path=S[,mode=0770]' })
-            .option('ctrl', { type: 'string', describe: 'type=tcp,port=P[,bindaddr=A][,terminate] | type=unixio,path=S[,mode=0770][,terminate]' })
-            .option('port', { alias: 'p', type: 'string', describe: 'legacy: --server type=tcp,disconnect on this port' })
-            .option('flags', { type: 'string', describe: 'not-need-init,startup-clear|startup-state|startup-none,disable-auto-shutdown' })
-            .option('pid', { type: 'string', describe: 'file=PATH | fd=N' })
-            .option('log', { type: 'string', describe: 'file=PATH|fd=N[,level=N][,prefix=S][,truncate]' })
-            .option('key', { type: 'string', describe: 'state encryption: file=F|fd=N[,format=hex|binary][,mode=aes-128-cbc|aes-256-cbc][,remove] or pwdfile=F|pwdfd=N[,kdf=pbkdf2|sha512][,mode=...]' })
-            .option('migration-key', { type: 'string', describe: 'encryption of GET_STATEBLOB blobs: same syntax as --key' })
-            .option('runas', { alias: 'r', type: 'string', describe: 'run as this user (needs root); files and sockets are created as that user' })
-            .option('daemon', { alias: 'd', type: 'boolean', describe: 'run in the background once the sockets are ready' })
-            .option('terminate', { alias: 't', type: 'boolean', describe: 'exit when the data connection closes' })
-            .option('print-capabilities', { type: 'boolean', describe: 'print the supported features as JSON and exit' })
-            .option('print-states', { type: 'boolean', describe: 'print the state blobs in --tpmstate as JSON and exit' }),
-        (a) => {
-          result = socketCommand(a as Record<string, unknown>, argv);
-          result.catch(() => undefined); // awaited below; avoid an early unhandled-rejection report
-        },
-      )
-      .command(
-        'cuse',
-        'serve a TPM 2.0 as the character device /dev/NAME through CUSE (swtpm cuse)',
-        (y) =>
-          y
-            .option('tpm2', { type: 'boolean', describe: 'emulate a TPM 2.0 (required)' })
-            .option('name', { alias: 'n', type: 'string', describe: 'device name: /dev/NAME (required)' })
-            .option('maj', { alias: 'M', type: 'string', describe: 'device major number (default: dynamic)' })
-            .option('min', { alias: 'm', type: 'string', describe: 'device minor number' })
-            .option('tpmstate', { type: 'string', describe: 'dir=DIR[,mode=0640][,lock] or backend-uri=dir://DIR' })
-            .option('flags', { type: 'string', describe: 'not-need-init,startup-clear|startup-state|startup-none,disable-auto-shutdown' })
-            .option('pid', { type: 'string', describe: 'file=PATH | fd=N' })
-            .option('log', { type: 'string', describe: 'file=PATH|fd=N[,level=N][,prefix=S][,truncate]' })
-            .option('key', { type: 'string', describe: 'state encryption: file=F|fd=N[,format=hex|binary][,mode=aes-128-cbc|aes-256-cbc][,remove] or pwdfile=F|pwdfd=N[,kdf=pbkdf2|sha512][,mode=...]' })
-            .option('migration-key', { type: 'string', describe: 'encryption of GET_STATEBLOB blobs: same syntax as --key' })
-            .option('print-states', { type: 'boolean', describe: 'print the state blobs in --tpmstate as JSON and exit' }),
-        (a) => {
-          result = cuseCommand(a as Record<string, unknown>);
-          result.catch(() => undefined);
-        },
-      )
-      .command(
-        'setup',
-        'provision a TPM 2.0 state directory: EKs, certificates, PCR banks (swtpm_setup)',
-        (y) =>
-          y
-            .option('tpm2', { type: 'boolean', describe: 'provision a TPM 2.0 (required)' })
-            .option('tpm-state', { alias: 'tpmstate', type: 'string', describe: 'the state directory (dir://DIR or DIR)' })
-            .option('vmid', { type: 'string', describe: 'VM identifier: the certificates\' subject CN' })
-            .option('logfile', { type: 'string', describe: 'append the report here instead of stdout' })
-            .option('createek', { type: 'boolean', describe: 'create the EKs (persistent at the TCG handles)' })
-            .option('create-ek-cert', { type: 'boolean', describe: 'EK certificates from the local CA, stored in NV' })
-            .option('create-platform-cert', { type: 'boolean', describe: 'a platform certificate for the first EK, stored in NV' })
-            .option('lock-nvram', { type: 'boolean', describe: 'write-lock the NV indices written' })
-            .option('overwrite', { type: 'boolean', describe: 'replace existing state' })
-            .option('not-overwrite', { type: 'boolean', describe: 'leave existing state alone and succeed' })
-            .option('pcr-banks', { type: 'string', describe: 'banks to activate, e.g. sha256,sha384 (- leaves them); default sha256' })
-            .option('ecc', { type: 'boolean', describe: 'an ECC P-384 storage primary key instead of RSA-3072' })
-            .option('create-spk', { type: 'boolean', describe: 'a storage primary key at 0x81000001' })
-            .option('allow-signing', { type: 'boolean', describe: 'EKs that can sign (non-standard template, published in NV)' })
-            .option('decryption', { type: 'boolean', describe: 'with --allow-signing: EKs that also decrypt' })
-            .option('display', { type: 'boolean', describe: 'print each EK public key and certificate' })
-            .option('config', { type: 'string', describe: `swtpm_setup.conf-style file (default ${'/etc/vtpmd/setup.conf'} if present)` })
-            .option('ek1keyalgo', { type: 'string', describe: 'first EK: rsa2048|rsa3072|rsa4096|secp256r1|secp384r1|secp521r1 (default rsa2048)' })
-            .option('ek2keyalgo', { type: 'string', describe: 'second EK (default secp384r1); equal to the first: one EK' })
-            .option('rsa-keysize', { type: 'string', describe: '2048|3072|4096|max: the first EK\'s size without --ek1keyalgo' })
-            .option('write-ek-cert-files', { type: 'string', describe: 'also write ek-<algo>.crt (DER) into this directory' })
-            .option('tpm-manufacturer', { type: 'string', describe: 'EK certificate TPM manufacturer (default: the TPM\'s, id:XXXXXXXX)' })
-            .option('tpm-model', { type: 'string', describe: 'EK certificate TPM model (default swtpm)' })
-            .option('tpm-version', { type: 'string', describe: 'EK certificate TPM version (default: the firmware version, id:XXXXXXXX)' })
-            .option('keyfile', { type: 'string', describe: 'encrypt the state with the AES key in this file (hex), as --key file=' })
-            .option('keyfile-fd', { type: 'string', describe: 'like --keyfile, the key read from this file descriptor' })
-            .option('pwdfile', { type: 'string', describe: 'encrypt the state with a key derived from the passphrase in this file, as --key pwdfile=' })
-            .option('pwdfile-fd', { type: 'string', describe: 'like --pwdfile, the passphrase read from this file descriptor' })
-            .option('cipher', { type: 'string', describe: 'aes-128-cbc (default) or aes-256-cbc; give the daemon the same mode=' })
-            .option('reconfigure', { type: 'boolean', describe: 'change the PCR banks (--pcr-banks) of an existing state; nothing else is created' })
-            .option('create-config-files', { type: 'string', describe: '[overwrite][,root][,skip-if-exist]: write setup.conf, localca.conf and localca.options into ~/.config/vtpmd and exit' })
-            .option('print-capabilities', { type: 'boolean', describe: 'print the supported features as JSON and exit' }),
-        (a) => {
-          result = setupCommand(a as Record<string, unknown>);
-          result.catch(() => undefined);
-        },
-      )
-      .demandCommand(1, 'give a command: vtpmd socket --tpm2 ..., vtpmd cuse --tpm2 -n vtpm0 ... or vtpmd setup --tpm2 --tpm-state DIR ...')
-      .strict()
-      .version(packageVersion())
-      .help()
-      .exitProcess(false)
-      .fail((msg, err) => {
-        throw err ?? new UsageError(msg);
-      })
-      .parseAsync();
-    if (result) code = await result;
+    // A daemon's start: the options are parsed without yargs (see daemon-options.ts).
+    const daemonOptions = argv[0] === 'socket' ? SOCKET_OPTIONS : argv[0] === 'cuse' ? CUSE_OPTIONS : undefined;
+    const parsed = daemonOptions ? parseDaemonArgv(argv.slice(1), daemonOptions) : null;
+    code = parsed ? await (argv[0] === 'socket' ? socketCommand(parsed, argv) : cuseCommand(parsed)) : await viaYargs(argv);
   } catch (e) {
     const err = e as Error & { code?: string };
     const known = err instanceof UsageError || err.code === 'VTPMD_STARTUP' || err.name === 'YError';
