@@ -7,7 +7,7 @@
  * front ends, and `--version` or `--help` load neither.
  */
 import { capabilitiesJson, packageVersion } from './capabilities.js';
-import { CUSE_OPTIONS, parseDaemonArgv, SOCKET_OPTIONS } from './daemon-options.js';
+import { CUSE_OPTIONS, parseCommandArgv, SETUP_OPTIONS, SOCKET_OPTIONS } from './command-options.js';
 import { UsageError } from './key-value.js';
 import { isDaemonChild, launchDaemon, reportDaemonFailure } from './daemonize.js';
 import { dropPrivileges } from './runas.js';
@@ -174,40 +174,7 @@ async function viaYargs(argv: string[]): Promise<number> {
     .command(
       'setup',
       'provision a TPM 2.0 state directory: EKs, certificates, PCR banks (swtpm_setup)',
-      (y) =>
-        y
-          .option('tpm2', { type: 'boolean', describe: 'provision a TPM 2.0 (required)' })
-          .option('tpm-state', { alias: 'tpmstate', type: 'string', describe: 'the state directory (dir://DIR or DIR)' })
-          .option('vmid', { type: 'string', describe: 'VM identifier: the certificates\' subject CN' })
-          .option('logfile', { type: 'string', describe: 'append the report here instead of stdout' })
-          .option('createek', { type: 'boolean', describe: 'create the EKs (persistent at the TCG handles)' })
-          .option('create-ek-cert', { type: 'boolean', describe: 'EK certificates from the local CA, stored in NV' })
-          .option('create-platform-cert', { type: 'boolean', describe: 'a platform certificate for the first EK, stored in NV' })
-          .option('lock-nvram', { type: 'boolean', describe: 'write-lock the NV indices written' })
-          .option('overwrite', { type: 'boolean', describe: 'replace existing state' })
-          .option('not-overwrite', { type: 'boolean', describe: 'leave existing state alone and succeed' })
-          .option('pcr-banks', { type: 'string', describe: 'banks to activate, e.g. sha256,sha384 (- leaves them); default sha256' })
-          .option('ecc', { type: 'boolean', describe: 'an ECC P-384 storage primary key instead of RSA-3072' })
-          .option('create-spk', { type: 'boolean', describe: 'a storage primary key at 0x81000001' })
-          .option('allow-signing', { type: 'boolean', describe: 'EKs that can sign (non-standard template, published in NV)' })
-          .option('decryption', { type: 'boolean', describe: 'with --allow-signing: EKs that also decrypt' })
-          .option('display', { type: 'boolean', describe: 'print each EK public key and certificate' })
-          .option('config', { type: 'string', describe: `swtpm_setup.conf-style file (default ${'/etc/vtpmd/setup.conf'} if present)` })
-          .option('ek1keyalgo', { type: 'string', describe: 'first EK: rsa2048|rsa3072|rsa4096|secp256r1|secp384r1|secp521r1 (default rsa2048)' })
-          .option('ek2keyalgo', { type: 'string', describe: 'second EK (default secp384r1); equal to the first: one EK' })
-          .option('rsa-keysize', { type: 'string', describe: '2048|3072|4096|max: the first EK\'s size without --ek1keyalgo' })
-          .option('write-ek-cert-files', { type: 'string', describe: 'also write ek-<algo>.crt (DER) into this directory' })
-          .option('tpm-manufacturer', { type: 'string', describe: 'EK certificate TPM manufacturer (default: the TPM\'s, id:XXXXXXXX)' })
-          .option('tpm-model', { type: 'string', describe: 'EK certificate TPM model (default swtpm)' })
-          .option('tpm-version', { type: 'string', describe: 'EK certificate TPM version (default: the firmware version, id:XXXXXXXX)' })
-          .option('keyfile', { type: 'string', describe: 'encrypt the state with the AES key in this file (hex), as --key file=' })
-          .option('keyfile-fd', { type: 'string', describe: 'like --keyfile, the key read from this file descriptor' })
-          .option('pwdfile', { type: 'string', describe: 'encrypt the state with a key derived from the passphrase in this file, as --key pwdfile=' })
-          .option('pwdfile-fd', { type: 'string', describe: 'like --pwdfile, the passphrase read from this file descriptor' })
-          .option('cipher', { type: 'string', describe: 'aes-128-cbc (default) or aes-256-cbc; give the daemon the same mode=' })
-          .option('reconfigure', { type: 'boolean', describe: 'change the PCR banks (--pcr-banks) of an existing state; nothing else is created' })
-          .option('create-config-files', { type: 'string', describe: '[overwrite][,root][,skip-if-exist]: write setup.conf, localca.conf and localca.options into ~/.config/vtpmd and exit' })
-          .option('print-capabilities', { type: 'boolean', describe: 'print the supported features as JSON and exit' }),
+      (y) => y.options(SETUP_OPTIONS),
       (a) => {
         result = setupCommand(a as Record<string, unknown>);
         result.catch(() => undefined);
@@ -229,10 +196,15 @@ export async function main(rawArgv: string[]): Promise<void> {
   const argv = joinDashValues(rawArgv);
   let code = 0;
   try {
-    // A daemon's start: the options are parsed without yargs (see daemon-options.ts).
-    const daemonOptions = argv[0] === 'socket' ? SOCKET_OPTIONS : argv[0] === 'cuse' ? CUSE_OPTIONS : undefined;
-    const parsed = daemonOptions ? parseDaemonArgv(argv.slice(1), daemonOptions) : null;
-    code = parsed ? await (argv[0] === 'socket' ? socketCommand(parsed, argv) : cuseCommand(parsed)) : await viaYargs(argv);
+    // An ordinary run parses its options without yargs (see command-options.ts).
+    const commands = {
+      socket: [SOCKET_OPTIONS, (a: Record<string, unknown>) => socketCommand(a, argv)],
+      cuse: [CUSE_OPTIONS, cuseCommand],
+      setup: [SETUP_OPTIONS, setupCommand],
+    } as const;
+    const command = commands[argv[0] as keyof typeof commands] as (typeof commands)[keyof typeof commands] | undefined;
+    const parsed = command ? parseCommandArgv(argv.slice(1), command[0]) : null;
+    code = command && parsed ? await command[1](parsed) : await viaYargs(argv);
   } catch (e) {
     const err = e as Error & { code?: string };
     const known = err instanceof UsageError || err.code === 'VTPMD_STARTUP' || err.name === 'YError';
