@@ -31,7 +31,9 @@ async function printStates(argv: Record<string, unknown>): Promise<number> {
   const tpmstate = last(argv.tpmstate as string | string[] | undefined);
   if (tpmstate === undefined) throw new UsageError('--print-states needs --tpmstate dir=DIR');
   const [{ printStatesJson }, { parseState }] = await Promise.all([import('./print-states.js'), import('./socket-config.js')]);
-  process.stdout.write(printStatesJson(parseState({ tpmstate: String(tpmstate) }, {}).stateDir));
+  const state = parseState({ tpmstate: String(tpmstate) }, {});
+  if (state.stateFile !== undefined) throw new UsageError('--print-states is not supported for backend-uri=file:// yet');
+  process.stdout.write(printStatesJson(state.stateDir));
   return 0;
 }
 
