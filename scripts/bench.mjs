@@ -312,7 +312,7 @@ async function startDaemon(impl) {
   const port = await freePortPair();
   const args = ['socket', '--tpm2', '--tpmstate', `dir=${stateDir}`, '--server', `type=tcp,port=${port}`,
     '--ctrl', `type=tcp,port=${port + 1}`, '--flags', 'not-need-init'];
-  const [file, argv] = impl === 'vtpmd' ? [process.execPath, [VTPMD_MAIN, ...args]] : ['swtpm', args];
+  const [file, argv] = impl === 'vtpmd' ? [process.execPath, [...VTPMD_DAEMON_NODE_FLAGS, VTPMD_MAIN, ...args]] : ['swtpm', args];
   const child = spawn(file, argv, { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (d) => (stderr += d));
@@ -369,6 +369,25 @@ async function connectData(port) {
     },
     close: () => sock.destroy(),
   };
+}
+
+/**
+ * The V8 flags the installed launcher (scripts/install) gives `vtpmd socket` and `vtpmd cuse`;
+ * BENCH_VTPMD_NODE_FLAGS (space-separated, may be empty) compares others.
+ */
+const VTPMD_DAEMON_NODE_FLAGS = (process.env.BENCH_VTPMD_NODE_FLAGS ?? '--optimize-for-size').split(' ').filter((f) => f !== '');
+
+/**
+ * Private (unshared) resident memory: what each further daemon adds on a host. The node
+ * binary's pages, most of a Node process's RSS, are shared by every daemon.
+ */
+function privateKiB(pid) {
+  try {
+    const roll = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+    return ['Private_Clean', 'Private_Dirty'].reduce((sum, k) => sum + Number(new RegExp(`${k}:\\s+(\\d+)`).exec(roll)[1]), 0);
+  } catch {
+    return NaN;
+  }
 }
 
 function rssKiB(pid) {
@@ -429,7 +448,7 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 4);
 const daemons = {};
 const conns = {};
 const setups = {};
-const all = Object.fromEntries(impls.map((impl) => [impl, { results: {}, rss: NaN }]));
+const all = Object.fromEntries(impls.map((impl) => [impl, { results: {}, rss: NaN, idleRss: NaN, idlePrivate: NaN }]));
 try {
   for (const impl of impls) {
     daemons[impl] = await startDaemon(impl);
@@ -441,6 +460,12 @@ try {
       if (r.readUInt32BE(6) !== 0) throw new Error(`${impl}: NV setup rc 0x${r.readUInt32BE(6).toString(16)}`);
     }
     setups[impl] = { ...(await objectSetup(conns[impl])), ...(await signSetup(conns[impl])) };
+  }
+  // Idle memory: started, Startup and the NV/object setup done, then two quiet seconds.
+  await sleep(2000);
+  for (const impl of impls) {
+    all[impl].idleRss = rssKiB(daemons[impl].pid);
+    all[impl].idlePrivate = privateKiB(daemons[impl].pid);
   }
   // Session workloads keep one session per daemon (its nonces roll with every command).
   const sessionWorkloads = SESSION_WORKLOADS.filter((w) => !process.env.BENCH_ONLY || w.name.includes(process.env.BENCH_ONLY));
@@ -492,4 +517,6 @@ for (const [i, r] of rows.entries()) {
   if (i === 0) console.log(widths.map((w) => '-'.repeat(w)).join('  '));
 }
 console.log('');
+const mib = (kib) => `${(kib / 1024).toFixed(1)} MiB`;
+for (const impl of impls) console.log(`${impl} idle: RSS ${mib(all[impl].idleRss)}, private ${mib(all[impl].idlePrivate)}`);
 for (const impl of impls) console.log(`${impl} RSS after the run: ${(all[impl].rss / 1024).toFixed(1)} MiB (${all[impl].rss} kB)`);

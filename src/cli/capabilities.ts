@@ -15,6 +15,7 @@ const FEATURES = [
   'cmdarg-pwd-fd',
   'cmdarg-print-states',
   'nvram-backend-dir',
+  'nvram-backend-file',
   // swtpm_setup reads these to know which RSA EK sizes it may ask for.
   ...RSA_KEY_BITS.map((bits) => `rsa-keysize-${bits}`),
 ];

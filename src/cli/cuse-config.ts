@@ -26,6 +26,8 @@ export interface CuseConfig {
   devMajor?: number;
   devMinor?: number;
   stateDir: string;
+  /** backend-uri=file://: the whole state in this file (stateDir is its directory). */
+  stateFile?: string;
   stateMode?: number;
   lock: boolean;
   notNeedInit: boolean;
@@ -87,6 +89,7 @@ export function parseCuseConfig(args: CuseArgs, env: NodeJS.ProcessEnv = process
   if (maj !== undefined) config.devMajor = maj;
   if (min !== undefined) config.devMinor = min;
   if (shared.stateMode !== undefined) config.stateMode = shared.stateMode;
+  if (shared.stateFile !== undefined) config.stateFile = shared.stateFile;
   if (shared.pidFile !== undefined) config.pidFile = shared.pidFile;
   if (shared.pidFd !== undefined) config.pidFd = shared.pidFd;
   return config;

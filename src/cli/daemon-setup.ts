@@ -6,6 +6,7 @@ import { createLogger, openLogFile, silentLogger, type Logger, type LogLevel } f
 import { Device } from '../device/device.js';
 import { realEngines } from '../device/engine-factory.js';
 import type { StateKeys } from '../storage/state-blob.js';
+import { LinearFileStorage } from '../storage/linear-file.js';
 import { DirStorage } from '../storage/storage.js';
 import { defaultEnv } from '../tpm/engine.js';
 import { UsageError } from './key-value.js';
@@ -44,6 +45,8 @@ export function logsToStderr(c: LogConfig): boolean {
 export interface DeviceConfig {
   log: LogConfig;
   stateDir: string;
+  /** backend-uri=file://: the whole state in this file (stateDir is its directory). */
+  stateFile?: string;
   stateMode?: number;
   lock: boolean;
   autoShutdown: boolean;
@@ -56,12 +59,12 @@ export interface DeviceConfig {
  */
 export function openDevice(config: DeviceConfig): { log: Logger; device: Device } {
   const log = openLogger(config.log);
-  const storage = new DirStorage({
-    dir: config.stateDir,
-    ...(config.stateMode !== undefined ? { mode: config.stateMode, explicitMode: true } : {}),
-    lock: config.lock,
-    ...(config.keys.file ? { fileKey: config.keys.file } : {}),
-  });
+  const mode = config.stateMode !== undefined ? { mode: config.stateMode, explicitMode: true } : {};
+  const fileKey = config.keys.file ? { fileKey: config.keys.file } : {};
+  const storage =
+    config.stateFile !== undefined
+      ? new LinearFileStorage({ file: config.stateFile, ...mode, ...fileKey })
+      : new DirStorage({ dir: config.stateDir, ...mode, lock: config.lock, ...fileKey });
   try {
     storage.prepare();
   } catch (e) {

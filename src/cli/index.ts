@@ -1,15 +1,18 @@
 /**
  * The command line (yargs): `vtpmd socket ...` with swtpm's options. The only layer that sets
  * exit codes: a usage or start-up problem prints one line (no stack) and exits with 1.
+ *
+ * Each command's code (the engine, storage, the X.509 library) is imported only when that
+ * command runs: a daemon does not load the provisioning code, `vtpmd setup` starts without the
+ * front ends, and `--version` or `--help` load neither.
  */
-import yargs from 'yargs';
 import { capabilitiesJson, packageVersion } from './capabilities.js';
+import { CUSE_OPTIONS, parseCommandArgv, SETUP_OPTIONS, SOCKET_OPTIONS } from './command-options.js';
 import { UsageError } from './key-value.js';
 import { isDaemonChild, launchDaemon, reportDaemonFailure } from './daemonize.js';
-import { printStatesJson } from './print-states.js';
 import { dropPrivileges } from './runas.js';
-import { parseSocketConfig, parseState, type SocketArgs } from './socket-config.js';
-import { parseCuseConfig, type CuseArgs } from './cuse-config.js';
+import type { SocketArgs } from './socket-config.js';
+import type { CuseArgs } from './cuse-config.js';
 
 /** getopt semantics: a repeated option keeps its last value. */
 function last<T>(v: T | T[] | undefined): T | undefined {
@@ -24,10 +27,13 @@ function keyArgs(argv: Record<string, unknown>, args: { key?: string; migrationK
 }
 
 /** `--print-states` needs an explicit --tpmstate, as in swtpm. */
-function printStates(argv: Record<string, unknown>): number {
+async function printStates(argv: Record<string, unknown>): Promise<number> {
   const tpmstate = last(argv.tpmstate as string | string[] | undefined);
   if (tpmstate === undefined) throw new UsageError('--print-states needs --tpmstate dir=DIR');
-  process.stdout.write(printStatesJson(parseState({ tpmstate: String(tpmstate) }, {}).stateDir));
+  const [{ printStatesJson }, { parseState }] = await Promise.all([import('./print-states.js'), import('./socket-config.js')]);
+  const state = parseState({ tpmstate: String(tpmstate) }, {});
+  if (state.stateFile !== undefined) throw new UsageError('--print-states is not supported for backend-uri=file:// yet');
+  process.stdout.write(printStatesJson(state.stateDir));
   return 0;
 }
 
@@ -50,12 +56,25 @@ async function socketCommand(argv: Record<string, unknown>, rawArgs: string[]): 
   keyArgs(argv, args);
   args.tpm2 = last(argv.tpm2 as boolean | undefined) ?? false;
   args.terminate = last(argv.terminate as boolean | undefined) ?? false;
+  const { parseSocketConfig } = await import('./socket-config.js');
   const config = parseSocketConfig(args);
   const { runSocketDaemon } = await import('./socket-daemon.js');
   return runSocketDaemon(config);
 }
 
 async function setupCommand(argv: Record<string, unknown>): Promise<number> {
+  const configFiles = last(argv['create-config-files'] as string | string[] | undefined);
+  if (configFiles !== undefined) {
+    // As swtpm_setup: only the files are written, every other option is ignored.
+    const { createConfigFiles, parseConfigFilesFlags, ConfigFilesError } = await import('../setup/config-files.js');
+    try {
+      for (const line of createConfigFiles(parseConfigFilesFlags(String(configFiles)), process.getuid?.() ?? -1)) process.stdout.write(`${line}\n`);
+      return 0;
+    } catch (e) {
+      if (e instanceof ConfigFilesError) throw new UsageError(e.message);
+      throw e;
+    }
+  }
   const { parseSetupArgs, setupCapabilitiesJson } = await import('./setup-config.js');
   if (last(argv['print-capabilities'] as boolean | undefined)) {
     process.stdout.write(`${setupCapabilitiesJson(packageVersion())}\n`);
@@ -91,6 +110,12 @@ async function setupCommand(argv: Record<string, unknown>): Promise<number> {
     tpmManufacturer: str('tpm-manufacturer'),
     tpmModel: str('tpm-model'),
     tpmVersion: str('tpm-version'),
+    keyfile: str('keyfile'),
+    keyfileFd: str('keyfile-fd'),
+    pwdfile: str('pwdfile'),
+    pwdfileFd: str('pwdfile-fd'),
+    cipher: str('cipher'),
+    reconfigure: pick<boolean>('reconfigure'),
   } as import('./setup-config.js').SetupArgs);
   const { runSetup } = await import('./setup-command.js');
   return runSetup(config);
@@ -104,6 +129,7 @@ async function cuseCommand(argv: Record<string, unknown>): Promise<number> {
     if (v !== undefined) args[key] = String(v);
   }
   keyArgs(argv, args);
+  const { parseCuseConfig } = await import('./cuse-config.js');
   const config = parseCuseConfig(args);
   const { runCuseDaemon } = await import('./cuse-daemon.js');
   return runCuseDaemon(config);
@@ -119,105 +145,68 @@ function joinDashValues(argv: string[]): string[] {
   return out;
 }
 
+/** Everything but a daemon's ordinary start: help, version, setup, and messages for bad options. */
+async function viaYargs(argv: string[]): Promise<number> {
+  let result: Promise<number> | undefined;
+  const { default: yargs } = await import('yargs');
+  await yargs(argv)
+    .scriptName('vtpmd')
+    .usage('$0 <command> [options]')
+    // yargs renders the help text before every command it runs (to have it at hand on a
+    // failure); wrapping it to the terminal's width cost 35-60 ms of each start-up.
+    .wrap(null)
+    .command(
+      'socket',
+      'serve a TPM 2.0 on swtpm-compatible data and control sockets',
+      (y) => y.options(SOCKET_OPTIONS),
+      (a) => {
+        result = socketCommand(a as Record<string, unknown>, argv);
+        result.catch(() => undefined); // awaited below; avoid an early unhandled-rejection report
+      },
+    )
+    .command(
+      'cuse',
+      'serve a TPM 2.0 as the character device /dev/NAME through CUSE (swtpm cuse)',
+      (y) => y.options(CUSE_OPTIONS),
+      (a) => {
+        result = cuseCommand(a as Record<string, unknown>);
+        result.catch(() => undefined);
+      },
+    )
+    .command(
+      'setup',
+      'provision a TPM 2.0 state directory: EKs, certificates, PCR banks (swtpm_setup)',
+      (y) => y.options(SETUP_OPTIONS),
+      (a) => {
+        result = setupCommand(a as Record<string, unknown>);
+        result.catch(() => undefined);
+      },
+    )
+    .demandCommand(1, 'give a command: vtpmd socket --tpm2 ..., vtpmd cuse --tpm2 -n vtpm0 ... or vtpmd setup --tpm2 --tpm-state DIR ...')
+    .strict()
+    .version(packageVersion())
+    .help()
+    .exitProcess(false)
+    .fail((msg, err) => {
+      throw err ?? new UsageError(msg);
+    })
+    .parseAsync();
+  return result ? await result : 0;
+}
+
 export async function main(rawArgv: string[]): Promise<void> {
   const argv = joinDashValues(rawArgv);
   let code = 0;
   try {
-    let result: Promise<number> | undefined;
-    await yargs(argv)
-      .scriptName('vtpmd')
-      .usage('$0 <command> [options]')
-      .command(
-        'socket',
-        'serve a TPM 2.0 on swtpm-compatible data and control sockets',
-        (y) =>
-          y
-            .option('tpm2', { type: 'boolean', describe: 'emulate a TPM 2.0 (required)' })
-            .option('tpmstate', { type: 'string', describe: 'dir=DIR[,mode=0640][,lock] or backend-uri=dir://DIR' })
-            .option('server', { type: 'string', describe: 'type=tcp[,port=P][,bindaddr=A][,disconnect] | type=unixio,path=S[,mode=0770]' })
-            .option('ctrl', { type: 'string', describe: 'type=tcp,port=P[,bindaddr=A][,terminate] | type=unixio,path=S[,mode=0770][,terminate]' })
-            .option('port', { alias: 'p', type: 'string', describe: 'legacy: --server type=tcp,disconnect on this port' })
-            .option('flags', { type: 'string', describe: 'not-need-init,startup-clear|startup-state|startup-none,disable-auto-shutdown' })
-            .option('pid', { type: 'string', describe: 'file=PATH | fd=N' })
-            .option('log', { type: 'string', describe: 'file=PATH|fd=N[,level=N][,prefix=S][,truncate]' })
-            .option('key', { type: 'string', describe: 'state encryption: file=F|fd=N[,format=hex|binary][,mode=aes-128-cbc|aes-256-cbc][,remove] or pwdfile=F|pwdfd=N[,kdf=pbkdf2|sha512][,mode=...]' })
-            .option('migration-key', { type: 'string', describe: 'encryption of GET_STATEBLOB blobs: same syntax as --key' })
-            .option('runas', { alias: 'r', type: 'string', describe: 'run as this user (needs root); files and sockets are created as that user' })
-            .option('daemon', { alias: 'd', type: 'boolean', describe: 'run in the background once the sockets are ready' })
-            .option('terminate', { alias: 't', type: 'boolean', describe: 'exit when the data connection closes' })
-            .option('print-capabilities', { type: 'boolean', describe: 'print the supported features as JSON and exit' })
-            .option('print-states', { type: 'boolean', describe: 'print the state blobs in --tpmstate as JSON and exit' }),
-        (a) => {
-          result = socketCommand(a as Record<string, unknown>, argv);
-          result.catch(() => undefined); // awaited below; avoid an early unhandled-rejection report
-        },
-      )
-      .command(
-        'cuse',
-        'serve a TPM 2.0 as the character device /dev/NAME through CUSE (swtpm cuse)',
-        (y) =>
-          y
-            .option('tpm2', { type: 'boolean', describe: 'emulate a TPM 2.0 (required)' })
-            .option('name', { alias: 'n', type: 'string', describe: 'device name: /dev/NAME (required)' })
-            .option('maj', { alias: 'M', type: 'string', describe: 'device major number (default: dynamic)' })
-            .option('min', { alias: 'm', type: 'string', describe: 'device minor number' })
-            .option('tpmstate', { type: 'string', describe: 'dir=DIR[,mode=0640][,lock] or backend-uri=dir://DIR' })
-            .option('flags', { type: 'string', describe: 'not-need-init,startup-clear|startup-state|startup-none,disable-auto-shutdown' })
-            .option('pid', { type: 'string', describe: 'file=PATH | fd=N' })
-            .option('log', { type: 'string', describe: 'file=PATH|fd=N[,level=N][,prefix=S][,truncate]' })
-            .option('key', { type: 'string', describe: 'state encryption: file=F|fd=N[,format=hex|binary][,mode=aes-128-cbc|aes-256-cbc][,remove] or pwdfile=F|pwdfd=N[,kdf=pbkdf2|sha512][,mode=...]' })
-            .option('migration-key', { type: 'string', describe: 'encryption of GET_STATEBLOB blobs: same syntax as --key' })
-            .option('print-states', { type: 'boolean', describe: 'print the state blobs in --tpmstate as JSON and exit' }),
-        (a) => {
-          result = cuseCommand(a as Record<string, unknown>);
-          result.catch(() => undefined);
-        },
-      )
-      .command(
-        'setup',
-        'provision a TPM 2.0 state directory: EKs, certificates, PCR banks (swtpm_setup)',
-        (y) =>
-          y
-            .option('tpm2', { type: 'boolean', describe: 'provision a TPM 2.0 (required)' })
-            .option('tpm-state', { alias: 'tpmstate', type: 'string', describe: 'the state directory (dir://DIR or DIR)' })
-            .option('vmid', { type: 'string', describe: 'VM identifier: the certificates\' subject CN' })
-            .option('logfile', { type: 'string', describe: 'append the report here instead of stdout' })
-            .option('createek', { type: 'boolean', describe: 'create the EKs (persistent at the TCG handles)' })
-            .option('create-ek-cert', { type: 'boolean', describe: 'EK certificates from the local CA, stored in NV' })
-            .option('create-platform-cert', { type: 'boolean', describe: 'a platform certificate for the first EK, stored in NV' })
-            .option('lock-nvram', { type: 'boolean', describe: 'write-lock the NV indices written' })
-            .option('overwrite', { type: 'boolean', describe: 'replace existing state' })
-            .option('not-overwrite', { type: 'boolean', describe: 'leave existing state alone and succeed' })
-            .option('pcr-banks', { type: 'string', describe: 'banks to activate, e.g. sha256,sha384 (- leaves them); default sha256' })
-            .option('ecc', { type: 'boolean', describe: 'an ECC P-384 storage primary key instead of RSA-3072' })
-            .option('create-spk', { type: 'boolean', describe: 'a storage primary key at 0x81000001' })
-            .option('allow-signing', { type: 'boolean', describe: 'EKs that can sign (non-standard template, published in NV)' })
-            .option('decryption', { type: 'boolean', describe: 'with --allow-signing: EKs that also decrypt' })
-            .option('display', { type: 'boolean', describe: 'print each EK public key and certificate' })
-            .option('config', { type: 'string', describe: `swtpm_setup.conf-style file (default ${'/etc/vtpmd/setup.conf'} if present)` })
-            .option('ek1keyalgo', { type: 'string', describe: 'first EK: rsa2048|rsa3072|rsa4096|secp256r1|secp384r1|secp521r1 (default rsa2048)' })
-            .option('ek2keyalgo', { type: 'string', describe: 'second EK (default secp384r1); equal to the first: one EK' })
-            .option('rsa-keysize', { type: 'string', describe: '2048|3072|4096|max: the first EK\'s size without --ek1keyalgo' })
-            .option('write-ek-cert-files', { type: 'string', describe: 'also write ek-<algo>.crt (DER) into this directory' })
-            .option('tpm-manufacturer', { type: 'string', describe: 'EK certificate TPM manufacturer (default: the TPM\'s, id:XXXXXXXX)' })
-            .option('tpm-model', { type: 'string', describe: 'EK certificate TPM model (default swtpm)' })
-            .option('tpm-version', { type: 'string', describe: 'EK certificate TPM version (default: the firmware version, id:XXXXXXXX)' })
-            .option('print-capabilities', { type: 'boolean', describe: 'print the supported features as JSON and exit' }),
-        (a) => {
-          result = setupCommand(a as Record<string, unknown>);
-          result.catch(() => undefined);
-        },
-      )
-      .demandCommand(1, 'give a command: vtpmd socket --tpm2 ..., vtpmd cuse --tpm2 -n vtpm0 ... or vtpmd setup --tpm2 --tpm-state DIR ...')
-      .strict()
-      .version(packageVersion())
-      .help()
-      .exitProcess(false)
-      .fail((msg, err) => {
-        throw err ?? new UsageError(msg);
-      })
-      .parseAsync();
-    if (result) code = await result;
+    // An ordinary run parses its options without yargs (see command-options.ts).
+    const commands = {
+      socket: [SOCKET_OPTIONS, (a: Record<string, unknown>) => socketCommand(a, argv)],
+      cuse: [CUSE_OPTIONS, cuseCommand],
+      setup: [SETUP_OPTIONS, setupCommand],
+    } as const;
+    const command = commands[argv[0] as keyof typeof commands] as (typeof commands)[keyof typeof commands] | undefined;
+    const parsed = command ? parseCommandArgv(argv.slice(1), command[0]) : null;
+    code = command && parsed ? await command[1](parsed) : await viaYargs(argv);
   } catch (e) {
     const err = e as Error & { code?: string };
     const known = err instanceof UsageError || err.code === 'VTPMD_STARTUP' || err.name === 'YError';

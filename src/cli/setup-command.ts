@@ -11,9 +11,11 @@ import { Device } from '../device/device.js';
 import { realEngines } from '../device/engine-factory.js';
 import { stateFileName, STATE_NAMES } from '../storage/layout.js';
 import { DirStorage } from '../storage/storage.js';
+import { WriteBackStorage } from '../storage/write-back.js';
 import { defaultEnv } from '../tpm/engine.js';
 import { provision, type ProvisionResult } from '../setup/provision.js';
 import { x509Lib } from '../setup/x509-provider.js';
+import { parseKeyOption } from './key-options.js';
 import { UsageError } from './key-value.js';
 import type { SetupConfig } from './setup-config.js';
 
@@ -59,23 +61,30 @@ function display(result: ProvisionResult): string {
 
 export async function runSetup(config: SetupConfig): Promise<number> {
   const log = openSetupLog(config.logfile);
-  const storage = new DirStorage({ dir: config.stateDir, lock: true });
+  const reconfigure = config.action === 'reconfigure';
   let created = false;
   // --not-overwrite never touches existing state, not even its lock (a daemon may be running on it).
   const permanentFile = path.join(config.stateDir, stateFileName(STATE_NAMES.permanent));
-  if (config.existing === 'keep' && existsSync(permanentFile)) {
+  if (!reconfigure && config.existing === 'keep' && existsSync(permanentFile)) {
     log.info(`TPM state in ${config.stateDir} exists; not overwriting it (--not-overwrite).`);
     log.close();
     return 0;
   }
+  let storage: DirStorage | undefined;
   try {
+    // The key is read (and its fd closed) once, as the daemon reads --key.
+    const fileKey = config.key !== undefined ? parseKeyOption(config.key.spec, config.key.option) : undefined;
+    storage = new DirStorage({ dir: config.stateDir, lock: true, ...(fileKey ? { fileKey } : {}) });
+    if (reconfigure && !existsSync(permanentFile)) {
+      throw new SetupError(`there is no TPM state in ${config.stateDir} to reconfigure; run vtpmd setup without --reconfigure to manufacture one`);
+    }
     try {
       storage.lock();
     } catch (e) {
       throw new SetupError(`${(e as Error).message}`);
     }
     const existing = stateFiles(config.stateDir).filter((f) => existsSync(f));
-    if (existing.some((f) => f.endsWith(STATE_NAMES.permanent))) {
+    if (!reconfigure && existing.some((f) => f.endsWith(STATE_NAMES.permanent))) {
       if (config.existing === 'keep') {
         log.info(`TPM state in ${config.stateDir} exists; not overwriting it (--not-overwrite).`);
         return 0;
@@ -84,21 +93,27 @@ export async function runSetup(config: SetupConfig): Promise<number> {
         throw new SetupError(`TPM state already exists in ${config.stateDir}; add --overwrite to replace it or --not-overwrite to keep it`);
       }
     }
-    if (config.existing === 'overwrite') for (const f of existing) rmSync(f, { force: true });
+    if (!reconfigure && config.existing === 'overwrite') for (const f of existing) rmSync(f, { force: true });
     if (config.provision.certFilesDir !== undefined && !existsSync(config.provision.certFilesDir)) {
       throw new SetupError(`--write-ek-cert-files: the directory ${config.provision.certFilesDir} does not exist`);
     }
 
-    created = true;
-    log.info(`Starting vTPM manufacturing in ${config.stateDir} @ ${new Date().toISOString()}`);
-    const device = new Device({ storage, engines: realEngines({ ...defaultEnv, log: (m) => log.error(m) }), log, autoShutdown: false });
-    const init = await device.init({ quiet: true });
+    // A failed reconfiguration leaves the state as it was (every write is atomic); a failed
+    // manufacturing run removes what it created.
+    created = !reconfigure;
+    log.info(`Starting vTPM ${reconfigure ? 'reconfiguration' : 'manufacturing'} in ${config.stateDir} @ ${new Date().toISOString()}`);
+    if (fileKey) log.info('The TPM\'s state is encrypted with the key given.');
+    const pending = new WriteBackStorage(storage);
+    const device = new Device({ storage: pending, engines: realEngines({ ...defaultEnv, log: (m) => log.error(m) }), log, autoShutdown: false });
+    // The new PCR allocation takes effect at the next TPM Reset, so a reconfigured TPM starts anew.
+    const init = await device.init({ quiet: true, deleteVolatile: reconfigure });
     if (!init.ok) throw new SetupError(`could not start the TPM: ${init.error.message}`);
     const startup = await device.startup('clear');
     const rc = new DataView(startup.buffer, startup.byteOffset).getUint32(6);
     if (rc !== 0) throw new SetupError(`TPM2_Startup(CLEAR) failed: rc 0x${rc.toString(16)}`);
     const result = await provision(device, config.provision);
     await device.stop();
+    pending.flush();
     for (const line of result.lines) log.info(line);
     for (const w of result.warnings) log.warn(w);
     log.info('Successfully authored TPM state.');
@@ -113,7 +128,7 @@ export async function runSetup(config: SetupConfig): Promise<number> {
     process.stderr.write(`vtpmd setup: ${message}\n`);
     return 1;
   } finally {
-    storage.unlock();
+    storage?.unlock();
     log.close();
   }
 }

@@ -10,10 +10,21 @@ import path from 'node:path';
 import { EK_ALGORITHMS, parseEkAlgorithm, type EkAlgorithm } from '../setup/ek-templates.js';
 import { expandVars, loadLocalCaConfig, LocalCaConfigError } from '../setup/localca-config.js';
 import { PCR_BANK_ALGS, type ProvisionOptions } from '../setup/provision.js';
+import { USER_CONFIG_FILES, userConfigDir } from '../setup/config-files.js';
+import { RSA_KEY_BITS } from '../tpm/algorithms.js';
 import { UsageError } from './key-value.js';
 
-/** Read when --config is not given and the file exists. */
+/** Read when --config is not given, no user configuration exists and the file exists. */
 export const DEFAULT_SETUP_CONFIG = '/etc/vtpmd/setup.conf';
+
+/**
+ * The --config default, searched as swtpm_setup searches for swtpm_setup.conf: the user's
+ * configuration directory (what `--create-config-files` writes), then /etc.
+ */
+export function defaultSetupConfig(env: Record<string, string | undefined> = process.env): string | undefined {
+  const candidates = [path.join(userConfigDir(env), USER_CONFIG_FILES.setup), DEFAULT_SETUP_CONFIG];
+  return candidates.find((f) => existsSync(f));
+}
 /** swtpm_setup's build default for --pcr-banks. */
 export const DEFAULT_PCR_BANKS = 'sha256';
 const DEFAULT_PLATFORM = { manufacturer: 'vtpmd', model: 'QEMU', version: '1.0' };
@@ -43,14 +54,64 @@ export interface SetupArgs {
   tpmManufacturer?: string;
   tpmModel?: string;
   tpmVersion?: string;
+  keyfile?: string;
+  keyfileFd?: string;
+  pwdfile?: string;
+  pwdfileFd?: string;
+  cipher?: string;
+  reconfigure?: boolean;
 }
 
 export interface SetupConfig {
   stateDir: string;
   logfile?: string;
   existing: 'error' | 'overwrite' | 'keep';
+  /** `manufacture` a new TPM, or `reconfigure` an existing one (its PCR banks only). */
+  action: 'manufacture' | 'reconfigure';
   display: boolean;
+  /**
+   * The state key in `vtpmd socket --key` syntax (swtpm_setup passes the same string to swtpm)
+   * and the option that gave it, read when the run starts; undefined for a plain state.
+   */
+  key?: { spec: string; option: string };
   provision: ProvisionOptions;
+}
+
+const CIPHERS = ['aes-128-cbc', 'aes-cbc', 'aes-256-cbc'];
+
+/** --keyfile/--keyfile-fd/--pwdfile/--pwdfile-fd and --cipher → a `--key` specification. */
+function keySpec(a: SetupArgs): { spec: string; option: string } | undefined {
+  const cipher = a.cipher ?? 'aes-128-cbc';
+  if (!CIPHERS.includes(cipher)) throw new UsageError(`--cipher: unsupported cipher "${cipher}"; use aes-128-cbc or aes-256-cbc`);
+  const fd = (value: string, option: string) => {
+    if (!/^\d+$/.test(value) || Number(value) > 0x7fffffff) throw new UsageError(`${option}: "${value}" is not a file descriptor number`);
+    return Number(value);
+  };
+  const sources: { spec: string; option: string }[] = [];
+  if (a.keyfile !== undefined) sources.push({ spec: `file=${a.keyfile}`, option: '--keyfile' });
+  if (a.pwdfile !== undefined) sources.push({ spec: `pwdfile=${a.pwdfile}`, option: '--pwdfile' });
+  if (a.keyfileFd !== undefined) sources.push({ spec: `fd=${fd(a.keyfileFd, '--keyfile-fd')}`, option: '--keyfile-fd' });
+  if (a.pwdfileFd !== undefined) sources.push({ spec: `pwdfd=${fd(a.pwdfileFd, '--pwdfile-fd')}`, option: '--pwdfile-fd' });
+  if (sources.length > 1) throw new UsageError('give only one of --keyfile, --keyfile-fd, --pwdfile and --pwdfile-fd');
+  if (sources.length === 0) {
+    if (a.cipher !== undefined) throw new UsageError('--cipher needs a key: add --keyfile, --keyfile-fd, --pwdfile or --pwdfile-fd');
+    return undefined;
+  }
+  for (const file of [a.keyfile, a.pwdfile]) {
+    if (file !== undefined && /,/.test(file)) throw new UsageError(`the key file name "${file}" contains a comma; rename it or pass it with --keyfile-fd/--pwdfile-fd`);
+  }
+  return { spec: `${sources[0]!.spec},mode=${cipher}`, option: sources[0]!.option };
+}
+
+/** --reconfigure changes the PCR banks of an existing state and nothing else. */
+function checkReconfigure(a: SetupArgs): void {
+  const creating = ([
+    ['--createek', a.createek], ['--create-ek-cert', a.createEkCert], ['--create-platform-cert', a.createPlatformCert],
+    ['--create-spk', a.createSpk], ['--write-ek-cert-files', a.writeEkCertFiles !== undefined], ['--overwrite', a.overwrite],
+  ] as [string, boolean | undefined][]).filter(([, on]) => on).map(([name]) => name);
+  if (creating.length > 0) {
+    throw new UsageError(`--reconfigure changes only the PCR banks of an existing state; drop ${creating.join(', ')} (or drop --reconfigure to manufacture a new TPM)`);
+  }
 }
 
 /** `key = value` lines of swtpm_setup.conf. */
@@ -107,8 +168,10 @@ export function parseSetupArgs(a: SetupArgs): SetupConfig {
   if (stateDir.startsWith('dir://')) stateDir = stateDir.slice('dir://'.length);
   if (a.overwrite && a.notOverwrite) throw new UsageError('--overwrite and --not-overwrite exclude each other');
   if (a.decryption && !a.allowSigning) throw new UsageError('--decryption only makes sense with --allow-signing (an EK decrypts by default)');
+  if (a.reconfigure) checkReconfigure(a);
+  const key = keySpec(a);
 
-  const configFile = a.config ?? (existsSync(DEFAULT_SETUP_CONFIG) ? DEFAULT_SETUP_CONFIG : undefined);
+  const configFile = a.config ?? defaultSetupConfig();
   const conf = configFile ? readKeyValues(configFile) : new Map<string, string>();
   const confPath = (key: string) => {
     const v = conf.get(key);
@@ -155,7 +218,9 @@ export function parseSetupArgs(a: SetupArgs): SetupConfig {
     stateDir: path.resolve(stateDir),
     ...(a.logfile !== undefined ? { logfile: a.logfile } : {}),
     existing: a.overwrite ? 'overwrite' : a.notOverwrite ? 'keep' : 'error',
+    action: a.reconfigure ? 'reconfigure' : 'manufacture',
     display: a.display ?? false,
+    ...(key !== undefined ? { key } : {}),
     provision: {
       createEk: (a.createek ?? false) || ekCert || platformCert,
       ekCert,
@@ -176,8 +241,22 @@ export function parseSetupArgs(a: SetupArgs): SetupConfig {
   };
 }
 
-/** `vtpmd setup --print-capabilities`: swtpm_setup's JSON, listing what vtpmd setup does. */
+/**
+ * `vtpmd setup --print-capabilities`: swtpm_setup's JSON, in its order, listing only what vtpmd
+ * setup does. The RSA EK sizes are those of the engine from 2048 bits up, as swtpm_setup derives
+ * them from swtpm's `rsa-keysize-N`.
+ */
 export function setupCapabilitiesJson(version: string): string {
-  const features = ['tpm-2.0', 'cmdarg-write-ek-cert-files', 'cmdarg-ek1keyalgo', 'cmdarg-ek2keyalgo'];
+  const features = [
+    'tpm-2.0',
+    'cmdarg-keyfile-fd',
+    'cmdarg-pwdfile-fd',
+    'cmdarg-write-ek-cert-files',
+    'cmdarg-create-config-files',
+    'cmdarg-reconfigure-pcr-banks',
+    ...RSA_KEY_BITS.filter((bits) => bits >= 2048).map((bits) => `tpm2-rsa-keysize-${bits}`),
+    'cmdarg-ek1keyalgo',
+    'cmdarg-ek2keyalgo',
+  ];
   return `{ "type": "swtpm_setup", "features": [ ${features.map((f) => `"${f}"`).join(', ')} ], "version": "${version}" }`;
 }

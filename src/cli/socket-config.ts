@@ -32,6 +32,8 @@ export interface LogConfig {
 
 export interface SocketConfig {
   stateDir: string;
+  /** backend-uri=file://: the whole state in this file (stateDir is its directory). */
+  stateFile?: string;
   stateMode?: number;
   lock: boolean;
   data?: { endpoint: Endpoint; disconnect: boolean };
@@ -75,7 +77,7 @@ function checkPort(port: number, option: string): number {
   return port;
 }
 
-export function parseState(args: Pick<SocketArgs, 'tpmstate'>, env: NodeJS.ProcessEnv): Pick<SocketConfig, 'stateDir' | 'stateMode' | 'lock'> {
+export function parseState(args: Pick<SocketArgs, 'tpmstate'>, env: NodeJS.ProcessEnv): Pick<SocketConfig, 'stateDir' | 'stateFile' | 'stateMode' | 'lock'> {
   if (args.tpmstate === undefined) {
     if (!env.TPM_PATH) throw new UsageError('--tpmstate dir=DIR is required (or set $TPM_PATH)');
     return { stateDir: path.resolve(env.TPM_PATH), lock: true };
@@ -86,8 +88,14 @@ export function parseState(args: Pick<SocketArgs, 'tpmstate'>, env: NodeJS.Proce
   const uri = o['backend-uri'];
   if (uri !== undefined) {
     if (dir !== undefined) throw new UsageError('--tpmstate: give either dir= or backend-uri=, not both');
-    if (uri.startsWith('file://')) notYet('--tpmstate', 'backend-uri=file://');
-    if (!uri.startsWith('dir://')) throw new UsageError(`--tpmstate: backend-uri '${uri}' must start with dir://`);
+    if (uri.startsWith('file://')) {
+      const file = uri.slice('file://'.length);
+      if (!path.isAbsolute(file)) throw new UsageError(`--tpmstate: backend-uri '${uri}' needs an absolute path (file:///PATH)`);
+      // swtpm locks a file backend only when asked; vtpmd's lock is a directory's .lock file.
+      if (o.lock) notYet('--tpmstate', 'lock with backend-uri=file://');
+      return { stateDir: path.dirname(file), stateFile: file, ...(o.mode !== undefined ? { stateMode: o.mode } : {}), lock: false };
+    }
+    if (!uri.startsWith('dir://')) throw new UsageError(`--tpmstate: backend-uri '${uri}' must start with dir:// or file://`);
     dir = uri.slice('dir://'.length);
   }
   if (!dir) throw new UsageError('--tpmstate: dir=DIR (or backend-uri=dir://DIR) is required');

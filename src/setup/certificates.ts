@@ -4,11 +4,11 @@
  * without one, as swtpm_localca does), and the extensions in the order swtpm_cert writes them,
  * so the two can be compared field by field.
  */
-import * as asn1js from 'asn1js';
+import type * as Asn1js from 'asn1js';
 import type { LocalCa } from './localca.js';
 import { NO_EXPIRY, serialHex } from './localca.js';
 import { TCG_OID, X509_OID } from './tcg-oids.js';
-import { signingAlgorithm, x509Lib } from './x509-provider.js';
+import { asn1Lib, signingAlgorithm, x509Lib } from './x509-provider.js';
 
 /** What the TPM reports about itself (swtpm's CMD_GET_INFO 0x3 values). */
 export interface TpmIdentity {
@@ -40,7 +40,8 @@ export interface EkCertificateRequest {
 }
 
 /** A directoryName of one attribute per RDN, each a UTF8String (as swtpm_cert encodes them). */
-function directoryName(attributes: [string, string][]): asn1js.Constructed {
+function directoryName(attributes: [string, string][]): Asn1js.Constructed {
+  const asn1js = asn1Lib();
   return new asn1js.Constructed({
     idBlock: { tagClass: 3, tagNumber: 4 },
     value: [
@@ -57,11 +58,13 @@ function directoryName(attributes: [string, string][]): asn1js.Constructed {
 }
 
 function subjectAltName(attributes: [string, string][]): ArrayBuffer {
+  const asn1js = asn1Lib();
   return new asn1js.Sequence({ value: [directoryName(attributes)] }).toBER();
 }
 
 /** subjectDirectoryAttributes with TPMSpecification { family UTF8String, level, revision }. */
 function tpmSpecification(tpm: TpmIdentity): ArrayBuffer {
+  const asn1js = asn1Lib();
   const spec = new asn1js.Sequence({
     value: [new asn1js.Utf8String({ value: tpm.specFamily }), new asn1js.Integer({ value: tpm.specLevel }), new asn1js.Integer({ value: tpm.specRevision })],
   });

@@ -64,7 +64,9 @@ describe('vtpmd socket options', () => {
     expect(parseSocketConfig({ ...base, tpmstate: 'backend-uri=dir:///var/x,mode=0600' }, {})).toMatchObject({ stateDir: '/var/x', stateMode: 0o600 });
     expect(parseSocketConfig({ ...base, tpmstate: undefined }, { TPM_PATH: '/p' }).stateDir).toBe('/p');
     expect(() => parseSocketConfig({ ...base, tpmstate: undefined }, {})).toThrow(/--tpmstate dir=DIR is required/);
-    expect(() => parseSocketConfig({ ...base, tpmstate: 'backend-uri=file:///x' }, {})).toThrow(/not supported/);
+    expect(parseSocketConfig({ ...base, tpmstate: 'backend-uri=file:///var/lib/t/tpm.img,mode=0600' }, {})).toMatchObject({ stateFile: '/var/lib/t/tpm.img', stateDir: '/var/lib/t', stateMode: 0o600, lock: false });
+    expect(() => parseSocketConfig({ ...base, tpmstate: 'backend-uri=file://rel.img' }, {})).toThrow(/absolute path/);
+    expect(() => parseSocketConfig({ ...base, tpmstate: 'backend-uri=file:///x,lock' }, {})).toThrow(/not supported/);
     expect(() => parseSocketConfig({ ...base, tpmstate: 'mode=0600' }, {})).toThrow(/dir=DIR/);
   });
 
@@ -127,7 +129,7 @@ describe('--print-capabilities', () => {
   it('is one line of JSON in swtpm\'s spacing with only what vtpmd implements', () => {
     const s = capabilitiesJson('1.2.3');
     expect(s).toBe(
-      '{ "type": "swtpm", "features": [ "tpm-2.0", "flags-opt-startup", "flags-opt-disable-auto-shutdown", "ctrl-opt-terminate", "cmdarg-key-fd", "cmdarg-pwd-fd", "cmdarg-print-states", "nvram-backend-dir", "rsa-keysize-1024", "rsa-keysize-2048", "rsa-keysize-3072" ], "profiles": { }, "version": "1.2.3" }',
+      '{ "type": "swtpm", "features": [ "tpm-2.0", "flags-opt-startup", "flags-opt-disable-auto-shutdown", "ctrl-opt-terminate", "cmdarg-key-fd", "cmdarg-pwd-fd", "cmdarg-print-states", "nvram-backend-dir", "nvram-backend-file", "rsa-keysize-1024", "rsa-keysize-2048", "rsa-keysize-3072" ], "profiles": { }, "version": "1.2.3" }',
     );
     expect(JSON.parse(s).features).not.toContain('tpm-1.2');
   });

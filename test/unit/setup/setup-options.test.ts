@@ -53,7 +53,23 @@ describe('options', () => {
   });
 
   it('--print-capabilities JSON in swtpm_setup spacing', () => {
-    expect(setupCapabilitiesJson('1.2.3')).toBe('{ "type": "swtpm_setup", "features": [ "tpm-2.0", "cmdarg-write-ek-cert-files", "cmdarg-ek1keyalgo", "cmdarg-ek2keyalgo" ], "version": "1.2.3" }');
+    expect(setupCapabilitiesJson('1.2.3')).toBe('{ "type": "swtpm_setup", "features": [ "tpm-2.0", "cmdarg-keyfile-fd", "cmdarg-pwdfile-fd", "cmdarg-write-ek-cert-files", "cmdarg-create-config-files", "cmdarg-reconfigure-pcr-banks", "tpm2-rsa-keysize-2048", "tpm2-rsa-keysize-3072", "cmdarg-ek1keyalgo", "cmdarg-ek2keyalgo" ], "version": "1.2.3" }');
+  });
+
+  it("key options become the daemon's --key: swtpm_setup's file=/pwdfile=/fd=/pwdfd= with mode=", () => {
+    expect(parseSetupArgs({ tpm2: true, tpmState: '/s', pwdfileFd: '12', cipher: 'aes-256-cbc' }).key).toEqual({ spec: 'pwdfd=12,mode=aes-256-cbc', option: '--pwdfile-fd' });
+    expect(parseSetupArgs({ tpm2: true, tpmState: '/s', keyfile: '/k' }).key).toEqual({ spec: 'file=/k,mode=aes-128-cbc', option: '--keyfile' });
+    expect(parseSetupArgs({ tpm2: true, tpmState: '/s', keyfileFd: '3', cipher: 'aes-cbc' }).key).toEqual({ spec: 'fd=3,mode=aes-cbc', option: '--keyfile-fd' });
+    expect(parseSetupArgs({ tpm2: true, tpmState: '/s' }).key).toBeUndefined();
+    expect(() => parseSetupArgs({ tpm2: true, tpmState: '/s', pwdfile: '/a,b' })).toThrow(/contains a comma/);
+    expect(() => parseSetupArgs({ tpm2: true, tpmState: '/s', keyfileFd: '-1' })).toThrow(/not a file descriptor number/);
+  });
+
+  it('--reconfigure takes PCR banks only', () => {
+    const c = parseSetupArgs({ tpm2: true, tpmState: '/s', reconfigure: true, pcrBanks: 'sha384' });
+    expect(c.action).toBe('reconfigure');
+    expect(c.provision).toMatchObject({ createEk: false, ekCert: false, createSpk: false, pcrBanks: ['sha384'] });
+    expect(() => parseSetupArgs({ tpm2: true, tpmState: '/s', reconfigure: true, createek: true, overwrite: true })).toThrow(/drop --createek, --overwrite/);
   });
 });
 
