@@ -80,7 +80,7 @@ const ALL_WORKLOADS = [
   { name: 'Sign ECC P-256', perDaemon: (setup) => [setup.signEcc] },
   { name: 'Sign RSA-2048', perDaemon: (setup) => [setup.signRsa] },
   // TPM2_Quote of PCRs 0-7 (SHA-256) by an ECC P-256 restricted signing primary in the
-  // endorsement hierarchy (an attestation key), ECDSA-SHA256 from the key's scheme.
+  // endorsement hierarchy (an attestation key, persistent), ECDSA-SHA256 from the key's scheme.
   { name: 'Quote (ECC P-256)', perDaemon: (setup) => [setup.quote] },
 ];
 
@@ -177,7 +177,12 @@ async function objectSetup(conn) {
   at += priv.length;
   const pub = created.subarray(at, at + 2 + created.readUInt16BE(at));
   const load = command(0x8002, 0x157, be32(0x80000000), PW_AUTH, priv, pub);
-  const ak = (await transmitOk(conn, 'CreatePrimary(AK)', AK_PRIMARY)).readUInt32BE(10);
+  // The AK is made persistent, as attestation keys usually are, so it takes no transient slot
+  // from the other workloads (libtpms needs a free one for CreatePrimary).
+  const akTransient = (await transmitOk(conn, 'CreatePrimary(AK)', AK_PRIMARY)).readUInt32BE(10);
+  const ak = 0x81000100;
+  await transmitOk(conn, 'EvictControl(AK)', command(0x8002, 0x120, be32(0x40000001), be32(akTransient), PW_AUTH, be32(ak)));
+  await transmitOk(conn, 'FlushContext(AK)', flush(akTransient));
   const loaded = (await transmitOk(conn, 'Load', load)).readUInt32BE(10);
   await transmitOk(conn, 'FlushContext', flush(loaded));
   const pcrs = Buffer.concat([be32(1), be16(SHA256), Buffer.from([3, 0xff, 0, 0])]);
