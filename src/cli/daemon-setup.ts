@@ -91,11 +91,14 @@ export async function powerOnAtLaunch(
   config: { notNeedInit: boolean; startup: 'clear' | 'state' | null },
   quiet: boolean,
 ): Promise<void> {
+  let resumed = false;
   if (config.notNeedInit) {
     const r = await device.init({ quiet });
     if (!r.ok) throw new StartupError(`could not initialize the TPM: ${r.error.message}`);
+    resumed = r.resumed;
   }
-  if (config.startup) {
+  // A TPM resumed from its volatile state is already started: as swtpm, send no Startup then.
+  if (config.startup && !resumed) {
     const rsp = await device.startup(config.startup);
     const rc = new DataView(rsp.buffer, rsp.byteOffset, rsp.byteLength).getUint32(6);
     if (rc !== 0) throw new StartupError(`TPM2_Startup(${config.startup.toUpperCase()}) at launch failed: rc 0x${rc.toString(16)}`);

@@ -62,7 +62,8 @@ const HEADER_CC_OFFSET = 6;
 /** swtpm's answer to any TPM command while the TPM is not running (swtpm-compat §7.1). */
 export const NOT_RUNNING_RESPONSE: Uint8Array = errorResponse(TPM_RC.FAILURE);
 
-export type InitResult = { ok: true } | { ok: false; error: Error };
+/** `resumed`: the volatile state put the TPM back where it was, already started (no Startup is due). */
+export type InitResult = { ok: true; resumed: boolean } | { ok: false; error: Error };
 
 /** The state blob types of GET/SET_STATEBLOB (swtpm-compat §1.3). */
 export type BlobType = 'permanent' | 'volatile' | 'savestate';
@@ -200,7 +201,7 @@ export class Device {
         if (options.deleteVolatile) this.storage.deleteVolatile();
         this.cachedBlobs.clear();
         this.engine = engine;
-        return { ok: true };
+        return { ok: true, resumed: engine.started };
       } catch (e) {
         const error = e instanceof Error ? e : new Error(String(e));
         if (!options.quiet) this.log.error(`could not initialize the TPM: ${error.message}`);

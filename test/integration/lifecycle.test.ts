@@ -143,4 +143,22 @@ describeImpls('volatile state across a daemon restart', (impl) => {
     expect(await pcr10(d.tcti)).toBe(before);
     expect(existsSync(path.join(stateDir, 'tpm2-00.volatilestate'))).toBe(true);
   });
+
+  it('--flags startup-state (or startup-clear) after TPM2_Shutdown(STATE) and -v: the resumed TPM is served, no Startup is sent', async () => {
+    const stateDir = makeTempDir();
+    let d = await startDaemon({ impl, flags: ['not-need-init', 'startup-clear'], stateDir });
+    await tpm2ok('pcrextend', d.tcti, [`10:sha256=${DIGEST}`]);
+    const before = await pcr10(d.tcti);
+    await tpm2ok('shutdown', d.tcti, []);
+    expect((await swtpmIoctl(d, ['-v'])).code).toBe(0);
+    await d.stop();
+
+    for (const startup of ['startup-state', 'startup-clear']) {
+      d = await startDaemon({ impl, flags: ['not-need-init', startup], stateDir });
+      // The volatile state put the TPM back as it was, started: PCR 10 kept, a Startup now refused.
+      expect(await pcr10(d.tcti)).toBe(before);
+      expect((await transmitOnce(dataTarget(d), cmd.startup())).rc).toBe(RC.INITIALIZE);
+      await d.stop();
+    }
+  });
 });
