@@ -39,8 +39,8 @@ step stateDir stat -c '%a %U' /var/lib/vtpmd/vm1
 step stateFiles ls /var/lib/vtpmd/vm1
 step startup1 tpm2_startup -c -T $T
 step random1 tpm2_getrandom -T $T --hex 16
-step extend1 tpm2_pcrextend -T $T 16:sha256=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f
-step pcr1 tpm2_pcrread -T $T sha256:16
+step extend1 tpm2_pcrextend -T $T 15:sha256=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f 16:sha256=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f
+step pcr1 tpm2_pcrread -T $T sha256:15,16
 step ekPub1 tpm2_readpublic -T $T -c $EK -f pem -o /tmp/ek1.pem
 step ekCert1 tpm2_nvread -T $T $EKCERT -C o -o /tmp/ekcert1.der
 step ekCertSubject openssl x509 -inform DER -in /tmp/ekcert1.der -noout -issuer
@@ -56,12 +56,12 @@ step devGone ls /dev/vtpm-vm1
 step linkGone ls /dev/vtpm/vm1
 step stateFilesStopped ls /var/lib/vtpmd/vm1
 
-# Second start: setup leaves the state alone; a resume (Startup(STATE)) finds PCR 16 as it was.
+# Second start: setup leaves the state alone; a resume (Startup(STATE)) finds PCR 15 as it was.
 step start2 systemctl start vtpmd@vm1
 step show3 systemctl show vtpmd@vm1 $P
 step startup2 tpm2_startup -T $T
 [ "$(cat "$S/startup2.rc")" = 0 ] || step startup2Clear tpm2_startup -c -T $T
-step pcr2 tpm2_pcrread -T $T sha256:16
+step pcr2 tpm2_pcrread -T $T sha256:15,16
 step ekPub2 tpm2_readpublic -T $T -c $EK -f pem -o /tmp/ek2.pem
 step ekSame2 cmp /tmp/ek1.pem /tmp/ek2.pem
 step ekCert2 tpm2_nvread -T $T $EKCERT -C o -o /tmp/ekcert2.der
