@@ -63,7 +63,8 @@ describe('vtpmd@vm1 and vtpmd-socket@vm2 under systemd as PID 1 in a QEMU guest'
     expect(s.StatusText).toContain('/dev/vtpm-vm1');
     expect(out('stateDir').trim()).toBe('700 root');
     expect(out('stateFiles')).toContain('tpm2-00.permall');
-    expect(out('journal')).toMatch(/vtpmd@vm1\.service: .*|vtpmd\[\d+\]: /);
+    expect(out('journal')).toContain('Starting vTPM manufacturing in /var/lib/vtpmd/vm1');
+    expect(out('journal')).toContain('Successfully created RSA 2048 EK with handle 0x81010001.');
   });
 
   test('udev: /dev/vtpm-vm1 is root:kvm 0660 with the link /dev/vtpm/vm1 as soon as systemctl start returns', () => {
@@ -121,7 +122,8 @@ describe('vtpmd@vm1 and vtpmd-socket@vm2 under systemd as PID 1 in a QEMU guest'
     const s = show('show4');
     expect(s.ActiveState).toBe('active');
     expect(s.NRestarts).toBe('1');
-    expect(s.MainPID).not.toBe(out('pidBeforeKill').trim());
+    expect(Number(s.MainPID)).toBeGreaterThan(0);
+    expect(Number(s.MainPID)).not.toBe(num('pidBeforeKill'));
     expect(out('devAfterCrash').trim()).toBe('root:kvm 660 character special file');
     // No orderly shutdown before the crash: a resume is refused, a fresh start works.
     expect(rc('startupStateAfterCrash')).not.toBe(0);
