@@ -2,7 +2,8 @@ import { defineConfig } from 'vitest/config';
 
 // Two projects: fast unit tests, and integration tests that start daemons (swtpm, vtpmd) and run
 // tpm2-tools. `npx vitest run test/integration` or `--project integration` selects the latter.
-// A third, 'vm' (test/vm: CUSE inside a QEMU guest, ~2.5 min), exists only with VTPMD_VM_TESTS=1
+// A third, 'vm' (test/vm: CUSE inside a QEMU guest, ~2.5 min; the units under systemd as PID 1
+// in a second guest, ~5 min), exists only with VTPMD_VM_TESTS=1
 // so the default run stays fast: `npm run test:vm` (npm test runs it after the others).
 // The nested-QEMU consumer test (~4 min) runs only with VTPMD_VM_NESTED=1 (`npm run test:vm-nested`).
 const vm = process.env.VTPMD_VM_TESTS === '1' || process.env.VTPMD_VM_NESTED === '1';

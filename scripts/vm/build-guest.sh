@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Prepares a QEMU guest that can serve CUSE (docs: shared vm-testing.md): Debian's kernel package
 # unpacked (not installed) and an initramfs of busybox-static + the modules + an /init that mounts
-# the host's root over 9p and runs $SHARE/cmd.sh in a chroot. Idempotent; prints two lines,
-# KERNEL=<path> and INITRD=<path>. Cache: $VTPMD_VM_CACHE or <repo>/.cache/vm.
+# the host's root over 9p and runs $SHARE/cmd.sh in a chroot, or (kernel option vtpmd.init=systemd)
+# boots the host's systemd as PID 1 on an overlay of that root (see guest-systemd.sh). Idempotent;
+# prints two lines, KERNEL=<path> and INITRD=<path>. Cache: $VTPMD_VM_CACHE or <repo>/.cache/vm.
 set -euo pipefail
 self="$(cd "$(dirname "$0")" && pwd)/$(basename "$0")"
 repo="$(cd "$(dirname "$self")/../.." && pwd)"
@@ -36,9 +37,9 @@ if ! file -L "$busybox" 2>/dev/null | grep -q 'statically linked' && ! ldd "$bus
   exit 2
 fi
 
-modules=(virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci 9pnet 9pnet_virtio netfs fscache 9p fuse cuse)
+modules=(virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci 9pnet 9pnet_virtio netfs fscache 9p fuse cuse overlay)
 initrd="$cache/initrd-$kver.gz"
-stamp="$(sha256sum < "$self" | cut -c1-16)"
+stamp="$(cat "$self" "$(dirname "$self")/guest-systemd.sh" | sha256sum | cut -c1-16)"
 if [ -f "$initrd" ] && [ "$(cat "$initrd.stamp" 2>/dev/null)" = "$stamp" ]; then
   echo "KERNEL=$kernel"
   echo "INITRD=$initrd"
@@ -49,6 +50,7 @@ root="$cache/initramfs.tmp"
 rm -rf "$root"
 mkdir -p "$root"/{bin,dev,proc,sys,mnt,modules}
 cp "$busybox" "$root/bin/busybox"
+cp "$(dirname "$self")/guest-systemd.sh" "$root/guest-systemd.sh"
 ln -s busybox "$root/bin/sh"
 for m in "${modules[@]}"; do
   ko="$(find "kernel-$kver/lib/modules/$kver" -name "$m.ko" | head -1)"
@@ -64,6 +66,7 @@ mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
 for m in ${modules[*]}; do insmod /modules/\$m.ko || echo "init: insmod \$m failed"; done
+case " \$(cat /proc/cmdline) " in *" vtpmd.init=systemd "*) exec /bin/sh /guest-systemd.sh ;; esac
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,ro,cache=loose hostroot /mnt || { echo "init: cannot mount the host root"; poweroff -f; }
 mount -t proc proc /mnt/proc
 mount -t sysfs sys /mnt/sys

@@ -4,8 +4,15 @@
 # own path, read-only, since it may live under the guest's tmpfs /tmp). Afterwards SHARE holds
 # stdout, stderr and rc of cmd.sh, and console.log (the serial console). Exit status: 0 when the
 # guest wrote rc, 3 when QEMU cannot run at all, 4 on the wall-clock limit, 5 when the guest
-# ended without an rc. Usage: run-guest.sh SHARE [TIMEOUT_SECONDS]
+# ended without an rc. With --systemd the guest boots the host's systemd as PID 1 on an overlay of
+# the host's root instead (scripts/vm/guest-systemd.sh); SHARE is /share there.
+# Usage: run-guest.sh [--systemd] SHARE [TIMEOUT_SECONDS]
 set -euo pipefail
+append="console=ttyS0 panic=-1 quiet"
+if [ "${1:-}" = --systemd ]; then
+  append="$append vtpmd.init=systemd systemd.show_status=error"
+  shift
+fi
 share="$(cd "$1" && pwd)"
 limit="${2:-300}"
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -20,7 +27,7 @@ bios=()
 status=0
 timeout -k 5 "$limit" qemu-system-x86_64 -nodefaults -no-user-config -accel tcg,thread=multi -cpu max -smp 2 -m 2048 \
   -display none -monitor none -no-reboot -serial "file:$share/console.log" "${bios[@]}" \
-  -kernel "$KERNEL" -initrd "$INITRD" -append "console=ttyS0 panic=-1 quiet" \
+  -kernel "$KERNEL" -initrd "$INITRD" -append "$append" \
   -virtfs "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap" \
   -virtfs "local,path=$(esc "$share"),mount_tag=share,security_model=none,multidevs=remap" \
   -virtfs "local,path=$(esc "$repo"),mount_tag=checkout,security_model=none,readonly=on,multidevs=remap" || status=$?

@@ -1,8 +1,8 @@
 /**
  * `vtpmd setup`: provisions a state directory offline, with the engine in-process behind a
  * Device (the state lock is taken as the daemon takes it). Exit codes as swtpm_setup's: 0 on
- * success or when --not-overwrite finds existing state, 1 on any error, and a failed run leaves
- * no new state files behind.
+ * success or when --not-overwrite finds existing state, 1 on any error, and a failed or
+ * interrupted (SIGTERM, SIGINT, SIGHUP) run leaves no new state files behind.
  */
 import { existsSync, rmSync } from 'node:fs';
 import path from 'node:path';
@@ -71,6 +71,19 @@ export async function runSetup(config: SetupConfig): Promise<number> {
     return 0;
   }
   let storage: DirStorage | undefined;
+  // A stop while provisioning (systemd's start timeout, Ctrl-C) must not leave a half-made state:
+  // --not-overwrite would take it for a provisioned one on the next start.
+  const interrupted = (signal: NodeJS.Signals) => {
+    if (created) for (const f of stateFiles(config.stateDir)) rmSync(f, { force: true });
+    storage?.unlock();
+    const message = `interrupted by ${signal}${created ? '; the partial state was removed' : ''}`;
+    if (config.logfile !== undefined) log.error(message);
+    log.close();
+    process.stderr.write(`vtpmd setup: ${message}\n`);
+    process.exit(1);
+  };
+  const signals = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
+  for (const sig of signals) process.once(sig, interrupted);
   try {
     // The key is read (and its fd closed) once, as the daemon reads --key.
     const fileKey = config.key !== undefined ? parseKeyOption(config.key.spec, config.key.option) : undefined;
@@ -128,6 +141,7 @@ export async function runSetup(config: SetupConfig): Promise<number> {
     process.stderr.write(`vtpmd setup: ${message}\n`);
     return 1;
   } finally {
+    for (const sig of signals) process.off(sig, interrupted);
     storage?.unlock();
     log.close();
   }

@@ -14,8 +14,8 @@ const haveAnalyze = spawnSync('systemd-analyze', ['--version'], { stdio: 'ignore
 const skip = !vtpmdAvailable() ? 'dist/main.js is not built' : !isRoot ? 'installing needs root' : false;
 if (skip) console.log(`[vtpmd tests] host install: skipped (${skip})`);
 
-function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv } = {}) {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', env: opts.env ?? process.env });
+function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {}) {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', env: opts.env ?? process.env, cwd: opts.cwd });
   return { code: r.status, out: `${r.stdout}${r.stderr}` };
 }
 
@@ -40,6 +40,17 @@ describe.skipIf(skip !== false)('scripts/install', () => {
     expect(fs.existsSync(`${root}/usr/lib/vtpmd/node_modules/yargs`)).toBe(true);
     expect(fs.existsSync(`${root}/usr/lib/vtpmd/node_modules/vitest`)).toBe(false);
     expect(fs.existsSync(`${root}/usr/lib/vtpmd/node_modules/typescript`)).toBe(false);
+    // Exactly npm's production set: every package `npm ls --omit=dev` resolves, nothing else.
+    const prod = run('npm', ['ls', '--omit=dev', '--all', '--parseable', '--loglevel=error'], { cwd: REPO_ROOT });
+    expect(prod.code, prod.out).toBe(0);
+    const nm = `${fs.realpathSync(REPO_ROOT)}/node_modules/`;
+    const want = prod.out.trim().split('\n').filter((d) => d.startsWith(nm)).map((d) => d.slice(nm.length));
+    expect(want).toContain('yargs');
+    for (const rel of want) expect(fs.existsSync(`${root}/usr/lib/vtpmd/node_modules/${rel}/package.json`), rel).toBe(true);
+    const installed = fs.readdirSync(`${root}/usr/lib/vtpmd/node_modules`).flatMap((d) =>
+      d.startsWith('@') ? fs.readdirSync(`${root}/usr/lib/vtpmd/node_modules/${d}`).map((p) => `${d}/${p}`) : [d],
+    );
+    expect(installed.sort()).toEqual(want.filter((rel) => !rel.includes('/node_modules/')).sort());
 
     // Paths and device ownership follow the options.
     const cuse = fs.readFileSync(`${units}/vtpmd@.service`, 'utf8');

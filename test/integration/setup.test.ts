@@ -4,6 +4,7 @@
 // swtpm_setup's. Steps that need a command the engine does not list yet (EvictControl, NV) skip
 // themselves with the reason printed and switch on once GetCapability lists the command.
 import 'reflect-metadata';
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -151,6 +152,33 @@ describe.skipIf(!vtpmdAvailable())('vtpmd setup', () => {
     // --not-overwrite leaves a running TPM's state alone and succeeds.
     expect((await setup(['--tpm2', '--tpm-state', busy, '--createek', '--not-overwrite'])).code).toBe(0);
     await d.stop();
+  });
+
+  it('SIGTERM while provisioning (a unit start timeout) removes the partial state; --not-overwrite then provisions anew', async () => {
+    // In a guest under load, systemd's start timeout stopped `vtpmd setup` between "manufactured a
+    // new TPM" and the EK; a permall left behind would make the next start skip provisioning for
+    // good. The state is written once at the end, and a stop before that leaves none.
+    const state = makeTempDir('vtpmd-term-');
+    const args = ['--tpm2', '--tpm-state', state, '--createek', '--create-ek-cert', '--config', setupConf, '--ek1keyalgo', 'rsa3072', '--ek2keyalgo', 'secp384r1'];
+    const child = spawn(process.execPath, [VTPMD_MAIN, 'setup', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    let stdout = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    const permall = path.join(state, 'tpm2-00.permall');
+    const deadline = Date.now() + 30_000;
+    while (!(stdout + stderr).includes('Starting vTPM manufacturing') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 2));
+    expect(stdout + stderr, 'setup never started manufacturing').toContain('Starting vTPM manufacturing');
+    child.kill('SIGTERM');
+    const code = await exited;
+    expect(code, stderr).toBe(1);
+    expect(stderr).toContain('vtpmd setup: interrupted by SIGTERM; the partial state was removed');
+    expect(readdirSync(state).filter((f) => f.startsWith('tpm2-'))).toEqual([]);
+    const again = await setup([...args, '--not-overwrite']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout + again.stderr).not.toContain('not overwriting');
+    expect(existsSync(permall)).toBe(true);
   });
 
   it('four VMs provisioned at once against one CA: the lock serialises it, every serial is unique', async () => {

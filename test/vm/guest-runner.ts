@@ -15,13 +15,18 @@ export interface GuestRun {
   seconds: number;
 }
 
-export async function runScenario(scenario: string, limitSeconds: number): Promise<GuestRun> {
+export interface GuestOptions {
+  /** Boot the host's systemd as PID 1 on an overlay of the host's root; the share is /share. */
+  systemd?: boolean;
+}
+
+export async function runScenario(scenario: string, limitSeconds: number, opts: GuestOptions = {}): Promise<GuestRun> {
   const share = fs.mkdtempSync(path.join(os.tmpdir(), 'vtpmd-vm-'));
   const script = fs.readFileSync(path.join(REPO, 'test/vm', scenario), 'utf8');
   fs.writeFileSync(path.join(share, 'cmd.sh'), `REPO='${REPO}'\n${script}`);
   const t0 = Date.now();
   const r = await new Promise<{ code: number; stderr: string }>((resolve) => {
-    const child = spawn(path.join(REPO, 'scripts/vm/run-guest.sh'), [share, String(limitSeconds)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(path.join(REPO, 'scripts/vm/run-guest.sh'), [...(opts.systemd ? ['--systemd'] : []), share, String(limitSeconds)], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.stdout.on('data', () => undefined);

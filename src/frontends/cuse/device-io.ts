@@ -95,6 +95,15 @@ function ownThread(pid: number): boolean {
   return pid === process.pid || fs.existsSync(`/proc/self/task/${pid}`);
 }
 
+/**
+ * Whether a device node exists. Not fs.existsSync: access(2) on a device node is checked against
+ * the device cgroup, so under the unit's DevicePolicy=closed it fails (EPERM) for every node but
+ * /dev/cuse, and the daemon waited 5 s for a /dev/vtpm-<vm> that was there. stat(2) is not.
+ */
+function nodeExists(node: string): boolean {
+  return fs.statSync(node, { throwIfNoEntry: false }) !== undefined;
+}
+
 export class CuseDevice {
   readonly session: CuseSession;
   readonly nodePath: string;
@@ -138,7 +147,7 @@ export class CuseDevice {
    */
   static async start(options: CuseDeviceOptions): Promise<CuseDevice> {
     const node = path.join(options.devDir ?? '/dev', options.name);
-    if (fs.existsSync(node)) {
+    if (nodeExists(node)) {
       throw new CuseError(`${node} already exists: another vTPM (or device) uses the name '${options.name}'; choose another -n/--name`);
     }
     const dev = new CuseDevice(options, openCuseChannel(options.cusePath));
@@ -150,7 +159,7 @@ export class CuseDevice {
     });
     await Promise.race([dev.initialized, lost]);
     const deadline = Date.now() + (options.nodeTimeoutMs ?? 5000);
-    while (!fs.existsSync(node)) {
+    while (!nodeExists(node)) {
       if (dev.lostReason !== null) await lost;
       if (Date.now() > deadline) {
         options.log.warn(`${node} did not appear (no devtmpfs or udev?); the device is registered in /sys/class/cuse/${options.name}`);
