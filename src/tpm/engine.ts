@@ -336,6 +336,7 @@ export class Engine {
     if (use.includeAuth && !this.tpm.isDaExempt(entity)) this.checkLockedOut(entity === TPM_RH.LOCKOUT);
     if (session?.kind === 'policy') this.checkPolicy(session, i, def, entity, handles, cpParams);
     else if (this.policyRequired(def, i, entity)) throw new TpmError(TPM_RC.AUTH_TYPE, { session: n });
+    else if (!this.userAuthAvailable(def, i, entity)) throw new TpmError(TPM_RC.AUTH_UNAVAILABLE, { session: n });
     if (!session || use.passwordOnly) {
       // A password (or PolicyPassword: the authValue in clear in the HMAC field, Part 1 §19.7.6).
       const ok = constantTimeEqual(trimTrailingZeros(use.hmac), authValue);
@@ -379,17 +380,25 @@ export class Engine {
 
   /**
    * Part 1 §19.7.1 and ms-tpm IsPolicySessionRequired: a DUP role always needs a policy
-   * session, an ADMIN role of an object with adminWithPolicy too, and a USER role of an object
-   * without userWithAuth (Part 1 §19.7.3).
+   * session, and an ADMIN role of an object with adminWithPolicy too (else TPM_RC_AUTH_TYPE).
    */
   private policyRequired(def: CommandDef, i: number, entity: number): boolean {
     const role = def.handles[i]!.auth;
     if (role === 'DUP') return true;
+    if (role !== 'ADMIN') return false;
     const object = this.tpm.keyObject(entity);
-    if (!object) return false;
-    const a = object.publicArea.objectAttributes;
-    if (role === 'ADMIN') return (a & TPMA_OBJECT.adminWithPolicy) !== 0;
-    return (a & TPMA_OBJECT.userWithAuth) === 0;
+    return object !== undefined && (object.publicArea.objectAttributes & TPMA_OBJECT.adminWithPolicy) !== 0;
+  }
+
+  /**
+   * ms-tpm IsAuthValueAvailable for objects, checked after IsPolicySessionRequired: the USER role
+   * of an object without userWithAuth is open to a policy session only (Part 1 §19.7.3); a
+   * password or HMAC session gets TPM_RC_AUTH_UNAVAILABLE, not TPM_RC_AUTH_TYPE.
+   */
+  private userAuthAvailable(def: CommandDef, i: number, entity: number): boolean {
+    if (def.handles[i]!.auth !== 'USER') return true;
+    const object = this.tpm.keyObject(entity);
+    return object === undefined || (object.publicArea.objectAttributes & TPMA_OBJECT.userWithAuth) !== 0;
   }
 
   /**
