@@ -44,9 +44,11 @@ describeImpls('PolicySigned, PolicyNV, PolicyAuthorizeNV and audit with tpm2-too
     if (r.code !== 0) throw new Error(`${r.cmd}: ${r.stderr}`);
   };
 
+  let readyAt = 0;
   beforeAll(async () => {
     work = makeTempDir();
     d = await startDaemon({ impl, flags: ['not-need-init', 'startup-clear'] });
+    readyAt = Date.now();
     await openssl(['genrsa', '-out', file('rsa.pem'), '2048']);
     await openssl(['rsa', '-in', file('rsa.pem'), '-pubout', '-out', file('rsa.pub.pem')]);
     await openssl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', file('ec.pem')]);
@@ -97,9 +99,10 @@ describeImpls('PolicySigned, PolicyNV, PolicyAuthorizeNV and audit with tpm2-too
     const bad = await keyed('policysigned', ['-S', real, '-g', 'sha256', '-s', file('bad.sig'), '-f', 'rsassa', '-c', file('rsakey.ctx')]);
     expect(bad.code).not.toBe(0);
     expect(rcIn(bad.stderr, 0x5db), bad.stderr).toBe(true);
-    // Without a nonce the expiration is absolute TPM time in seconds: 1 s has passed since the
-    // TPM started, so it has expired: TPM_RC_EXPIRED+P4.
-    await sleep(1500);
+    // Without a nonce the expiration is absolute TPM time in seconds, to which the TPM adds the
+    // current time's milliseconds (ms-tpm ComputeAuthTimeout): 1 s has expired only once TPM time
+    // is past 2 s. TPM_RC_EXPIRED+P4.
+    await sleep(Math.max(0, 2500 - (Date.now() - readyAt)));
     writeFileSync(file('exp1'), u32(-1));
     await openssl(['dgst', '-sha256', '-sign', file('rsa.pem'), '-out', file('exp1.sig'), file('exp1')]);
     const expired = await keyed('policysigned', ['-S', real, '-g', 'sha256', '-s', file('exp1.sig'), '-f', 'rsassa', '-c', file('rsakey.ctx'), '-t', '-1']);
