@@ -10,6 +10,10 @@ repo="$(cd "$(dirname "$self")/../.." && pwd)"
 cache="${VTPMD_VM_CACHE:-$repo/.cache/vm}"
 mkdir -p "$cache"
 cd "$cache"
+# Guests start side by side (npm run test:vm runs the CUSE and the systemd guest at once): one
+# builds the cache while the other waits, instead of both unpacking the same kernel.
+exec 9>"$cache/.build.lock"
+flock 9
 
 pkg="$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image/{print $2; exit}')"
 if [ -z "$pkg" ]; then

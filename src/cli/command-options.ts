@@ -52,6 +52,8 @@ export const CUSE_OPTIONS: Record<string, CommandOption> = {
   log: LOG,
   key: KEY,
   'migration-key': MIGRATION_KEY,
+  runas: { alias: 'r', type: 'string', describe: 'become this user once the device exists (needs root); the state directory must be writable by it' },
+  daemon: { alias: 'd', type: 'boolean', describe: 'run in the background once the device exists' },
   'print-states': PRINT_STATES,
 };
 

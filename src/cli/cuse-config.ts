@@ -7,6 +7,7 @@
 import { parseSocketConfig, type LogConfig } from './socket-config.js';
 import { UsageError } from './key-value.js';
 import type { StateKeys } from '../storage/state-blob.js';
+import type { RunAs } from './runas.js';
 
 export interface CuseArgs {
   tpm2?: boolean;
@@ -19,6 +20,7 @@ export interface CuseArgs {
   log?: string;
   key?: string;
   migrationKey?: string;
+  runas?: string;
 }
 
 export interface CuseConfig {
@@ -37,6 +39,8 @@ export interface CuseConfig {
   pidFd?: number;
   log: LogConfig;
   keys: StateKeys;
+  /** -r/--runas: the user to become once the device exists (looked up by the CLI). */
+  runas?: RunAs;
 }
 
 /** A device name the kernel accepts as DEVNAME and that is a plain file name under /dev. */

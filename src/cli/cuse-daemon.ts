@@ -1,12 +1,14 @@
 /**
  * `vtpmd cuse`: storage, device, /dev/NAME through CUSE, pid file, signals. Resolves with the
  * exit code once the daemon has stopped (PTM_SHUTDOWN, SIGTERM/SIGINT, the kernel dropping the
- * connection). The pid file is written after the device exists, as swtpm does.
+ * connection). The pid file is written after the device exists and root is given up for
+ * --runas, as swtpm does.
  */
 import { CuseDevice, CuseError } from '../frontends/cuse/device-io.js';
 import type { CuseConfig } from './cuse-config.js';
 import { runDaemon } from './daemon-run.js';
 import { powerOnAtLaunch } from './daemon-setup.js';
+import { becomeUser } from './runas.js';
 
 export function runCuseDaemon(config: CuseConfig): Promise<number> {
   return runDaemon(
@@ -22,6 +24,16 @@ export function runCuseDaemon(config: CuseConfig): Promise<number> {
         onShutdown: () => stop('PTM_SHUTDOWN'),
         onLost: (reason) => stop(reason, 1),
       });
+      // /dev/cuse needed root; the device exists now, so root is given up (swtpm cuse does the same).
+      if (config.runas) {
+        try {
+          becomeUser(config.runas);
+        } catch (e) {
+          await cuse.close();
+          throw e;
+        }
+        log.info(`running as ${config.runas.name} (uid ${config.runas.uid})`);
+      }
       return {
         close: () => cuse.close(),
         what: cuse.nodePath,

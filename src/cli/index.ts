@@ -10,7 +10,7 @@ import { capabilitiesJson, packageVersion } from './capabilities.js';
 import { CUSE_OPTIONS, parseCommandArgv, SETUP_OPTIONS, SOCKET_OPTIONS } from './command-options.js';
 import { UsageError } from './key-value.js';
 import { isDaemonChild, launchDaemon, reportDaemonFailure } from './daemonize.js';
-import { dropPrivileges } from './runas.js';
+import { dropPrivileges, resolveRunAs } from './runas.js';
 import type { SocketArgs } from './socket-config.js';
 import type { CuseArgs } from './cuse-config.js';
 
@@ -121,16 +121,20 @@ async function setupCommand(argv: Record<string, unknown>): Promise<number> {
   return runSetup(config);
 }
 
-async function cuseCommand(argv: Record<string, unknown>): Promise<number> {
+/** `rawArgs`: the command line as given, for --daemon to start the background process with. */
+async function cuseCommand(argv: Record<string, unknown>, rawArgs: string[]): Promise<number> {
   if (last(argv['print-states'] as boolean | undefined)) return printStates(argv);
+  if (last(argv.daemon as boolean | undefined) && !isDaemonChild()) return launchDaemon(rawArgs);
   const args: CuseArgs = { tpm2: last(argv.tpm2 as boolean | undefined) ?? false };
-  for (const key of ['name', 'maj', 'min', 'tpmstate', 'flags', 'pid', 'log'] as const) {
+  for (const key of ['name', 'maj', 'min', 'tpmstate', 'flags', 'pid', 'log', 'runas'] as const) {
     const v = last(argv[key] as string | string[] | undefined);
     if (v !== undefined) args[key] = String(v);
   }
   keyArgs(argv, args);
   const { parseCuseConfig } = await import('./cuse-config.js');
   const config = parseCuseConfig(args);
+  // Looked up now, so that a bad user is reported before /dev/cuse is opened.
+  if (args.runas !== undefined) config.runas = resolveRunAs(args.runas);
   const { runCuseDaemon } = await import('./cuse-daemon.js');
   return runCuseDaemon(config);
 }
@@ -169,7 +173,7 @@ async function viaYargs(argv: string[]): Promise<number> {
       'serve a TPM 2.0 as the character device /dev/NAME through CUSE (swtpm cuse)',
       (y) => y.options(CUSE_OPTIONS),
       (a) => {
-        result = cuseCommand(a as Record<string, unknown>);
+        result = cuseCommand(a as Record<string, unknown>, argv);
         result.catch(() => undefined);
       },
     )
@@ -201,7 +205,7 @@ export async function main(rawArgv: string[]): Promise<void> {
     // An ordinary run parses its options without yargs (see command-options.ts).
     const commands = {
       socket: [SOCKET_OPTIONS, (a: Record<string, unknown>) => socketCommand(a, argv)],
-      cuse: [CUSE_OPTIONS, cuseCommand],
+      cuse: [CUSE_OPTIONS, (a: Record<string, unknown>) => cuseCommand(a, argv)],
       setup: [SETUP_OPTIONS, setupCommand],
     } as const;
     const command = commands[argv[0] as keyof typeof commands] as (typeof commands)[keyof typeof commands] | undefined;

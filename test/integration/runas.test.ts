@@ -48,5 +48,12 @@ describe.skipIf(skip !== false || !vtpmdAvailable())(`vtpmd socket --runas nobod
     const bad = await run(process.execPath, [VTPMD_MAIN, 'socket', '--tpm2', '--runas', 'no-such-user-x', '--tpmstate', `dir=${dir}`, '--ctrl', `type=unixio,path=${path.join(top, 'c')}`]);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/--runas: no user 'no-such-user-x'/);
+    // vtpmd cuse looks the user up before it opens /dev/cuse (which this kernel lacks): the user
+    // is the error reported, and nothing is created.
+    const cuseDir = path.join(top, 'cuse-state');
+    const badCuse = await run(process.execPath, [VTPMD_MAIN, 'cuse', '--tpm2', '-n', 'vtpm-x', '--runas', 'no-such-user-x', '--tpmstate', `dir=${cuseDir}`]);
+    expect(badCuse.code).toBe(1);
+    expect(badCuse.stderr).toMatch(/--runas: no user 'no-such-user-x'/);
+    expect(existsSync(cuseDir)).toBe(false);
   });
 });

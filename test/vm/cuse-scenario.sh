@@ -93,4 +93,16 @@ step udevLink ls -lL /dev/vtpm/vm1
 kill -TERM $PID3
 waitfor '! kill -0 $PID3 2>/dev/null'; echo $? >"$S/exited3.rc"
 umount /etc/udev/rules.d
+
+# --runas and --daemon: vtpmd cuse opens /dev/cuse as root, becomes nobody once the device exists,
+# and --daemon returns only then; the state directory belongs to nobody.
+mkdir -p /tmp/st-runas && chown 65534:65534 /tmp/st-runas
+step runasStart /tmp/vtpmd cuse --tpm2 -n vtpm-runas --tpmstate dir=/tmp/st-runas --flags not-need-init,startup-clear --runas nobody --daemon --pid file=/tmp/vtpmd4.pid
+step runasDevice ls -l /dev/vtpm-runas
+step runasUid sh -c 'stat -c %u /proc/$(cat /tmp/vtpmd4.pid)'
+step runasRandom tpm2_getrandom -T device:/dev/vtpm-runas --hex 8
+step runasNvDefine tpm2_nvdefine -T device:/dev/vtpm-runas 0x1500001 -C o -s 8 -a 'ownerread|ownerwrite'
+step runasFiles sh -c 'stat -c "%u %n" /tmp/st-runas/tpm2-00.permall'
+kill -TERM "$(cat /tmp/vtpmd4.pid)"
+waitfor '[ ! -e /dev/vtpm-runas ]'; echo $? >"$S/runasGone.rc"
 date +%s.%N >"$S/t2"

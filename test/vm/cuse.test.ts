@@ -154,6 +154,17 @@ describe('vtpmd cuse in a QEMU guest', () => {
     expect(rc('exited3')).toBe(0);
   });
 
+  test('--runas nobody --daemon: returns once the device exists, the daemon runs as uid 65534 and writes its state as that user; SIGTERM removes the node', () => {
+    expect(rc('runasStart'), out('runasStart')).toBe(0);
+    expect(out('runasDevice')).toMatch(/^c/);
+    expect(out('runasUid').trim()).toBe('65534');
+    expect(rc('runasRandom'), out('runasRandom')).toBe(0);
+    expect(rc('runasNvDefine'), out('runasNvDefine')).toBe(0);
+    // The NV index made the state be written again, by nobody.
+    expect(out('runasFiles').trim()).toBe('65534 /tmp/st-runas/tpm2-00.permall');
+    expect(rc('runasGone')).toBe(0);
+  });
+
   test('swtpm_ioctl -s: the process ends with 0, /dev/vtpm0 and the pid file are gone', () => {
     expect(rc('shutdown')).toBe(0);
     expect(num('exited.rc')).toBe(0);
