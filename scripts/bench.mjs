@@ -318,6 +318,7 @@ async function startDaemon(impl) {
   const args = ['socket', '--tpm2', '--tpmstate', `dir=${stateDir}`, '--server', `type=tcp,port=${port}`,
     '--ctrl', `type=tcp,port=${port + 1}`, '--flags', 'not-need-init'];
   const [file, argv] = impl === 'vtpmd' ? [process.execPath, [...VTPMD_DAEMON_NODE_FLAGS, VTPMD_MAIN, ...args]] : ['swtpm', args];
+  const spawnedAt = process.hrtime.bigint();
   const child = spawn(file, argv, { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (d) => (stderr += d));
@@ -329,10 +330,10 @@ async function startDaemon(impl) {
       child.kill('SIGKILL');
       throw new Error(`${impl} did not start: ${file} ${argv.join(' ')}\n${stderr}`);
     }
-    await sleep(25);
+    await sleep(5);
   }
   return {
-    impl, port, pid: child.pid, stateDir,
+    impl, port, pid: child.pid, stateDir, spawnedAt,
     async stop() {
       if (!exited) child.kill('SIGTERM');
       const t = setTimeout(() => !exited && child.kill('SIGKILL'), 5000);
@@ -452,9 +453,29 @@ if (impls.length === 0) {
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 4);
 const daemons = {};
 const conns = {};
+/**
+ * Start-up: from spawning the daemon on a new state directory (so it manufactures a TPM) to the
+ * answer of its first command (TPM2_Startup), the median of STARTUP_RUNS starts.
+ */
+const STARTUP_RUNS = Number(process.env.BENCH_STARTUP_RUNS ?? 5);
+async function startupMs(impl) {
+  const times = [];
+  for (let i = 0; i < STARTUP_RUNS; i++) {
+    const d = await startDaemon(impl);
+    const conn = await connectData(d.port);
+    await conn.transmit(STARTUP_CLEAR);
+    times.push(Number(process.hrtime.bigint() - d.spawnedAt) / 1e6);
+    conn.close();
+    await d.stop();
+  }
+  times.sort((a, b) => a - b);
+  return times[Math.floor(times.length / 2)];
+}
+
 const setups = {};
-const all = Object.fromEntries(impls.map((impl) => [impl, { results: {}, rss: NaN, idleRss: NaN, idlePrivate: NaN }]));
+const all = Object.fromEntries(impls.map((impl) => [impl, { results: {}, rss: NaN, idleRss: NaN, idlePrivate: NaN, startupMs: NaN }]));
 try {
+  if (STARTUP_RUNS > 0) for (const impl of impls) all[impl].startupMs = await startupMs(impl);
   for (const impl of impls) {
     daemons[impl] = await startDaemon(impl);
     conns[impl] = await connectData(daemons[impl].port);
@@ -523,5 +544,6 @@ for (const [i, r] of rows.entries()) {
 }
 console.log('');
 const mib = (kib) => `${(kib / 1024).toFixed(1)} MiB`;
+for (const impl of impls) console.log(`${impl} start-up to the first answered command: ${all[impl].startupMs.toFixed(0)} ms (median of ${STARTUP_RUNS})`);
 for (const impl of impls) console.log(`${impl} idle: RSS ${mib(all[impl].idleRss)}, private ${mib(all[impl].idlePrivate)}`);
 for (const impl of impls) console.log(`${impl} RSS after the run: ${(all[impl].rss / 1024).toFixed(1)} MiB (${all[impl].rss} kB)`);
