@@ -185,7 +185,7 @@ function properties(tpm: Tpm, commands: readonly CommandDef[]): [number, number]
     [TPM_PT.HR_PERSISTENT_AVAIL, nvPersistentAvail(tpm)],
     [TPM_PT.NV_COUNTERS, nvCounterCount(tpm)],
     [TPM_PT.NV_COUNTERS_AVAIL, nvCountersAvail(tpm)],
-    [TPM_PT.ALGORITHM_SET, 0],
+    [TPM_PT.ALGORITHM_SET, p.algorithmSet ?? 0],
     [TPM_PT.LOADED_CURVES, ECC_CURVES.length],
     [TPM_PT.LOCKOUT_COUNTER, da.failedTries],
     [TPM_PT.MAX_AUTH_FAIL, da.maxTries],

@@ -12,6 +12,7 @@ import { ClockRateAdjust, ClockSet, ReadClock } from './clock.js';
 import { ChangeEPS, ChangePPS, Clear, ClearControl, HierarchyControl } from './hierarchy-control.js';
 import { PCR_SetAuthPolicy, PCR_SetAuthValue } from './pcr-auth.js';
 import { PP_Commands } from './physical-presence.js';
+import { SetAlgorithmSet } from './algorithm-set.js';
 import { ContextLoad, ContextSave, FlushContext } from './context.js';
 import { StartAuthSession } from './session.js';
 import {
@@ -139,6 +140,7 @@ export const ALL_COMMANDS: readonly CommandDef[] = [
   PCR_SetAuthPolicy,
   PCR_SetAuthValue,
   PP_Commands,
+  SetAlgorithmSet,
   ClockSet,
   ClockRateAdjust,
   HMAC,

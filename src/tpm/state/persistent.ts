@@ -89,13 +89,15 @@ export interface PersistentState {
   pcrPolicy?: AuthPolicy;
   /** The commands that need physical presence with platform authorization (PP_Commands). Absent: the manufacturer's list. */
   ppCommands?: number[];
+  /** The platform's algorithm set (SetAlgorithmSet, reported as TPM_PT_ALGORITHM_SET). Absent: 0. */
+  algorithmSet?: number;
 }
 
 /**
  * Version 2 added persistent objects, NV indices and dictionary-attack state; a version-1 blob
  * loads with none of them (DA with its defaults). Version 3 added disableClear, the PCR group's
- * policy, the physical-presence list, the state-clear data a Resume restores and command audit
- * settings; older blobs load with the defaults.
+ * policy, the physical-presence list, the state-clear data a Resume restores, command audit
+ * settings and the algorithm set; older blobs load with the defaults.
  */
 export const PERSISTENT_VERSION = 3;
 
@@ -133,6 +135,7 @@ export function serializePersistent(s: PersistentState): Uint8Array {
   // or command audit settings.
   const sc = s.savedState?.stateClear;
   const needs3 = (s.audit !== undefined && !isManufacturedAudit(s.audit)) || s.disableClear === true || s.pcrPolicy !== undefined || s.ppCommands !== undefined ||
+    (s.algorithmSet ?? 0) !== 0 ||
     (sc !== undefined && (!sc.shEnable || !sc.ehEnable || !sc.phEnableNV || sc.pcrAuth.length > 0));
   return serializeState('permanent', PERSISTENT_VERSION, needs3 ? 3 : needs2 ? 2 : 1, s);
 }
@@ -163,6 +166,9 @@ export function deserializePersistent(blob: Uint8Array): PersistentState {
   if (s.pcrPolicy !== undefined && !(s.pcrPolicy?.digest instanceof Uint8Array)) throw new StateFormatError('permanent state has a bad PCR policy');
   if (s.ppCommands !== undefined && !(Array.isArray(s.ppCommands) && s.ppCommands.every((c) => Number.isInteger(c)))) {
     throw new StateFormatError('permanent state has a bad physical-presence list');
+  }
+  if (s.algorithmSet !== undefined && !(Number.isInteger(s.algorithmSet) && s.algorithmSet >= 0 && s.algorithmSet <= 0xffffffff)) {
+    throw new StateFormatError('permanent state has a bad algorithm set');
   }
   const sc = s.savedState?.stateClear;
   if (sc !== undefined && !(sc?.platformAuth instanceof Uint8Array && sc.pcrAuth instanceof Uint8Array && sc.platformPolicy?.digest instanceof Uint8Array)) {
