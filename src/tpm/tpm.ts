@@ -12,6 +12,7 @@ import { nvAuthUnavailable, nvAuthUsed, nvDaExempt, nvFind, nvLoadOrderly, nvNam
 import { DictionaryAttack } from './state/dictionary-attack.js';
 import { EMPTY_POLICY, PersistentState, SEED_SIZE, type AuthPolicy, type StateClearData } from './state/persistent.js';
 import { isPlatformPersistent } from './state/persistent-objects.js';
+import { newCommitState, type CommitState } from './state/commit.js';
 import { PCR_ATTRIBUTES } from './state/pcr.js';
 import { CLOCK_NOMINAL, clockCrossesUpdate } from './state/clock.js';
 import { ppCommandList } from './state/physical-presence.js';
@@ -81,6 +82,11 @@ export class Tpm {
   /** The NULL hierarchy's seed and proof: new at every TPM Reset (Part 1 §14.4). */
   nullSeed: Uint8Array;
   nullProof: Uint8Array;
+  /**
+   * EC_Ephemeral's commit nonce, counter and outstanding counts: reset data, new at every TPM
+   * Reset. Made at first use, so a TPM that never commits draws no random bytes for it.
+   */
+  commit: CommitState | null = null;
   /** platformAuth lives in state-clear data: set by HierarchyChangeAuth, empty after Startup(CLEAR). */
   platformAuth: Uint8Array = new Uint8Array(0);
   /** platformPolicy (SetPrimaryPolicy) is state-clear data too. */
@@ -125,6 +131,13 @@ export class Tpm {
     this.nullSeed = this.env.random(SEED_SIZE);
     this.nullProof = this.env.random(SEED_SIZE);
     this.objectContextId = 0n;
+    // Outstanding commitments die with the nonce they were derived from (CryptStartup).
+    this.commit = null;
+  }
+
+  /** The commit state, made now if this TPM Reset has none yet. */
+  commitState(): CommitState {
+    return (this.commit ??= newCommitState((n) => this.random(n)));
   }
 
   /** The sequence number of the next saved object context (Part 1 §30.4). */

@@ -70,6 +70,7 @@ export const VTPMD_BASELINE_COMMANDS: Record<string, number> = {
   Certify: 0x148, CertifyCreation: 0x14a, Quote: 0x158, GetTime: 0x14c, NV_Certify: 0x184,
   GetSessionAuditDigest: 0x14d, GetCommandAuditDigest: 0x133,
   SetAlgorithmSet: 0x13f,
+  EC_Ephemeral: 0x18e, ZGen_2Phase: 0x18d,
 };
 /** Commands being added to the engine now: may or may not be listed yet. */
 export const VTPMD_IN_PROGRESS_COMMANDS: Record<string, number> = {};

@@ -1,8 +1,11 @@
-/** Part 3 §14 Asymmetric Primitives on ECC keys: TPM2_ECDH_KeyGen, TPM2_ECDH_ZGen, TPM2_ECC_Parameters. */
+/**
+ * Part 3 §14 Asymmetric Primitives on ECC keys: TPM2_ECDH_KeyGen, TPM2_ECDH_ZGen,
+ * TPM2_ECC_Parameters, TPM2_ZGen_2Phase and TPM2_EC_Ephemeral.
+ */
 import { eccCurveInfo } from '../algorithms.js';
 import { command } from '../command.js';
 import { TPM_ALG, TPM_CC, TPM_ECC_CURVE, TPM_RC } from '../constants.js';
-import { eccCurveParameters, eccNewKeyPair, eccPointMultiply } from '../crypto/index.js';
+import { eccCurveParameters, eccIsPointOnCurve, eccNewKeyPair, eccPointMultiply, eccPublicPoint } from '../crypto/index.js';
 import { TpmError } from '../errors.js';
 import { oneOf, UINT16 } from '../marshal/codec.js';
 import {
@@ -12,6 +15,7 @@ import {
   type TPMS_ECC_POINT,
 } from '../marshal/objects.js';
 import { TPMI_DH_OBJECT } from '../marshal/tpmi.js';
+import { commitCount, commitRandom, endCommit } from '../state/commit.js';
 import { ECC_CURVES } from '../algorithms.js';
 import type { KeyObject } from '../state/objects.js';
 import type { Tpm } from '../tpm.js';
@@ -104,5 +108,79 @@ export const ECC_Parameters = command({
         ...eccCurveParameters(curveID),
       },
     };
+  },
+});
+
+/**
+ * §9.30 TPMI_ECC_KEY_EXCHANGE+: ECDH (ECMQV and SM2 are not implemented, as in libtpms 0.9),
+ * else TPM_RC_SCHEME.
+ */
+const TPMI_ECC_KEY_EXCHANGE = oneOf(UINT16, [TPM_ALG.ECDH], TPM_RC.SCHEME, TPM_ALG.NULL);
+
+/**
+ * Part 3 §14.7 TPM2_ZGen_2Phase, the TPM's half of a two-phase key exchange (SP 800-56A C(2e, 2s)):
+ * for ECDH, outZ1 = d_keyA·inQsB and outZ2 = r·inQeB, where r is the ephemeral private value of
+ * EC_Ephemeral's `counter`, usable once. USER authorization. RCs in the reference's order:
+ * TPM_RC_KEY+H1 (not ECC), TPM_RC_ATTRIBUTES+H1 (restricted or not decrypt), TPM_RC_SCHEME+P3
+ * (the key's scheme is neither NULL nor inScheme, or both are NULL), TPM_RC_ECC_POINT+P1/+P2 (a
+ * point off the key's curve), TPM_RC_VALUE+P4 (no outstanding commitment for counter).
+ */
+export const ZGen_2Phase = command({
+  code: TPM_CC.ZGen_2Phase,
+  handles: [{ name: 'keyA', type: TPMI_DH_OBJECT, auth: 'USER' }],
+  params: { inQsB: TPM2B_ECC_POINT, inQeB: TPM2B_ECC_POINT, inScheme: TPMI_ECC_KEY_EXCHANGE.plus, counter: UINT16 },
+  response: { outZ1: TPM2B_ECC_POINT, outZ2: TPM2B_ECC_POINT },
+  run(tpm, { keyA }, { inQsB, inQeB, inScheme, counter }) {
+    const { object, parms } = eccKey(tpm, keyA);
+    const a = object.publicArea.objectAttributes;
+    if ((a & TPMA_OBJECT.restricted) !== 0 || (a & TPMA_OBJECT.decrypt) === 0) throw new TpmError(TPM_RC.ATTRIBUTES, { handle: 1 });
+    const keyScheme = parms.scheme.scheme;
+    if (keyScheme !== TPM_ALG.NULL && keyScheme !== inScheme) throw new TpmError(TPM_RC.SCHEME, { param: 3 });
+    const scheme = keyScheme === TPM_ALG.NULL ? inScheme : keyScheme;
+    if (scheme === TPM_ALG.NULL) throw new TpmError(TPM_RC.SCHEME, { param: 3 });
+    if (!onCurve(parms.curveID, inQsB)) throw new TpmError(TPM_RC.ECC_POINT, { param: 1 });
+    if (!onCurve(parms.curveID, inQeB)) throw new TpmError(TPM_RC.ECC_POINT, { param: 2 });
+    const commit = tpm.commitState();
+    const r = commitRandom(commit, parms.curveID, counter);
+    if (r === null) throw new TpmError(TPM_RC.VALUE, { param: 4 });
+    // Only ECDH gets here: the key's scheme is a key-exchange scheme only if its template said
+    // ECDH, and inScheme admits nothing else.
+    if (scheme !== TPM_ALG.ECDH) throw new TpmError(TPM_RC.SCHEME, { param: 3 });
+    try {
+      const outZ1 = eccPointMultiply(parms.curveID, object.sensitive, inQsB);
+      const outZ2 = eccPointMultiply(parms.curveID, r, inQeB);
+      endCommit(commit, counter);
+      return { outZ1, outZ2 };
+    } finally {
+      r.fill(0);
+    }
+  },
+});
+
+function onCurve(curve: number, q: TPMS_ECC_POINT): boolean {
+  return eccIsPointOnCurve(curve, q.x, q.y);
+}
+
+/**
+ * Part 3 §14.8 TPM2_EC_Ephemeral: Q = r·G for a new commit count, whose r ZGen_2Phase derives
+ * again from the commit nonce (nothing secret is kept per count). No authorization.
+ * RCs: TPM_RC_CURVE+P1 (a curve vtpmd does not have), TPM_RC_NO_RESULT (no r found).
+ */
+export const EC_Ephemeral = command({
+  code: TPM_CC.EC_Ephemeral,
+  handles: [],
+  params: { curveID: TPMI_ECC_CURVE },
+  response: { Q: TPM2B_ECC_POINT, counter: UINT16 },
+  run(tpm, _h, { curveID }) {
+    const commit = tpm.commitState();
+    const r = commitRandom(commit, curveID, null);
+    if (r === null) throw new TpmError(TPM_RC.NO_RESULT);
+    try {
+      // 0 < r < n, so r·G is never the point at infinity.
+      const Q = eccPublicPoint(curveID, r);
+      return { Q, counter: commitCount(commit) };
+    } finally {
+      r.fill(0);
+    }
   },
 });

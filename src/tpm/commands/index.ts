@@ -36,7 +36,7 @@ import { NV_ChangeAuth, NV_DefineSpace, NV_GlobalWriteLock, NV_ReadPublic, NV_Un
 import { NV_Extend, NV_Increment, NV_Read, NV_ReadLock, NV_SetBits, NV_Write, NV_WriteLock } from './nv-data.js';
 import { EventSequenceComplete, Hash, HashSequenceStart, HMAC, HMAC_Start, SequenceComplete, SequenceUpdate } from './hash.js';
 import { EncryptDecrypt, EncryptDecrypt2 } from './sym.js';
-import { ECC_Parameters, ECDH_KeyGen, ECDH_ZGen } from './ecc.js';
+import { EC_Ephemeral, ECC_Parameters, ECDH_KeyGen, ECDH_ZGen, ZGen_2Phase } from './ecc.js';
 import { TestParms } from './test-parms.js';
 import { PCR_Event, PCR_Extend, PCR_Read, PCR_Reset } from './pcr.js';
 import { PCR_Allocate } from './pcr-allocate.js';
@@ -150,6 +150,8 @@ export const ALL_COMMANDS: readonly CommandDef[] = [
   ECDH_KeyGen,
   ECDH_ZGen,
   ECC_Parameters,
+  EC_Ephemeral,
+  ZGen_2Phase,
   TestParms,
 ];
 

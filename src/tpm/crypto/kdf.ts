@@ -39,6 +39,8 @@ function maskHighBits(out: Uint8Array, bits: number): Uint8Array {
 /**
  * KDFa (Part 1 §11.4.10.2): K(i) = HMAC(key, [i]32 || label || 0x00 || contextU || contextV || [bits]32)
  * for i = 1, 2, ...; the result is the first ceil(bits/8) bytes with the high bits masked.
+ * `firstBlock` starts i elsewhere, for callers that draw again from where a rejected draw ended
+ * (the commit random value, CryptGenerateR).
  */
 export function kdfa(
   hashAlg: number,
@@ -47,6 +49,7 @@ export function kdfa(
   contextU: Uint8Array,
   contextV: Uint8Array,
   bits: number,
+  firstBlock = 1,
 ): Uint8Array {
   const { digestSize } = requireHash(hashAlg);
   const size = outputBytes(bits);
@@ -62,12 +65,12 @@ export function kdfa(
   if (size <= digestSize) {
     // One block (every storage and integrity key): a one-shot HMAC costs a sixth of keying a
     // state for cloning (7 µs against 45–60 µs per call, measured under load).
-    putUint32(counter, 0, 1);
+    putUint32(counter, 0, firstBlock);
     out.set(hmac(hashAlg, key, counter, suffix).subarray(0, size));
     return maskHighBits(out, bits);
   }
   const keyed = hmacStart(hashAlg, key);
-  for (let i = 1, offset = 0; offset < size; i++, offset += digestSize) {
+  for (let i = firstBlock, offset = 0; offset < size; i++, offset += digestSize) {
     putUint32(counter, 0, i);
     const block = keyed.clone().update(counter).update(suffix).digest();
     out.set(block.subarray(0, Math.min(digestSize, size - offset)), offset);

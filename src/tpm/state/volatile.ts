@@ -2,7 +2,7 @@
  * The engine's volatile state (Part 1 "TPM Resume": what _TPM_Init loses), saved for swtpm's
  * STORE_VOLATILE and VOLATILE state blobs and restored by the next INIT so the TPM resumes as it
  * was: started or not, PCRs and their update counter, tpmEstablished, a pending H-CRTM, the NULL
- * hierarchy's seed and proof, loaded sessions and loaded key objects.
+ * hierarchy's seed and proof, the commit state, loaded sessions and loaded key objects.
  *
  * Hash and event sequences are NOT saved: their digests in progress are node:crypto Hash objects,
  * whose internal state cannot be exported (libtpms does save them). A restored TPM has those slots
@@ -19,6 +19,7 @@ import { PcrBanks, PCR_COUNT } from './pcr.js';
 import { MAX_ACTIVE_SESSIONS, MAX_LOADED_SESSIONS, type Session } from './sessions.js';
 import { deserializeState, serializeState, StateFormatError } from './serialize.js';
 import { nvLoadOrderly, type NvRamEntry } from './nv.js';
+import { isCommitState, type CommitState } from './commit.js';
 
 export const VOLATILE_VERSION = 1;
 
@@ -39,6 +40,8 @@ interface VolatileBody {
   hcrtm: Map<number, Uint8Array> | null;
   nullSeed: Uint8Array;
   nullProof: Uint8Array;
+  /** The commit nonce, counter and outstanding counts (added after version 1: absent or null means none yet). */
+  commit?: CommitState | null;
   sessions: Session[];
   objects: { handle: number; object: KeyObject }[];
   /** The RAM copies of orderly NV indices (added after version 1: absent means the saved copies). */
@@ -77,6 +80,7 @@ export function saveVolatile(tpm: Tpm): { blob: Uint8Array; notes: VolatileSaveN
     hcrtm: tpm.hcrtm,
     nullSeed: tpm.nullSeed,
     nullProof: tpm.nullProof,
+    commit: tpm.commit,
     sessions,
     objects,
     nvRam: tpm.nvRam,
@@ -116,6 +120,7 @@ export function restoreVolatile(tpm: Tpm, blob: Uint8Array): void {
   const enables = b.enables ?? { phEnable: true, shEnable: true, ehEnable: true, phEnableNV: true };
   if (Object.values(enables).some((v) => typeof v !== 'boolean') || Object.keys(enables).length !== 4) throw bad('has bad hierarchy enables');
   if (b.pcrAuth !== undefined && !(b.pcrAuth instanceof Uint8Array)) throw bad('has a bad PCR authValue');
+  if (b.commit !== undefined && b.commit !== null && !isCommitState(b.commit)) throw bad('has a bad commit state');
   for (const [handle, e] of b.nvRam ?? []) {
     const index = tpm.persistent.nv.find((i) => i.public.nvIndex === handle);
     if (!index || !isU32(e?.attributes) || !(e.data instanceof Uint8Array) || e.data.length !== index.public.dataSize) {
@@ -155,6 +160,7 @@ export function restoreVolatile(tpm: Tpm, blob: Uint8Array): void {
   tpm.hcrtm = b.hcrtm ?? null;
   tpm.nullSeed = b.nullSeed;
   tpm.nullProof = b.nullProof;
+  tpm.commit = b.commit ?? null;
   tpm.drtmHandle = null;
   tpm.sessions.clear();
   for (const s of b.sessions) tpm.sessions.put(s);

@@ -2,6 +2,8 @@
  * Part 3 §14 ECC primitives and §30.3 TestParms in the engine: ECDH_ZGen against the NIST CAVS
  * CDH vector, ECDH_KeyGen's Z agreeing with ZGen on the ephemeral point, off-curve points,
  * ECC_Parameters against FIPS 186's P-256 domain parameters byte for byte, TestParms' answers.
+ * EC_Ephemeral and ZGen_2Phase against a second party computed with @noble/curves; commit counts
+ * across the 128 slots, a Restart and a TPM Reset.
  */
 import { p256 } from '@noble/curves/nist.js';
 import { describe, expect, test } from 'vitest';
@@ -249,5 +251,141 @@ describe('ECSCHNORR signing and verification', () => {
     // An ECDSA key refuses ECSCHNORR and the other way round.
     expect(t.call(TPM_CC.Sign, { handles: [handle], passwords: [''], params: cat(be.b2(digest), be.u16(TPM_ALG.ECDSA), be.u16(hashAlg), nullTicket) }).rc)
       .toBe(rc(TPM_RC.SCHEME, { param: 2 }));
+  });
+});
+
+/** EC_Ephemeral: the ephemeral point and its commit count. */
+function ephemeral(t: TestTpm, curve: number = TPM_ECC_CURVE.NIST_P256) {
+  const r = t.call(TPM_CC.EC_Ephemeral, { params: be.u16(curve) });
+  if (r.rc !== 0) return { rc: r.rc, Q: null, counter: -1 };
+  const [Q, at] = readPoint(r.params(), 0);
+  return { rc: r.rc, Q, counter: (r.params()[at]! << 8) | r.params()[at + 1]! };
+}
+
+function zGen2(t: TestTpm, key: number, qsB: Uint8Array, qeB: Uint8Array, scheme: number, counter: number) {
+  const r = t.call(TPM_CC.ZGen_2Phase, { handles: [key], passwords: [''], params: cat(qsB, qeB, be.u16(scheme), be.u16(counter)) });
+  if (r.rc !== 0) return { rc: r.rc, z1: null, z2: null };
+  const [z1, at] = readPoint(r.params(), 0);
+  return { rc: r.rc, z1, z2: readPoint(r.params(), at)[0] };
+}
+
+/** A party's key pair on P-256, made here with @noble/curves. */
+function party() {
+  const d = p256.utils.randomSecretKey();
+  const q = p256.Point.BASE.multiply(BigInt(`0x${hex(d)}`)).toAffine();
+  const pad = (v: bigint) => unhex(v.toString(16).padStart(64, '0'));
+  return { d, dBig: BigInt(`0x${hex(d)}`), Q: { x: pad(q.x), y: pad(q.y) } };
+}
+const mul = (d: bigint, q: { x: Uint8Array; y: Uint8Array }) =>
+  p256.Point.fromAffine({ x: BigInt(`0x${hex(q.x)}`), y: BigInt(`0x${hex(q.y)}`) }).multiply(d).toAffine();
+const asBig = (q: { x: Uint8Array; y: Uint8Array }) => ({ x: BigInt(`0x${hex(q.x)}`), y: BigInt(`0x${hex(q.y)}`) });
+
+describe('EC_Ephemeral and ZGen_2Phase', () => {
+  test('EC_Ephemeral: a point of the curve for each of P-256/384/521, counts 0, 1, 2, …; a curve without support is TPM_RC_CURVE+P1', () => {
+    const t = createTestTpm();
+    const seen = new Set<string>();
+    for (const [i, curve] of [TPM_ECC_CURVE.NIST_P256, TPM_ECC_CURVE.NIST_P384, TPM_ECC_CURVE.NIST_P521, TPM_ECC_CURVE.NIST_P256].entries()) {
+      const e = ephemeral(t, curve);
+      expect(e.rc).toBe(0);
+      expect(e.counter).toBe(i);
+      const bytes = { [TPM_ECC_CURVE.NIST_P256]: 32, [TPM_ECC_CURVE.NIST_P384]: 48, [TPM_ECC_CURVE.NIST_P521]: 66 }[curve]!;
+      expect(e.Q!.x.length).toBe(bytes);
+      expect(e.Q!.y.length).toBe(bytes);
+      seen.add(hex(e.Q!.x));
+    }
+    expect(seen.size).toBe(4);
+    const p = ephemeral(t);
+    expect(() => p256.Point.fromAffine(asBig(p.Q!)).assertValidity()).not.toThrow();
+    expect(ephemeral(t, TPM_ECC_CURVE.BN_P256).rc).toBe(rc(TPM_RC.CURVE, { param: 1 }));
+    expect(ephemeral(t, 0x7777).rc).toBe(rc(TPM_RC.CURVE, { param: 1 }));
+  });
+
+  test.each([
+    ['NULL', { scheme: TPM_ALG.NULL, details: null }],
+    ['ECDH', { scheme: TPM_ALG.ECDH, details: { hashAlg: TPM_ALG.SHA256 } }],
+  ])('ECDH C(2e, 2s) with a %s-scheme key: outZ1 = dsA·QsB = dsB·QsA and outZ2 = deA·QeB = deB·QeA, computed from B\'s side', (_n, scheme) => {
+    const t = createTestTpm();
+    const a = party();
+    const keyA = loadExternal(t, eccPublic(DECRYPT, a.Q, scheme), a.d);
+    for (let round = 0; round < 3; round++) {
+      const sB = party();
+      const eB = party();
+      const eA = ephemeral(t);
+      expect(eA.rc).toBe(0);
+      const z = zGen2(t, keyA, point(sB.Q), point(eB.Q), TPM_ALG.ECDH, eA.counter);
+      expect(z.rc).toBe(0);
+      expect(asBig(z.z1!)).toEqual(mul(sB.dBig, a.Q));
+      expect(asBig(z.z2!)).toEqual(mul(eB.dBig, eA.Q!));
+      // The ephemeral key is used once.
+      expect(zGen2(t, keyA, point(sB.Q), point(eB.Q), TPM_ALG.ECDH, eA.counter).rc).toBe(rc(TPM_RC.VALUE, { param: 4 }));
+    }
+  });
+
+  test('counts stay usable in any order until used; one never given, or of an earlier epoch of the 128 slots, is TPM_RC_VALUE+P4', () => {
+    const t = createTestTpm();
+    const a = party();
+    const keyA = loadExternal(t, eccPublic(DECRYPT, a.Q), a.d);
+    const eB = party();
+    const first = ephemeral(t);
+    const second = ephemeral(t);
+    expect(zGen2(t, keyA, point(a.Q), point(eB.Q), TPM_ALG.ECDH, 7).rc).toBe(rc(TPM_RC.VALUE, { param: 4 }));
+    const z2 = zGen2(t, keyA, point(a.Q), point(eB.Q), TPM_ALG.ECDH, second.counter);
+    expect(asBig(z2.z2!)).toEqual(mul(eB.dBig, second.Q!));
+    // Count 0 + 128 shares slot 0 but is of the next epoch, which has not been reached.
+    expect(zGen2(t, keyA, point(a.Q), point(eB.Q), TPM_ALG.ECDH, first.counter + 128).rc).toBe(rc(TPM_RC.VALUE, { param: 4 }));
+    const z1 = zGen2(t, keyA, point(a.Q), point(eB.Q), TPM_ALG.ECDH, first.counter);
+    expect(asBig(z1.z2!)).toEqual(mul(eB.dBig, first.Q!));
+    // 130 more counts: count 2's slot is given again to count 130, so count 2 is of a past epoch.
+    const third = ephemeral(t);
+    expect(third.counter).toBe(2);
+    for (let i = 0; i < 128; i++) ephemeral(t);
+    expect(zGen2(t, keyA, point(a.Q), point(eB.Q), TPM_ALG.ECDH, 2).rc).toBe(rc(TPM_RC.VALUE, { param: 4 }));
+    expect(zGen2(t, keyA, point(a.Q), point(eB.Q), TPM_ALG.ECDH, 130).rc).toBe(0);
+  });
+
+  test('a commitment survives a Restart through the volatile state and dies with a TPM Reset', () => {
+    const t = createTestTpm();
+    const a = party();
+    const eB = party();
+    const e1 = ephemeral(t);
+    const e2 = ephemeral(t);
+    const blob = t.engine.volatileBlob();
+    t.powerCycle();
+    t.engine.restoreVolatile(blob);
+    const keyA = loadExternal(t, eccPublic(DECRYPT, a.Q), a.d);
+    expect(asBig(zGen2(t, keyA, point(a.Q), point(eB.Q), TPM_ALG.ECDH, e1.counter).z2!)).toEqual(mul(eB.dBig, e1.Q!));
+    expect(t.call(TPM_CC.Shutdown, { params: be.u16(0) }).rc).toBe(0);
+    t.powerCycle();
+    expect(t.call(TPM_CC.Startup, { params: be.u16(0) }).rc).toBe(0);
+    const keyA2 = loadExternal(t, eccPublic(DECRYPT, a.Q), a.d);
+    expect(zGen2(t, keyA2, point(a.Q), point(eB.Q), TPM_ALG.ECDH, e2.counter).rc).toBe(rc(TPM_RC.VALUE, { param: 4 }));
+    expect(ephemeral(t).counter).toBe(0);
+  });
+
+  test('each RC with its position, in the reference\'s order', () => {
+    const t = createTestTpm();
+    const a = party();
+    const sB = party();
+    const e = ephemeral(t);
+    const off = point({ x: sB.Q.x, y: sB.Q.x });
+    const nullKey = loadExternal(t, eccPublic(DECRYPT, a.Q), a.d);
+    // ECMQV and SM2 are not implemented: refused by the parameter's type.
+    expect(zGen2(t, nullKey, point(sB.Q), point(sB.Q), TPM_ALG.ECMQV, e.counter).rc).toBe(rc(TPM_RC.SCHEME, { param: 3 }));
+    expect(zGen2(t, nullKey, point(sB.Q), point(sB.Q), TPM_ALG.SM2, e.counter).rc).toBe(rc(TPM_RC.SCHEME, { param: 3 }));
+    // Neither the key nor the command names a scheme.
+    expect(zGen2(t, nullKey, off, off, TPM_ALG.NULL, e.counter).rc).toBe(rc(TPM_RC.SCHEME, { param: 3 }));
+    expect(zGen2(t, nullKey, off, off, TPM_ALG.ECDH, 99).rc).toBe(rc(TPM_RC.ECC_POINT, { param: 1 }));
+    expect(zGen2(t, nullKey, point(sB.Q), off, TPM_ALG.ECDH, 99).rc).toBe(rc(TPM_RC.ECC_POINT, { param: 2 }));
+    expect(zGen2(t, nullKey, point(sB.Q), be.u16(0), TPM_ALG.ECDH, 99).rc).toBe(rc(TPM_RC.SIZE, { param: 2 }));
+    expect(zGen2(t, nullKey, point(sB.Q), point(sB.Q), TPM_ALG.ECDH, 99).rc).toBe(rc(TPM_RC.VALUE, { param: 4 }));
+    // A key with the ECDH scheme wants inScheme ECDH.
+    const ecdhKey = loadExternal(t, eccPublic(DECRYPT, a.Q, { scheme: TPM_ALG.ECDH, details: { hashAlg: TPM_ALG.SHA256 } }), a.d);
+    expect(zGen2(t, ecdhKey, off, off, TPM_ALG.NULL, 99).rc).toBe(rc(TPM_RC.SCHEME, { param: 3 }));
+    // Attributes come before the scheme: a signing key, a key that is both.
+    const signer = loadExternal(t, eccPublic(A.userWithAuth | A.sign, a.Q), a.d);
+    expect(zGen2(t, signer, off, off, TPM_ALG.ECMQV + 0x100, 99).rc).toBe(rc(TPM_RC.SCHEME, { param: 3 })); // unmarshalling first
+    expect(zGen2(t, signer, off, off, TPM_ALG.NULL, 99).rc).toBe(rc(TPM_RC.ATTRIBUTES, { handle: 1 }));
+    // The commitment was not used by any of these.
+    expect(zGen2(t, nullKey, point(sB.Q), point(sB.Q), TPM_ALG.ECDH, e.counter).rc).toBe(0);
   });
 });
