@@ -214,7 +214,9 @@ function checkExtensions(extensions: Uint8Array, attributes: number): number {
  * empty), TPM_RC_KEY+H2 (not a signing key, or TPM_RH_NULL, which has nothing to sign with),
  * TPM_RC_SCHEME+P2, TPM_RC_ASYMMETRIC+H1 (no SubjectPublicKeyInfo for the object),
  * TPM_RC_SIZE/TPM_RC_VALUE+P3 (partialCertificate), TPM_RC_SCHEME+H2 (no AlgorithmIdentifier for
- * the key and scheme when the caller gave none), TPM_RC_ATTRIBUTES+H1 (TPMA_OBJECT extension).
+ * the key and scheme when the caller gave none), TPM_RC_ATTRIBUTES+H2 for a TPMA_OBJECT extension
+ * that differs from the object's attributes (the reference names objectHandle, H1; libtpms 0.9
+ * answers H2, and so does this engine, to answer as swtpm).
  */
 export const CertifyX509 = command({
   code: TPM_CC.CertifyX509,
@@ -237,7 +239,7 @@ export const CertifyX509 = command({
     const signatureAlg = given ?? signatureAlgorithm(key, scheme, hashAlg);
     if (!signatureAlg) throw new TpmError(TPM_RC.SCHEME, { handle: 2 });
     const rc = checkExtensions(partial.extensions, object.publicArea.objectAttributes);
-    if (rc === TPM_RC.ATTRIBUTES) throw new TpmError(rc, { handle: 1 });
+    if (rc === TPM_RC.ATTRIBUTES) throw new TpmError(rc, { handle: 2 });
     if (rc !== TPM_RC.SUCCESS) throw new TpmError(rc, { param: 3 });
 
     const [issuer, validity, subject] = partial.sequences.slice(-3) as [Uint8Array, Uint8Array, Uint8Array];
