@@ -12,7 +12,7 @@ import { encode } from '../../../src/tpm/marshal/codec.js';
 import { Reader } from '../../../src/tpm/marshal/reader.js';
 import { TPM2B_NAME, TPM2B_PUBLIC, TPMA_OBJECT, TPMT_SIGNATURE, type TPMT_PUBLIC } from '../../../src/tpm/marshal/objects.js';
 import { TPM2B_DIGEST, TPM2B_MAX_BUFFER } from '../../../src/tpm/marshal/structures.js';
-import { be, cat, createTestTpm, type TestTpm } from '../../helpers/engine.js';
+import { be, buildCommand, cat, createTestTpm, type TestTpm } from '../../helpers/engine.js';
 
 const A = TPMA_OBJECT;
 const SIGN = A.fixedTPM | A.fixedParent | A.sensitiveDataOrigin | A.userWithAuth | A.sign;
@@ -249,6 +249,35 @@ describe('TPM2_CertifyX509', () => {
     expect(on(partial(extensions(keyUsage(KEY_ENCIPHERMENT), tpmaObject(SIGN))))).toBe(rc(TPM_RC.ATTRIBUTES, { handle: 2 })); // H2 as libtpms 0.9 answers
     expect(on(partial(extensions(keyUsage(KEY_ENCIPHERMENT), tpmaObject(DECRYPT))))).toBe(0);
     expect(on(partial(derContext(3, derSequence(Uint8Array.of(0x04, 0x00)))))).toBe(rc(TPM_RC.VALUE, { param: 3 }));
+  });
+
+  test('mutated partial certificates never reach the internal-error path', () => {
+    const cert = partial(extensions(keyUsage(KEY_ENCIPHERMENT), tpmaObject(DECRYPT)));
+    const seed = buildCommand(TPM_CC.CertifyX509, {
+      handles: [rsaObject.handle, eccSigner.handle], passwords: ['', ''],
+      params: cat(be.b2(new Uint8Array(0)), ECDSA_SHA256, encode(TPM2B_MAX_BUFFER, cert)),
+    });
+    expect(t.send(seed).rc).toBe(0);
+    const certAt = seed.length - cert.length;
+    let x = 0x5eed;
+    const rnd = () => {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      return (x >>> 0) / 0x100000000;
+    };
+    const answers = new Set<number>();
+    for (let i = 0; i < 3000; i++) {
+      const bytes = seed.slice();
+      for (let m = 1 + Math.floor(rnd() * 3); m > 0; m--) bytes[certAt + Math.floor(rnd() * cert.length)] = Math.floor(rnd() * 256);
+      const r = t.send(bytes);
+      expect(r.rc, `iteration ${i}`).not.toBe(TPM_RC.FAILURE);
+      expect(r.size, `iteration ${i}`).toBe(r.bytes.length);
+      answers.add(r.rc);
+    }
+    // Mutations inside names and times still certify; structural ones are refused.
+    expect(answers.has(0)).toBe(true);
+    expect(answers.has(rc(TPM_RC.VALUE, { param: 3 }))).toBe(true);
   });
 });
 
