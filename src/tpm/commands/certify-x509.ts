@@ -154,12 +154,14 @@ function splitPartial(buf: Uint8Array): PartialCertificate | number {
 const startsWith = (buf: Uint8Array, at: number, prefix: Uint8Array) => prefix.every((b, i) => buf[at + i] === b);
 
 /**
- * The bits of the extension `oid` among `list` (the contents of the Extensions SEQUENCE): the
- * BIT STRING inside its OCTET STRING. undefined when absent, null when malformed.
+ * The bits of the extension `oid` among the Extension SEQUENCEs from `list`'s contents to the end
+ * of `buf` (the whole [3]: the reference bounds the search by it, not by the Extensions
+ * SEQUENCE's own length): the BIT STRING inside its OCTET STRING. undefined when absent, null
+ * when malformed.
  */
 function extensionBits(buf: Uint8Array, list: DerElement, oid: Uint8Array): number | null | undefined {
-  for (let at = list.valueStart; at < list.end; ) {
-    const extension = derRead(buf, at, list.end);
+  for (let at = list.valueStart; at < buf.length; ) {
+    const extension = derRead(buf, at);
     if (!extension || extension.tag !== DER.SEQUENCE) return null;
     at = extension.end;
     if (extension.end - extension.valueStart < oid.length || !startsWith(buf, extension.valueStart, oid)) continue;
@@ -167,7 +169,8 @@ function extensionBits(buf: Uint8Array, list: DerElement, oid: Uint8Array): numb
       const field = derRead(buf, p, extension.end);
       if (!field || field.end === field.valueStart) return null;
       if (field.tag === DER.OCTET_STRING) {
-        const bits = derRead(buf, field.valueStart, field.end);
+        // Bounded by the Extension, not by the OCTET STRING: the reference reads it so.
+        const bits = derRead(buf, field.valueStart, extension.end);
         if (!bits || bits.tag !== DER.BIT_STRING) return null;
         return derBitStringValue(buf.subarray(bits.valueStart, bits.end));
       }
