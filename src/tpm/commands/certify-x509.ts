@@ -33,6 +33,13 @@ import { sign } from './signature.js';
 
 /** The reference's SIZE_OF_X509_SERIAL_NUMBER: the serial is the first 20 octets of its digest. */
 const SERIAL_NUMBER_BYTES = 20;
+/**
+ * The handle numbers in response codes. libtpms 0.9 reports objectHandle's errors as H2 and
+ * signHandle's as H1, the reverse of their order in the command (and of the reference's
+ * RC_CertifyX509_* values); this engine answers as swtpm does.
+ */
+const OBJECT_HANDLE = 2;
+const SIGN_HANDLE = 1;
 /** The [3] EXPLICIT tag of TBSCertificate.extensions. */
 const EXTENSIONS_TAG = DER.CONTEXT + 3;
 
@@ -213,13 +220,13 @@ function checkExtensions(extensions: Uint8Array, attributes: number): number {
  * objectHandle needs ADMIN authorization, signHandle USER. The serial number is the first 20
  * octets of H_nameAlg(signing key)(signature algorithm || issuer || validity || subject ||
  * subjectPublicKeyInfo || extensions || signing key's Name || object's Name), so the same
- * request gives the same serial. RCs in the reference's order: TPM_RC_SIZE+P1 (reserved not
- * empty), TPM_RC_KEY+H2 (not a signing key, or TPM_RH_NULL, which has nothing to sign with),
- * TPM_RC_SCHEME+P2, TPM_RC_ASYMMETRIC+H1 (no SubjectPublicKeyInfo for the object),
- * TPM_RC_SIZE/TPM_RC_VALUE+P3 (partialCertificate), TPM_RC_SCHEME+H2 (no AlgorithmIdentifier for
- * the key and scheme when the caller gave none), TPM_RC_ATTRIBUTES+H2 for a TPMA_OBJECT extension
- * that differs from the object's attributes (the reference names objectHandle, H1; libtpms 0.9
- * answers H2, and so does this engine, to answer as swtpm).
+ * request gives the same serial. RCs in the reference's order, with libtpms 0.9's handle numbers
+ * (signHandle H1, objectHandle H2): TPM_RC_SIZE+P1 (reserved not empty), TPM_RC_KEY at signHandle
+ * (not a signing key, or TPM_RH_NULL, which has nothing to sign with), TPM_RC_SCHEME+P2,
+ * TPM_RC_ASYMMETRIC at objectHandle (no SubjectPublicKeyInfo for it), TPM_RC_SIZE/TPM_RC_VALUE+P3
+ * (partialCertificate), TPM_RC_SCHEME at signHandle (no AlgorithmIdentifier for the key and
+ * scheme when the caller gave none), TPM_RC_ATTRIBUTES at objectHandle (a TPMA_OBJECT extension
+ * that differs from the object's attributes).
  */
 export const CertifyX509 = command({
   code: TPM_CC.CertifyX509,
@@ -231,18 +238,18 @@ export const CertifyX509 = command({
   response: { addedToCertificate: TPM2B_MAX_BUFFER, tbsDigest: TPM2B_DIGEST, signature: TPMT_SIGNATURE },
   run(tpm, { objectHandle, signHandle }, { reserved, inScheme, partialCertificate }) {
     if (reserved.length !== 0) throw new TpmError(TPM_RC.SIZE, { param: 1 });
-    const { key, scheme, hashAlg } = attestationSigner(tpm, signHandle, inScheme, { handle: 2, param: 2 });
-    if (!key) throw new TpmError(TPM_RC.KEY, { handle: 2 });
+    const { key, scheme, hashAlg } = attestationSigner(tpm, signHandle, inScheme, { handle: SIGN_HANDLE, param: 2 });
+    if (!key) throw new TpmError(TPM_RC.KEY, { handle: SIGN_HANDLE });
     const object = tpm.keyObject(objectHandle);
     const spki = object ? subjectPublicKeyInfo(object.publicArea) : null;
-    if (!object || !spki) throw new TpmError(TPM_RC.ASYMMETRIC, { handle: 1 });
+    if (!object || !spki) throw new TpmError(TPM_RC.ASYMMETRIC, { handle: OBJECT_HANDLE });
     const partial = splitPartial(partialCertificate);
     if (typeof partial === 'number') throw new TpmError(partial, { param: 3 });
     const given = partial.sequences.length === 4 ? partial.sequences[0]! : null;
     const signatureAlg = given ?? signatureAlgorithm(key, scheme, hashAlg);
-    if (!signatureAlg) throw new TpmError(TPM_RC.SCHEME, { handle: 2 });
+    if (!signatureAlg) throw new TpmError(TPM_RC.SCHEME, { handle: SIGN_HANDLE });
     const rc = checkExtensions(partial.extensions, object.publicArea.objectAttributes);
-    if (rc === TPM_RC.ATTRIBUTES) throw new TpmError(rc, { handle: 2 });
+    if (rc === TPM_RC.ATTRIBUTES) throw new TpmError(rc, { handle: OBJECT_HANDLE });
     if (rc !== TPM_RC.SUCCESS) throw new TpmError(rc, { param: 3 });
 
     const [issuer, validity, subject] = partial.sequences.slice(-3) as [Uint8Array, Uint8Array, Uint8Array];
