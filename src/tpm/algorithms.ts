@@ -74,12 +74,14 @@ export interface EccCurveInfo {
   readonly bytes: number;
   /** node:crypto / OpenSSL curve name. */
   readonly openssl: string;
+  /** The named curve's OBJECT IDENTIFIER (RFC 5480 §2.1.1.1), for X.509 SubjectPublicKeyInfo. */
+  readonly oid: string;
 }
 
 export const ECC_CURVES: readonly EccCurveInfo[] = [
-  { curve: TPM_ECC_CURVE.NIST_P256, keyBits: 256, bytes: 32, openssl: 'prime256v1' },
-  { curve: TPM_ECC_CURVE.NIST_P384, keyBits: 384, bytes: 48, openssl: 'secp384r1' },
-  { curve: TPM_ECC_CURVE.NIST_P521, keyBits: 521, bytes: 66, openssl: 'secp521r1' },
+  { curve: TPM_ECC_CURVE.NIST_P256, keyBits: 256, bytes: 32, openssl: 'prime256v1', oid: '1.2.840.10045.3.1.7' },
+  { curve: TPM_ECC_CURVE.NIST_P384, keyBits: 384, bytes: 48, openssl: 'secp384r1', oid: '1.3.132.0.34' },
+  { curve: TPM_ECC_CURVE.NIST_P521, keyBits: 521, bytes: 66, openssl: 'secp521r1', oid: '1.3.132.0.35' },
 ];
 
 export function eccCurveInfo(curve: number): EccCurveInfo | undefined {

@@ -336,7 +336,7 @@ export class Engine {
     if (use.includeAuth && !this.tpm.isDaExempt(entity)) this.checkLockedOut(entity === TPM_RH.LOCKOUT);
     if (session?.kind === 'policy') this.checkPolicy(session, i, def, entity, handles, cpParams);
     else if (this.policyRequired(def, i, entity)) throw new TpmError(TPM_RC.AUTH_TYPE, { session: n });
-    else if (!this.userAuthAvailable(def, i, entity)) throw new TpmError(TPM_RC.AUTH_UNAVAILABLE, { session: n });
+    else if (!this.authValueAvailable(def, i, entity)) throw new TpmError(TPM_RC.AUTH_UNAVAILABLE, { session: n });
     if (!session || use.passwordOnly) {
       // A password (or PolicyPassword: the authValue in clear in the HMAC field, Part 1 §19.7.6).
       const ok = constantTimeEqual(trimTrailingZeros(use.hmac), authValue);
@@ -391,14 +391,16 @@ export class Engine {
   }
 
   /**
-   * ms-tpm IsAuthValueAvailable for objects, checked after IsPolicySessionRequired: the USER role
-   * of an object without userWithAuth is open to a policy session only (Part 1 §19.7.3); a
-   * password or HMAC session gets TPM_RC_AUTH_UNAVAILABLE, not TPM_RC_AUTH_TYPE.
+   * ms-tpm IsAuthValueAvailable for objects, checked after IsPolicySessionRequired: an object
+   * loaded without its sensitive area (LoadExternal of a public key) has no authValue, and the
+   * USER role of an object without userWithAuth is open to a policy session only (Part 1
+   * §19.7.3); a password or HMAC session gets TPM_RC_AUTH_UNAVAILABLE, not TPM_RC_AUTH_TYPE.
    */
-  private userAuthAvailable(def: CommandDef, i: number, entity: number): boolean {
-    if (def.handles[i]!.auth !== 'USER') return true;
+  private authValueAvailable(def: CommandDef, i: number, entity: number): boolean {
     const object = this.tpm.keyObject(entity);
-    return object === undefined || (object.publicArea.objectAttributes & TPMA_OBJECT.userWithAuth) !== 0;
+    if (object === undefined) return true;
+    if (object.publicOnly) return false;
+    return def.handles[i]!.auth !== 'USER' || (object.publicArea.objectAttributes & TPMA_OBJECT.userWithAuth) !== 0;
   }
 
   /**

@@ -68,6 +68,7 @@ export const VTPMD_BASELINE_COMMANDS: Record<string, number> = {
   HMAC: 0x155, HMAC_Start: 0x15b, EncryptDecrypt: 0x164, EncryptDecrypt2: 0x193, ECDH_KeyGen: 0x163,
   ECDH_ZGen: 0x154, ECC_Parameters: 0x178, TestParms: 0x18a,
   Certify: 0x148, CertifyCreation: 0x14a, Quote: 0x158, GetTime: 0x14c, NV_Certify: 0x184,
+  CertifyX509: 0x197,
   GetSessionAuditDigest: 0x14d, GetCommandAuditDigest: 0x133,
   SetAlgorithmSet: 0x13f,
   EC_Ephemeral: 0x18e, ZGen_2Phase: 0x18d,
@@ -75,9 +76,7 @@ export const VTPMD_BASELINE_COMMANDS: Record<string, number> = {
 /** Commands being added to the engine now: may or may not be listed yet. */
 export const VTPMD_IN_PROGRESS_COMMANDS: Record<string, number> = {};
 /** Commands no vtpmd engine has yet: never listed, always TPM_RC_COMMAND_CODE. */
-export const VTPMD_NOT_YET_COMMANDS: Record<string, number> = {
-  CertifyX509: 0x197,
-};
+export const VTPMD_NOT_YET_COMMANDS: Record<string, number> = {};
 /**
  * What vtpmd's GetCapability(ALGS) lists this round, keyed by tpm2_getcap's names. TPM_ALG_NULL
  * is implemented (accepted wherever the spec allows it) but, as in libtpms and the reference

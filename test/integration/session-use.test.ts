@@ -60,6 +60,19 @@ describeImpls('sessions with tpm2-tools: PolicyPCR unseal, encrypted NV', (impl)
     expect(after.stdout).toBe('');
   });
 
+  it('a tpm2_loadexternal public key has no authValue: tpm2_create under it is TPM_RC_AUTH_UNAVAILABLE', async () => {
+    await tpm2ok('flushcontext', d.tcti, ['-t']);
+    await tpm2ok('createprimary', d.tcti, ['-C', 'o', '-G', 'ecc', '-c', file('real.ctx')]);
+    await tpm2ok('readpublic', d.tcti, ['-c', file('real.ctx'), '-o', file('real.pub')]);
+    await tpm2ok('flushcontext', d.tcti, ['-t']);
+    await tpm2ok('loadexternal', d.tcti, ['-C', 'o', '-u', file('real.pub'), '-c', file('ext.ctx')]);
+    writeFileSync(file('x'), 'x');
+    const r = await tpm2('create', d.tcti, ['-C', file('ext.ctx'), '-i', file('x'), '-u', file('x.pub'), '-r', file('x.priv')]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr.toLowerCase()).toContain('0x12f');
+    await tpm2('flushcontext', d.tcti, ['-t']);
+  });
+
   it('tpm2_nvwrite/tpm2_nvread through a salted HMAC session with encryption both ways (tpm2_sessionconfig)', async () => {
     await tpm2ok('flushcontext', d.tcti, ['-t']);
     await tpm2ok('createprimary', d.tcti, ['-C', 'o', '-G', 'ecc', '-c', file('salt.ctx')]);

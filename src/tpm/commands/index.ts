@@ -7,6 +7,7 @@ import { RSA_Decrypt, RSA_Encrypt } from './asym.js';
 import { Sign, VerifySignature } from './signature.js';
 import { GetCommandAuditDigest, GetSessionAuditDigest } from './audit-digest.js';
 import { Certify, CertifyCreation, GetTime, NV_Certify, Quote } from './attest.js';
+import { CertifyX509 } from './certify-x509.js';
 import { GetCapability } from './capability.js';
 import { ClockRateAdjust, ClockSet, ReadClock } from './clock.js';
 import { ChangeEPS, ChangePPS, Clear, ClearControl, HierarchyControl } from './hierarchy-control.js';
@@ -92,6 +93,7 @@ export const ALL_COMMANDS: readonly CommandDef[] = [
   Quote,
   GetTime,
   NV_Certify,
+  CertifyX509,
   GetSessionAuditDigest,
   GetCommandAuditDigest,
   NV_DefineSpace,
