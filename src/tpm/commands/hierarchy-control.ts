@@ -15,10 +15,12 @@ import { deleteIndex } from './nv.js';
 import { clearOrderly } from './orderly.js';
 
 /**
- * ms-tpm NvFlushHierarchy: the persistent objects of a hierarchy go; for the owner's, so do the
- * NV indices the owner defined. Platform indices survive ChangePPS.
+ * A hierarchy's objects go: the loaded ones (ms-tpm ObjectFlushHierarchy) and the persistent
+ * ones (NvFlushHierarchy); for the owner's, so do the NV indices the owner defined. Platform
+ * indices survive ChangePPS.
  */
-function flushPersistent(tpm: Tpm, hierarchy: number): void {
+function removeHierarchyObjects(tpm: Tpm, hierarchy: number): void {
+  tpm.flushHierarchy(hierarchy);
   const p = tpm.persistent;
   for (const [handle, object] of p.objects) if (object.hierarchy === hierarchy) p.objects.delete(handle);
   if (hierarchy === TPM_RH.OWNER) {
@@ -94,10 +96,8 @@ export const Clear = command({
     p.endorsementAuth = new Uint8Array(0);
     p.lockoutAuth = new Uint8Array(0);
     p.policies = { owner: EMPTY_POLICY, endorsement: EMPTY_POLICY, lockout: EMPTY_POLICY };
-    tpm.flushHierarchy(TPM_RH.OWNER);
-    tpm.flushHierarchy(TPM_RH.ENDORSEMENT);
-    flushPersistent(tpm, TPM_RH.OWNER);
-    flushPersistent(tpm, TPM_RH.ENDORSEMENT);
+    removeHierarchyObjects(tpm, TPM_RH.OWNER);
+    removeHierarchyObjects(tpm, TPM_RH.ENDORSEMENT);
     // DAPreInstall_Init: the counters and parameters, not the "DA used" mark.
     Object.assign(daOf(p), { ...manufactureDa(), daUsed: daOf(p).daUsed });
     tpm.syncClock();
@@ -149,8 +149,7 @@ export const ChangeEPS = command({
     tpm.ehEnable = true;
     p.endorsementAuth = new Uint8Array(0);
     if (p.policies) p.policies.endorsement = EMPTY_POLICY;
-    tpm.flushHierarchy(TPM_RH.ENDORSEMENT);
-    flushPersistent(tpm, TPM_RH.ENDORSEMENT);
+    removeHierarchyObjects(tpm, TPM_RH.ENDORSEMENT);
     clearOrderly(tpm);
     return {};
   },
@@ -173,8 +172,7 @@ export const ChangePPS = command({
     p.pps = tpm.random(SEED_SIZE);
     p.phProof = tpm.random(SEED_SIZE);
     tpm.platformPolicy = EMPTY_POLICY;
-    tpm.flushHierarchy(TPM_RH.PLATFORM);
-    flushPersistent(tpm, TPM_RH.PLATFORM);
+    removeHierarchyObjects(tpm, TPM_RH.PLATFORM);
     delete p.pcrPolicy;
     clearOrderly(tpm);
     return {};

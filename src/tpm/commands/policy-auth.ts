@@ -13,10 +13,10 @@ import { TpmError } from '../errors.js';
 import { INT32, oneOf, struct, tpm2b, UINT16, type Infer } from '../marshal/codec.js';
 import { TPM2B_NAME, TPMT_SIGNATURE } from '../marshal/objects.js';
 import { TPM2B_DIGEST, TPM2B_NONCE, TPMT_TK_VERIFIED } from '../marshal/structures.js';
-import { TPMI_DH_ENTITY, TPMI_DH_OBJECT, TPMI_RH_HIERARCHY, TPMI_SH_POLICY } from '../marshal/tpmi.js';
+import { TPMI_DH_ENTITY, TPMI_DH_OBJECT, TPMI_RH_HIERARCHY } from '../marshal/tpmi.js';
 import type { Session } from '../state/sessions.js';
 import type { Tpm } from '../tpm.js';
-import { equal, policySession, u32, u64, update } from './policy-support.js';
+import { equal, POLICY_SESSION, policySession, u32, u64, update } from './policy-support.js';
 import { verifySignature } from './signature.js';
 import { authTicketDigest, verifiedTicketDigest } from './tickets.js';
 
@@ -110,7 +110,7 @@ export const PolicySigned = command({
   code: TPM_CC.PolicySigned,
   handles: [
     { name: 'authObject', type: TPMI_DH_OBJECT },
-    { name: 'policySession', type: TPMI_SH_POLICY },
+    POLICY_SESSION,
   ],
   params: { nonceTPM: TPM2B_NONCE, cpHashA: TPM2B_DIGEST, policyRef: TPM2B_NONCE, expiration: INT32, auth: TPMT_SIGNATURE },
   response: { timeout: TPM2B_TIMEOUT, policyTicket: TPMT_TK_AUTH },
@@ -143,7 +143,7 @@ export const PolicySecret = command({
   code: TPM_CC.PolicySecret,
   handles: [
     { name: 'authHandle', type: TPMI_DH_ENTITY, auth: 'USER' },
-    { name: 'policySession', type: TPMI_SH_POLICY },
+    POLICY_SESSION,
   ],
   params: { nonceTPM: TPM2B_NONCE, cpHashA: TPM2B_DIGEST, policyRef: TPM2B_NONCE, expiration: INT32 },
   response: { timeout: TPM2B_TIMEOUT, policyTicket: TPMT_TK_AUTH },
@@ -168,7 +168,7 @@ export const PolicySecret = command({
  */
 export const PolicyTicket = command({
   code: TPM_CC.PolicyTicket,
-  handles: [{ name: 'policySession', type: TPMI_SH_POLICY }],
+  handles: [POLICY_SESSION],
   params: { timeout: TPM2B_TIMEOUT, cpHashA: TPM2B_DIGEST, policyRef: TPM2B_NONCE, authName: TPM2B_NAME, ticket: TPMT_TK_AUTH },
   response: {},
   run(tpm, { policySession: h }, { timeout: buffer, cpHashA, policyRef, authName, ticket }) {
@@ -197,7 +197,7 @@ export const PolicyTicket = command({
  */
 export const PolicyAuthorize = command({
   code: TPM_CC.PolicyAuthorize,
-  handles: [{ name: 'policySession', type: TPMI_SH_POLICY }],
+  handles: [POLICY_SESSION],
   params: { approvedPolicy: TPM2B_DIGEST, policyRef: TPM2B_NONCE, keySign: TPM2B_NAME, checkTicket: TPMT_TK_VERIFIED },
   response: {},
   run(tpm, { policySession: h }, { approvedPolicy, policyRef, keySign, checkTicket }) {

@@ -11,18 +11,17 @@ import { UINT16, type Codec } from '../marshal/codec.js';
 import { TPMI_RH_NV_AUTH, TPMI_RH_NV_INDEX } from '../marshal/nv.js';
 import { Reader } from '../marshal/reader.js';
 import { TPMT_HA } from '../marshal/structures.js';
-import { TPMI_SH_POLICY } from '../marshal/tpmi.js';
 import { nvAttributes, nvData, nvFind, nvName, type NvIndex } from '../state/nv.js';
 import type { Tpm } from '../tpm.js';
 import { readAccess } from './nv-data.js';
 import { checkCondition, TPM2B_OPERAND, TPM_EO_CODEC } from './policy.js';
 import { contextUpdate } from './policy-auth.js';
-import { equal, policySession, u16, u32, update } from './policy-support.js';
+import { equal, POLICY_SESSION, policySession, u16, u32, update } from './policy-support.js';
 
 const handles = [
   { name: 'authHandle', type: TPMI_RH_NV_AUTH, auth: 'USER' },
   { name: 'nvIndex', type: TPMI_RH_NV_INDEX },
-  { name: 'policySession', type: TPMI_SH_POLICY },
+  POLICY_SESSION,
 ] as const;
 
 /** The index after NvReadAccessChecks: TPM_RC_NV_LOCKED, TPM_RC_NV_AUTHORIZATION, TPM_RC_NV_UNINITIALIZED. */

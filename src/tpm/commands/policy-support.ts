@@ -3,6 +3,7 @@ import { TPM_RC } from '../constants.js';
 import { hash } from '../crypto/index.js';
 import { TpmError } from '../errors.js';
 import type { TPML_PCR_SELECTION } from '../marshal/structures.js';
+import { TPMI_SH_POLICY } from '../marshal/tpmi.js';
 import { policyOf, resetPolicy, type Session } from '../state/sessions.js';
 import type { Tpm } from '../tpm.js';
 import { currentPcrDigest } from './pcr.js';
@@ -21,6 +22,9 @@ export function equal(a: Uint8Array, b: Uint8Array): boolean {
   for (let i = 0; i < a.length; i++) d |= a[i]! ^ b[i]!;
   return d === 0;
 }
+
+/** The handle every policy command takes first: the policy (or trial) session it extends. */
+export const POLICY_SESSION = { name: 'policySession', type: TPMI_SH_POLICY } as const;
 
 /**
  * The policy or trial session a policy command names (the engine has checked it is loaded).

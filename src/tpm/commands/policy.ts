@@ -11,7 +11,7 @@ import { TpmError } from '../errors.js';
 import { BOOL, encode, tpm2b, UINT16, UINT32, UINT8 } from '../marshal/codec.js';
 import { TPM2B_DIGEST, TPML_DIGEST, TPML_PCR_SELECTION, TPMS_TIME_INFO } from '../marshal/structures.js';
 import { TPMI_SH_POLICY } from '../marshal/tpmi.js';
-import { equal, pcrDigest, policySession, u16, u32, update } from './policy-support.js';
+import { equal, pcrDigest, POLICY_SESSION, policySession, u16, u32, update } from './policy-support.js';
 
 /** Part 3 §23.12 TPM2_PolicyRestart: digest back to zeros, every assertion forgotten. */
 export const PolicyRestart = command({
@@ -28,7 +28,7 @@ export const PolicyRestart = command({
 /** Part 3 §23.19 TPM2_PolicyGetDigest. */
 export const PolicyGetDigest = command({
   code: TPM_CC.PolicyGetDigest,
-  handles: [{ name: 'policySession', type: TPMI_SH_POLICY }],
+  handles: [POLICY_SESSION],
   params: {},
   response: { policyDigest: TPM2B_DIGEST },
   run(tpm, { policySession: h }) {
@@ -42,7 +42,7 @@ export const PolicyGetDigest = command({
  */
 export const PolicyCommandCode = command({
   code: TPM_CC.PolicyCommandCode,
-  handles: [{ name: 'policySession', type: TPMI_SH_POLICY }],
+  handles: [POLICY_SESSION],
   params: { code: UINT32 },
   response: {},
   run(tpm, { policySession: h }, { code }) {
@@ -58,7 +58,7 @@ export const PolicyCommandCode = command({
 /** Part 3 §23.18 TPM2_PolicyAuthValue: H(digest || CC_PolicyAuthValue); the HMAC then includes the authValue. */
 export const PolicyAuthValue = command({
   code: TPM_CC.PolicyAuthValue,
-  handles: [{ name: 'policySession', type: TPMI_SH_POLICY }],
+  handles: [POLICY_SESSION],
   params: {},
   response: {},
   run(tpm, { policySession: h }) {
@@ -73,7 +73,7 @@ export const PolicyAuthValue = command({
 /** Part 3 §23.19 TPM2_PolicyPassword: the same digest as PolicyAuthValue; the authValue is sent in clear. */
 export const PolicyPassword = command({
   code: TPM_CC.PolicyPassword,
-  handles: [{ name: 'policySession', type: TPMI_SH_POLICY }],
+  handles: [POLICY_SESSION],
   params: {},
   response: {},
   run(tpm, { policySession: h }) {
@@ -88,7 +88,7 @@ export const PolicyPassword = command({
 /** Part 3 §23.13 TPM2_PolicyPhysicalPresence: H(digest || CC_PolicyPhysicalPresence). */
 export const PolicyPhysicalPresence = command({
   code: TPM_CC.PolicyPhysicalPresence,
-  handles: [{ name: 'policySession', type: TPMI_SH_POLICY }],
+  handles: [POLICY_SESSION],
   params: {},
   response: {},
   run(tpm, { policySession: h }) {
@@ -106,7 +106,7 @@ export const PolicyPhysicalPresence = command({
  */
 export const PolicyLocality = command({
   code: TPM_CC.PolicyLocality,
-  handles: [{ name: 'policySession', type: TPMI_SH_POLICY }],
+  handles: [POLICY_SESSION],
   params: { locality: UINT8 },
   response: {},
   run(tpm, { policySession: h }, { locality }) {
@@ -136,7 +136,7 @@ export const PolicyLocality = command({
  */
 export const PolicyPCR = command({
   code: TPM_CC.PolicyPCR,
-  handles: [{ name: 'policySession', type: TPMI_SH_POLICY }],
+  handles: [POLICY_SESSION],
   params: { pcrDigest: TPM2B_DIGEST, pcrs: TPML_PCR_SELECTION },
   response: {},
   run(tpm, { policySession: h }, { pcrDigest: given, pcrs }) {
@@ -162,7 +162,7 @@ export const PolicyPCR = command({
  */
 export const PolicyOR = command({
   code: TPM_CC.PolicyOR,
-  handles: [{ name: 'policySession', type: TPMI_SH_POLICY }],
+  handles: [POLICY_SESSION],
   params: { pHashList: TPML_DIGEST },
   response: {},
   run(tpm, { policySession: h }, { pHashList }) {
@@ -180,7 +180,7 @@ export const PolicyOR = command({
  */
 export const PolicyCpHash = command({
   code: TPM_CC.PolicyCpHash,
-  handles: [{ name: 'policySession', type: TPMI_SH_POLICY }],
+  handles: [POLICY_SESSION],
   params: { cpHashA: TPM2B_DIGEST },
   response: {},
   run(tpm, { policySession: h }, { cpHashA }) {
@@ -201,7 +201,7 @@ export const PolicyCpHash = command({
  */
 export const PolicyNameHash = command({
   code: TPM_CC.PolicyNameHash,
-  handles: [{ name: 'policySession', type: TPMI_SH_POLICY }],
+  handles: [POLICY_SESSION],
   params: { nameHash: TPM2B_DIGEST },
   response: {},
   run(tpm, { policySession: h }, { nameHash }) {
@@ -222,7 +222,7 @@ export const PolicyNameHash = command({
  */
 export const PolicyTemplate = command({
   code: TPM_CC.PolicyTemplate,
-  handles: [{ name: 'policySession', type: TPMI_SH_POLICY }],
+  handles: [POLICY_SESSION],
   params: { templateHash: TPM2B_DIGEST },
   response: {},
   run(tpm, { policySession: h }, { templateHash }) {
@@ -247,7 +247,7 @@ export const PolicyTemplate = command({
  */
 export const PolicyNvWritten = command({
   code: TPM_CC.PolicyNvWritten,
-  handles: [{ name: 'policySession', type: TPMI_SH_POLICY }],
+  handles: [POLICY_SESSION],
   params: { writtenSet: BOOL },
   response: {},
   run(tpm, { policySession: h }, { writtenSet }) {
@@ -266,7 +266,7 @@ export const PolicyNvWritten = command({
  */
 export const PolicyDuplicationSelect = command({
   code: TPM_CC.PolicyDuplicationSelect,
-  handles: [{ name: 'policySession', type: TPMI_SH_POLICY }],
+  handles: [POLICY_SESSION],
   params: { objectName: tpm2b(2 + 64), newParentName: tpm2b(2 + 64), includeObject: BOOL },
   response: {},
   run(tpm, { policySession: h }, { objectName, newParentName, includeObject }) {
@@ -330,7 +330,7 @@ export function checkCondition(op: number, a: Uint8Array, b: Uint8Array): boolea
  */
 export const PolicyCounterTimer = command({
   code: TPM_CC.PolicyCounterTimer,
-  handles: [{ name: 'policySession', type: TPMI_SH_POLICY }],
+  handles: [POLICY_SESSION],
   params: { operandB: TPM2B_OPERAND, offset: UINT16, operation: TPM_EO_CODEC },
   response: {},
   run(tpm, { policySession: h }, { operandB, offset, operation }) {
