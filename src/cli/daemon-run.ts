@@ -79,6 +79,11 @@ export async function runDaemon(
       device,
       stop: (reason, code) => void stop(reason, code),
     });
+    // Handlers before the pid file: whoever sees the file may signal at once, and a SIGTERM
+    // that arrived before them would kill the process without persisting the state.
+    process.on('SIGPIPE', () => undefined);
+    process.on('SIGTERM', () => void stop('SIGTERM'));
+    process.on('SIGINT', () => void stop('SIGINT'));
     removePid = pidFileFromConfig(config);
   } catch (e) {
     stopping = true;
@@ -90,9 +95,6 @@ export async function runDaemon(
     throw new StartupError((e as Error).message);
   }
 
-  process.on('SIGPIPE', () => undefined);
-  process.on('SIGTERM', () => void stop('SIGTERM'));
-  process.on('SIGINT', () => void stop('SIGINT'));
   // READY=1 only now: the sockets/device accept commands and the TPM is powered on.
   void notifier.send({ READY: '1', STATUS: frontend.status });
   reportDaemonReady();
