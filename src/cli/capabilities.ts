@@ -14,6 +14,7 @@ const FEATURES = [
   'cmdarg-key-fd',
   'cmdarg-pwd-fd',
   'cmdarg-print-states',
+  'cmdarg-chroot',
   'nvram-backend-dir',
   'nvram-backend-file',
   // swtpm_setup reads these to know which RSA EK sizes it may ask for.

@@ -23,6 +23,12 @@ const KEY: CommandOption = { type: 'string', describe: 'state encryption: file=F
 const MIGRATION_KEY: CommandOption = { type: 'string', describe: 'encryption of GET_STATEBLOB blobs: same syntax as --key' };
 const PRINT_STATES: CommandOption = { type: 'boolean', describe: 'print the state blobs in --tpmstate as JSON and exit' };
 
+const CHROOT: CommandOption = {
+  alias: 'R',
+  type: 'string',
+  describe: 'chroot to this directory at start-up (needs root); every other path is then inside it',
+};
+
 export const SOCKET_OPTIONS: Record<string, CommandOption> = {
   tpm2: { type: 'boolean', describe: 'emulate a TPM 2.0 (required)' },
   tpmstate: TPMSTATE,
@@ -35,6 +41,7 @@ export const SOCKET_OPTIONS: Record<string, CommandOption> = {
   key: KEY,
   'migration-key': MIGRATION_KEY,
   runas: { alias: 'r', type: 'string', describe: 'run as this user (needs root); files and sockets are created as that user' },
+  chroot: CHROOT,
   daemon: { alias: 'd', type: 'boolean', describe: 'run in the background once the sockets are ready' },
   terminate: { alias: 't', type: 'boolean', describe: 'exit when the data connection closes' },
   'print-capabilities': { type: 'boolean', describe: 'print the supported features as JSON and exit' },
@@ -53,6 +60,7 @@ export const CUSE_OPTIONS: Record<string, CommandOption> = {
   key: KEY,
   'migration-key': MIGRATION_KEY,
   runas: { alias: 'r', type: 'string', describe: 'become this user once the device exists (needs root); the state directory must be writable by it' },
+  chroot: CHROOT,
   daemon: { alias: 'd', type: 'boolean', describe: 'run in the background once the device exists' },
   'print-states': PRINT_STATES,
 };

@@ -10,7 +10,8 @@ import { capabilitiesJson, packageVersion } from './capabilities.js';
 import { CUSE_OPTIONS, parseCommandArgv, SETUP_OPTIONS, SOCKET_OPTIONS } from './command-options.js';
 import { UsageError } from './key-value.js';
 import { isDaemonChild, launchDaemon, reportDaemonFailure } from './daemonize.js';
-import { dropPrivileges, resolveRunAs } from './runas.js';
+import { enterChroot } from './chroot.js';
+import { becomeUser, resolveRunAs } from './runas.js';
 import type { SocketArgs } from './socket-config.js';
 import type { CuseArgs } from './cuse-config.js';
 
@@ -45,9 +46,14 @@ async function socketCommand(argv: Record<string, unknown>, rawArgs: string[]): 
   }
   if (last(argv['print-states'] as boolean | undefined)) return printStates(argv);
   if (last(argv.daemon as boolean | undefined) && !isDaemonChild()) return launchDaemon(rawArgs);
+  // Loaded before a chroot, which leaves the modules behind.
+  const [{ parseSocketConfig }, { runSocketDaemon }] = await Promise.all([import('./socket-config.js'), import('./socket-daemon.js')]);
+  // Before anything is opened, as swtpm does: chroot, then the user (looked up before the chroot).
   const runas = last(argv.runas as string | string[] | undefined);
-  // Before anything is opened, as swtpm does; a usage problem with the user is reported first.
-  if (runas !== undefined) dropPrivileges(String(runas));
+  const account = runas !== undefined ? resolveRunAs(String(runas)) : undefined;
+  const chroot = last(argv.chroot as string | string[] | undefined);
+  if (chroot !== undefined) enterChroot(String(chroot));
+  if (account) becomeUser(account);
   const args: SocketArgs = {};
   for (const key of ['tpmstate', 'server', 'ctrl', 'port', 'flags', 'pid', 'log'] as const) {
     const v = last(argv[key] as string | string[] | undefined);
@@ -56,10 +62,7 @@ async function socketCommand(argv: Record<string, unknown>, rawArgs: string[]): 
   keyArgs(argv, args);
   args.tpm2 = last(argv.tpm2 as boolean | undefined) ?? false;
   args.terminate = last(argv.terminate as boolean | undefined) ?? false;
-  const { parseSocketConfig } = await import('./socket-config.js');
-  const config = parseSocketConfig(args);
-  const { runSocketDaemon } = await import('./socket-daemon.js');
-  return runSocketDaemon(config);
+  return runSocketDaemon(parseSocketConfig(args));
 }
 
 async function setupCommand(argv: Record<string, unknown>): Promise<number> {
@@ -131,11 +134,15 @@ async function cuseCommand(argv: Record<string, unknown>, rawArgs: string[]): Pr
     if (v !== undefined) args[key] = String(v);
   }
   keyArgs(argv, args);
-  const { parseCuseConfig } = await import('./cuse-config.js');
+  const [{ parseCuseConfig }, { runCuseDaemon }] = await Promise.all([import('./cuse-config.js'), import('./cuse-daemon.js')]);
+  // Looked up now, so that a bad user is reported before /dev/cuse is opened (and before a
+  // chroot, whose root need not have a user database).
+  const account = args.runas !== undefined ? resolveRunAs(args.runas) : undefined;
+  // As swtpm cuse: chroot first, so /dev/cuse and every other path (key files too) are inside it.
+  const chroot = last(argv.chroot as string | string[] | undefined);
+  if (chroot !== undefined) enterChroot(String(chroot));
   const config = parseCuseConfig(args);
-  // Looked up now, so that a bad user is reported before /dev/cuse is opened.
-  if (args.runas !== undefined) config.runas = resolveRunAs(args.runas);
-  const { runCuseDaemon } = await import('./cuse-daemon.js');
+  if (account) config.runas = account;
   return runCuseDaemon(config);
 }
 

@@ -43,6 +43,3 @@ export function becomeUser(account: RunAs): void {
   }
 }
 
-export function dropPrivileges(user: string): void {
-  becomeUser(resolveRunAs(user));
-}

@@ -2,17 +2,15 @@
  * Exclusive use of a state directory: a write lock on the whole of `<dir>/.lock`, the file swtpm
  * locks (swtpm-compat §5.5), so vtpmd and swtpm exclude each other as well as themselves.
  *
- * swtpm takes a POSIX record lock (fcntl F_SETLK). Node has no fcntl, so the lock is taken by a
- * short-lived helper on a descriptor we open and pass it: an open-file-description lock
- * (F_OFD_SETLK), which conflicts with POSIX record locks and with other OFD locks, belongs to the
- * open file rather than to the helper, and therefore stays held after the helper exits, for as long
- * as our descriptor is open. The kernel drops it when that descriptor closes: on release, on exit
- * and on SIGKILL alike, so a crashed daemon never leaves a stale lock. The helper is Perl, which
- * every Debian system has (perl-base is essential); it costs a few milliseconds, once per lock.
+ * swtpm takes a POSIX record lock (fcntl F_SETLK); we take an open-file-description lock
+ * (F_OFD_SETLK) through the native addon. The two conflict with each other. An OFD lock belongs
+ * to the open file, not the process, so closing some other descriptor of the same file (as a
+ * POSIX lock would) never drops it; the kernel drops it when our descriptor closes: on release,
+ * on exit and on SIGKILL alike, so a crashed daemon never leaves a stale lock.
  */
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import path from 'node:path';
+import { lockWholeFile } from '../native/syscalls.js';
 import { LOCK_FILE_NAME } from './layout.js';
 
 export class LockError extends Error {
@@ -27,22 +25,6 @@ export interface DirLock {
   release(): void;
 }
 
-/**
- * Locks fd 3 with F_OFD_SETLK (Linux: 37), F_WRLCK over the whole file. struct flock on 64-bit
- * Linux: l_type s16, l_whence s16, pad, l_start s64, l_len s64, l_pid s32 (0 for OFD locks), pad.
- * Exit 0: locked. Exit 1: held elsewhere; prints the holder's pid when it is a POSIX lock
- * (F_OFD_GETLK, 36, reports it; an OFD holder shows as -1). Other exits: could not try.
- */
-const HELPER = `
-open(my $fh, '>&=', 3) or exit 3;
-my $want = pack('s s x4 q q l x4', 1, 0, 0, 0, 0);
-exit 0 if fcntl($fh, 37, $want);
-exit 4 unless $!{EAGAIN} || $!{EACCES};
-my $probe = pack('s s x4 q q l x4', 1, 0, 0, 0, 0);
-if (fcntl($fh, 36, $probe)) { my @f = unpack('s s x4 q q l x4', $probe); print $f[4]; }
-exit 1;
-`;
-
 export function lockStateDir(dir: string): DirLock {
   const file = path.join(dir, LOCK_FILE_NAME);
   let fd: number;
@@ -52,16 +34,17 @@ export function lockStateDir(dir: string): DirLock {
   } catch (e) {
     throw new LockError(`cannot open lock file ${file}: ${(e as Error).message}`);
   }
-  const r = spawnSync('perl', ['-e', HELPER], { stdio: ['ignore', 'pipe', 'pipe', fd], encoding: 'utf8', timeout: 10_000 });
-  if (r.status !== 0) {
+  let result;
+  try {
+    result = lockWholeFile(fd);
+  } catch (e) {
     fs.closeSync(fd);
-    if (r.error) throw new LockError(`cannot lock ${file}: running perl failed (${(r.error as NodeJS.ErrnoException).code ?? r.error.message}); install perl (Debian: perl-base)`);
-    if (r.status === 1) {
-      const pid = Number.parseInt(r.stdout, 10);
-      const who = pid > 0 ? `process ${pid}` : 'another process';
-      throw new LockError(`state directory ${dir} is in use by ${who} (a vtpmd or swtpm); stop it or use another --tpmstate dir`);
-    }
-    throw new LockError(`cannot lock ${file}: the lock helper failed (exit ${r.status ?? r.signal}) ${r.stderr.trim()}`);
+    throw new LockError(`cannot lock ${file}: ${(e as Error).message}`);
+  }
+  if (!result.locked) {
+    fs.closeSync(fd);
+    const who = result.holderPid ? `process ${result.holderPid}` : 'another process';
+    throw new LockError(`state directory ${dir} is in use by ${who} (a vtpmd or swtpm); stop it or use another --tpmstate dir`);
   }
   let released = false;
   return {

@@ -4,7 +4,7 @@ credentials and prints one JSON line per message. On READY=1 it probes the TCP p
 argv[2] at once (before the daemon can do anything else), so the test can tell whether READY
 came only after the daemon accepted connections.
 
-usage: notify-listener.py SOCKET_PATH [PROBE_PORT]
+usage: notify-listener.py SOCKET_PATH|@ABSTRACT_NAME [PROBE_PORT]
 """
 import json
 import os
@@ -16,7 +16,7 @@ path = sys.argv[1]
 probe_port = int(sys.argv[2]) if len(sys.argv) > 2 else None
 sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
 sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
-sock.bind(path)
+sock.bind("\0" + path[1:] if path.startswith("@") else path)
 print(json.dumps({"listening": path}), flush=True)
 
 

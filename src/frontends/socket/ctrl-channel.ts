@@ -27,6 +27,8 @@ export interface CtrlConnectionOptions {
   adoptDataSocket(socket: net.Socket | null): number;
   /** CMD_SHUTDOWN was answered: end the process. */
   onShutdown(): void;
+  /** The bytes come through receive()/descriptor() (a unix connection read with recvmsg). */
+  externalInput?: boolean;
 }
 
 const CMD_SIZE = 4;
@@ -43,7 +45,7 @@ export class CtrlConnection {
     private readonly socket: net.Socket,
     private readonly options: CtrlConnectionOptions,
   ) {
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    if (!options.externalInput) socket.on('data', (chunk: Buffer) => this.receive(chunk));
     socket.on('error', (e) => options.log.debug(`control connection: ${e.message}`));
     socket.on('close', () => {
       this.closed = true;
@@ -52,7 +54,7 @@ export class CtrlConnection {
     });
   }
 
-  /** Called by the fd receiver before the bytes the descriptor came with. */
+  /** A descriptor received with the bytes that follow it. */
   descriptor(fd: net.Socket): void {
     this.dropFd(); // cloud-hypervisor attaches an fd to every write: close strays
     this.receivedFd = fd;
@@ -68,7 +70,7 @@ export class CtrlConnection {
     this.deadline = undefined;
   }
 
-  private onData(chunk: Buffer): void {
+  receive(chunk: Buffer): void {
     if (this.buf.length === 0 && !this.busy) {
       this.clearDeadline();
       this.deadline = setTimeout(() => this.timeout(), CTRL_RECV_BUDGET_MS);

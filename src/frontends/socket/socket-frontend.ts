@@ -10,7 +10,7 @@ import { PTM_RES } from '../../control/codes.js';
 import type { Device } from '../../device/device.js';
 import { CtrlConnection } from './ctrl-channel.js';
 import { serveDataConnection } from './data-channel.js';
-import { createFdReceiver } from './fd-passing.js';
+import { readWithDescriptors } from './fd-passing.js';
 import { describeEndpoint, listen, type Endpoint, type Listener } from './listen.js';
 
 export type { Endpoint } from './listen.js';
@@ -32,14 +32,8 @@ export class SocketFrontend {
   private readonly listeners: Listener[] = [];
   private readonly connections = new Set<net.Socket>();
   private fdDataSocket: net.Socket | null = null;
-  private readonly fdReceiver = createFdReceiver();
 
   private constructor(private readonly options: SocketFrontendOptions) {}
-
-  /** True when SET_DATAFD works here (descriptors can be received on unix control sockets). */
-  get fdPassing(): boolean {
-    return this.fdReceiver !== null;
-  }
 
   static async start(options: SocketFrontendOptions): Promise<SocketFrontend> {
     const fe = new SocketFrontend(options);
@@ -51,7 +45,7 @@ export class SocketFrontend {
       }
       if (options.ctrl) {
         const { endpoint } = options.ctrl;
-        const unix = endpoint.type === 'unix' && fe.fdReceiver !== null;
+        const unix = endpoint.type === 'unix';
         fe.listeners.push(await listen(endpoint, (s) => fe.acceptCtrl(s, unix), { what: 'control channel', pauseOnConnect: unix }));
         options.log.info(`control channel on ${describeEndpoint(endpoint)}`);
       }
@@ -77,27 +71,25 @@ export class SocketFrontend {
     serveDataConnection(socket, { device: this.options.device, log: this.options.log, disconnect });
   }
 
-  private acceptCtrl(accepted: net.Socket, upgrade: boolean): void {
-    let socket = accepted;
-    let conn: CtrlConnection | undefined;
-    if (upgrade) {
-      const ipc = this.fdReceiver!.upgrade(accepted, (fd) => {
-        if (conn) conn.descriptor(fd);
-        else fd.destroy();
-      });
-      if (ipc) socket = ipc;
-      else accepted.resume();
-    }
+  /** A unix control connection is read with recvmsg, so descriptors sent with it arrive. */
+  private acceptCtrl(socket: net.Socket, unix: boolean): void {
     this.track(socket, () => {
       if (this.options.ctrl?.terminate) this.options.onTerminate('the control connection closed (terminate)');
     });
-    conn = new CtrlConnection(socket, {
+    const options = {
       device: this.options.device,
       log: this.options.log,
-      fdPassing: this.fdPassing,
-      adoptDataSocket: (fd) => this.adoptDataSocket(fd),
+      fdPassing: true,
+      adoptDataSocket: (fd: net.Socket | null) => this.adoptDataSocket(fd),
       onShutdown: () => this.options.onTerminate('CMD_SHUTDOWN'),
-    });
+    };
+    if (unix) {
+      const conn = new CtrlConnection(socket, { ...options, externalInput: true });
+      if (readWithDescriptors(socket, { descriptor: (fd) => conn.descriptor(fd), data: (chunk) => conn.receive(chunk) })) return;
+      socket.destroy(); // an accepted unix connection always has its descriptor
+      return;
+    }
+    new CtrlConnection(socket, options);
   }
 
   /** CMD_SET_DATAFD: swtpm answers IOERROR when a data channel exists, BAD_PARAMETER without fd. */

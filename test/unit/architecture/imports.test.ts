@@ -1,6 +1,6 @@
 /**
  * The layering design.md and style.md §3 ask for, checked on every import in src/:
- * cli → {frontends, setup} → ... → device → {tpm, storage} → common, one way only; the engine
+ * cli → {frontends, setup} → ... → device → {tpm, storage} → {common, native}, one way only; the engine
  * (tpm/) does no I/O; only tpm/crypto/ touches a crypto library within the engine, and setup/
  * (the local CA) may use node:crypto besides.
  */
@@ -18,7 +18,7 @@ function files(dir: string): string[] {
 }
 
 /** Layer of a path under src/ (its first folder; main.ts is the top). */
-const RANK: Record<string, number> = { main: 7, cli: 6, setup: 5, frontends: 4, control: 3, device: 2, tpm: 1, storage: 1, common: 0 };
+const RANK: Record<string, number> = { main: 7, cli: 6, setup: 5, frontends: 4, control: 3, device: 2, tpm: 1, storage: 1, common: 0, native: 0 };
 const layerOf = (file: string): string => {
   const rel = path.relative(SRC, file).split(path.sep);
   return rel.length === 1 ? 'main' : rel[0]!;

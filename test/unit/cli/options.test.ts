@@ -129,7 +129,7 @@ describe('--print-capabilities', () => {
   it('is one line of JSON in swtpm\'s spacing with only what vtpmd implements', () => {
     const s = capabilitiesJson('1.2.3');
     expect(s).toBe(
-      '{ "type": "swtpm", "features": [ "tpm-2.0", "flags-opt-startup", "flags-opt-disable-auto-shutdown", "ctrl-opt-terminate", "cmdarg-key-fd", "cmdarg-pwd-fd", "cmdarg-print-states", "nvram-backend-dir", "nvram-backend-file", "rsa-keysize-1024", "rsa-keysize-2048", "rsa-keysize-3072" ], "profiles": { }, "version": "1.2.3" }',
+      '{ "type": "swtpm", "features": [ "tpm-2.0", "flags-opt-startup", "flags-opt-disable-auto-shutdown", "ctrl-opt-terminate", "cmdarg-key-fd", "cmdarg-pwd-fd", "cmdarg-print-states", "cmdarg-chroot", "nvram-backend-dir", "nvram-backend-file", "rsa-keysize-1024", "rsa-keysize-2048", "rsa-keysize-3072" ], "profiles": { }, "version": "1.2.3" }',
     );
     expect(JSON.parse(s).features).not.toContain('tpm-1.2');
   });

@@ -1,28 +1,40 @@
 import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../../../src/common/log.js';
-import { createNotifier, notifyArgs } from '../../../src/cli/sd-notify.js';
+import { createNotifier, notifyMessage } from '../../../src/cli/sd-notify.js';
 
 describe('sd_notify messages', () => {
-  it('claim the daemon pid and list the assignments in a fixed order', () => {
-    expect(notifyArgs({ STATUS: 'serving /dev/vtpm-a', READY: '1' }, 4242)).toEqual(['--pid=4242', 'READY=1', 'STATUS=serving /dev/vtpm-a']);
-    expect(notifyArgs({ STOPPING: '1' }, 7)).toEqual(['--pid=7', 'STOPPING=1']);
+  it('list the assignments in a fixed order, one per line', () => {
+    expect(notifyMessage({ STATUS: 'serving /dev/vtpm-a', READY: '1' })).toBe('READY=1\nSTATUS=serving /dev/vtpm-a');
+    expect(notifyMessage({ STOPPING: '1' })).toBe('STOPPING=1');
   });
 
   it('a newline in a value cannot forge another field', () => {
-    expect(notifyArgs({ STATUS: 'a\nREADY=1' }, 1)).toEqual(['--pid=1', 'STATUS=a READY=1']);
+    expect(notifyMessage({ STATUS: 'a\nREADY=1' })).toBe('STATUS=a READY=1');
   });
 
-  it('without NOTIFY_SOCKET nothing is sent, even when the sender binary does not exist', async () => {
-    const n = createNotifier(silentLogger, {}, '/nonexistent/systemd-notify');
+  it('without NOTIFY_SOCKET nothing is sent', async () => {
+    const sent: string[] = [];
+    const n = createNotifier(silentLogger, {}, (_p, m) => sent.push(m.toString()));
     expect(n.active).toBe(false);
     await expect(n.send({ READY: '1' })).resolves.toBeUndefined();
+    expect(sent).toEqual([]);
   });
 
-  it('a missing sender binary is a warning, never a failure', async () => {
+  it('sends each message as it comes, to the socket named', async () => {
+    const sent: [string, string][] = [];
+    const n = createNotifier(silentLogger, { NOTIFY_SOCKET: '@vtpmd-test' }, (p, m) => sent.push([p, m.toString()]));
+    await n.send({ READY: '1', STATUS: 'up' });
+    await n.send({ STOPPING: '1' });
+    expect(sent).toEqual([['@vtpmd-test', 'READY=1\nSTATUS=up'], ['@vtpmd-test', 'STOPPING=1']]);
+  });
+
+  it('a socket nobody listens on is a warning that names the errno, never a failure', async () => {
     const warnings: string[] = [];
     const log = { ...silentLogger, warn: (m: string) => warnings.push(m) };
-    const n = createNotifier(log, { NOTIFY_SOCKET: '/run/nothing-here' }, '/nonexistent/systemd-notify');
+    const n = createNotifier(log, { NOTIFY_SOCKET: '/run/nothing-here/notify' });
     await n.send({ READY: '1' });
     expect(warnings.join('\n')).toMatch(/ENOENT.*READY/);
+    await createNotifier(log, { NOTIFY_SOCKET: '@vtpmd-nobody-listens-here' }).send({ STOPPING: '1' });
+    expect(warnings.join('\n')).toMatch(/ECONNREFUSED.*STOPPING/);
   });
 });
