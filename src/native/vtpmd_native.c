@@ -2,6 +2,7 @@
  * The system calls vtpmd needs and Node's API does not offer, in one small N-API addon:
  *
  *   lockFile(fd)            an open-file-description write lock on a whole file (F_OFD_SETLK)
+ *   flockFile(fd)           flock(LOCK_EX | LOCK_NB), the lock swtpm_localca takes
  *   notify(path, bytes)     one AF_UNIX datagram (sd_notify(3)), abstract names as "@name"
  *   chroot(path)            chroot(2) and chdir("/")
  *   watchDescriptors(fd, cb) / unwatch(handle)
@@ -19,6 +20,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -85,6 +87,18 @@ static napi_value LockFile(napi_env env, napi_callback_info info) {
   CHECK(napi_set_element(env, out, 0, int_value(env, status)));
   CHECK(napi_set_element(env, out, 1, int_value(env, pid)));
   return out;
+}
+
+/* flockFile(fd) -> 0 locked, 1 held by another open file, -errno. Never waits. */
+static napi_value FlockFile(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  int32_t fd;
+  if (args(env, info, 1, argv) < 0) return NULL;
+  CHECK(napi_get_value_int32(env, argv[0], &fd));
+  int rc;
+  do rc = flock(fd, LOCK_EX | LOCK_NB);
+  while (rc < 0 && errno == EINTR);
+  return int_value(env, rc == 0 ? 0 : errno == EWOULDBLOCK ? 1 : -errno);
 }
 
 /* notify(path, bytes) -> 0 or -errno. "@name" is the abstract socket "\0name", as systemd says. */
@@ -277,6 +291,7 @@ static napi_value Unwatch(napi_env env, napi_callback_info info) {
 static napi_value Init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"lockFile", NULL, LockFile, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"flockFile", NULL, FlockFile, NULL, NULL, NULL, napi_enumerable, NULL},
       {"notify", NULL, Notify, NULL, NULL, NULL, napi_enumerable, NULL},
       {"chroot", NULL, Chroot, NULL, NULL, NULL, napi_enumerable, NULL},
       {"watchDescriptors", NULL, WatchDescriptors, NULL, NULL, NULL, napi_enumerable, NULL},

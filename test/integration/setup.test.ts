@@ -6,13 +6,14 @@
 import 'reflect-metadata';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import * as x509 from '@peculiar/x509';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { makeTempDir, startDaemon, swtpmAvailable, VTPMD_MAIN, vtpmdAvailable } from '../helpers/daemon.js';
 import { run, tpm2, tpm2ok } from '../helpers/tools.js';
 import { listCommands, TpmClient } from '../helpers/tpm.js';
+import { tryFlock } from '../../src/native/syscalls.js';
 
 const haveSwtpmSetup = existsSync('/usr/bin/swtpm_setup') && existsSync('/usr/bin/swtpm_localca') && swtpmAvailable();
 const CC = { EvictControl: 0x120, NV_ReadPublic: 0x169, NV_Read: 0x14e } as const;
@@ -202,7 +203,10 @@ describe.skipIf(!vtpmdAvailable())('vtpmd setup', () => {
       for (const alg of ['secp256r1', 'secp384r1']) serials.push(new x509.X509Certificate(readFileSync(path.join(certs, `c${i}`, `ek-${alg}.crt`))).serialNumber);
     }
     expect(new Set(serials).size).toBe(8);
-    expect(existsSync(path.join(work, 'ca', '.lock.vtpmd-localca'))).toBe(false);
+    // The lock file stays, as swtpm_localca's does; nobody holds its lock any more.
+    const lockFd = openSync(path.join(work, 'ca', '.lock.swtpm-localca'), 'r');
+    expect(tryFlock(lockFd)).toBe(true);
+    closeSync(lockFd);
   });
 
   it('--print-capabilities prints swtpm_setup-style JSON', async () => {

@@ -1,10 +1,11 @@
 // The local CA's configuration file, its serial file and its lock (no CA keys are made here).
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, utimesSync, existsSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { expandVars, parseLocalCaConfig, DEFAULT_LOCALCA_DIR, LocalCaConfigError } from '../../../src/setup/localca-config.js';
-import { acquireLocalCaLock, LocalCaLockError, STALE_AFTER_MS } from '../../../src/setup/localca-lock.js';
+import { acquireLocalCaLock, LocalCaLockError } from '../../../src/setup/localca-lock.js';
 import { nextSerialFromFile, serialHex } from '../../../src/setup/localca.js';
 
 const dirs: string[] = [];
@@ -68,39 +69,33 @@ describe('serial file', () => {
 });
 
 describe('lock', () => {
-  it('excludes a second holder until released', async () => {
-    const f = path.join(tmp(), '.lock');
+  it('excludes a second holder until released; the file stays', async () => {
+    const f = path.join(tmp(), '.lock.swtpm-localca');
     const release = await acquireLocalCaLock(f);
     await expect(acquireLocalCaLock(f, 100)).rejects.toThrow(LocalCaLockError);
-    await expect(acquireLocalCaLock(f, 100)).rejects.toThrow(/locked by process \d+/);
+    await expect(acquireLocalCaLock(f, 100)).rejects.toThrow(/locked by another process .* for over 0 s/);
     release();
-    expect(existsSync(f)).toBe(false);
+    release(); // twice: harmless
+    expect(existsSync(f)).toBe(true);
     (await acquireLocalCaLock(f, 100))();
   });
 
   it('a waiter gets the lock as soon as it is released', async () => {
-    const f = path.join(tmp(), '.lock');
+    const f = path.join(tmp(), '.lock.swtpm-localca');
     const release = await acquireLocalCaLock(f);
     setTimeout(release, 50);
     (await acquireLocalCaLock(f, 5000))();
   });
 
-  it('takes over a lock whose owner died or that is too old', async () => {
-    const f = path.join(tmp(), '.lock');
-    writeFileSync(f, JSON.stringify({ pid: 0x7ffffff0, host: os.hostname(), since: Date.now() }));
-    (await acquireLocalCaLock(f, 100))();
-    writeFileSync(f, JSON.stringify({ pid: process.pid, host: 'elsewhere', since: Date.now() - STALE_AFTER_MS - 1 }));
-    (await acquireLocalCaLock(f, 100))();
-    // An empty lock file (its writer crashed at once) is stale after a grace period.
-    writeFileSync(f, '');
-    const old = (Date.now() - 60_000) / 1000;
-    utimesSync(f, old, old);
-    (await acquireLocalCaLock(f, 100))();
-  });
-
-  it('a live owner on this host is never taken over', async () => {
-    const f = path.join(tmp(), '.lock');
-    writeFileSync(f, JSON.stringify({ pid: process.pid, host: os.hostname(), since: Date.now() }));
-    await expect(acquireLocalCaLock(f, 60)).rejects.toThrow(LocalCaLockError);
+  it("excludes swtpm_localca's flock held by another process, and is free once that process dies", async () => {
+    const f = path.join(tmp(), '.lock.swtpm-localca');
+    const holder = spawn('python3', ['-c', `import fcntl, sys\nf = open(${JSON.stringify(f)}, 'w')\nfcntl.flock(f, fcntl.LOCK_EX)\nprint('locked', flush=True)\nsys.stdin.read()`], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
+    await new Promise((r) => holder.stdout.once('data', r));
+    await expect(acquireLocalCaLock(f, 100)).rejects.toThrow(LocalCaLockError);
+    holder.kill('SIGKILL'); // a crashed provisioning run: the kernel drops its lock
+    await new Promise((r) => holder.once('exit', r));
+    (await acquireLocalCaLock(f, 1000))();
   });
 });
