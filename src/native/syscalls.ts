@@ -13,8 +13,9 @@ interface Addon {
   flockFile(fd: number): number;
   notify(path: string, message: Buffer): number;
   chroot(path: string): number;
-  watchDescriptors(fd: number, onRead: (bytes: Buffer | null, fds: number[], errno: number) => void): object | number;
-  unwatch(handle: object): void;
+  connect(fd: number, onRead: (bytes: Buffer | null, fds: number[], errno: number) => void): object | number;
+  write(handle: object, bytes: Uint8Array): number;
+  close(handle: object, afterWrite: boolean): number;
 }
 
 /** A failed system call: `code` is the errno name (EACCES, ...). */
@@ -100,30 +101,69 @@ export function changeRoot(dir: string): void {
   process.chdir('/');
 }
 
-export interface DescriptorWatch {
-  /** Stops reading; the socket's own descriptor stays open. */
-  stop(): void;
+/** A stream socket served by the addon (see serveConnection). */
+export interface NativeConnection {
+  /** Sends at once (what the socket cannot take yet follows in order); false once closed. */
+  write(bytes: Uint8Array): boolean;
+  /** Closes now, or once everything written is sent (`afterWrite`; reading stops at once). */
+  close(afterWrite?: boolean): void;
+  readonly closed: boolean;
+}
+
+export interface ConnectionHandlers {
+  /** Bytes as they arrive, with the descriptors sent along (the receiver's to close). */
+  data(bytes: Buffer, fds: number[]): void;
+  /** Once, however the connection ended: errno null for a peer's close or our own. */
+  close(errno: string | null): void;
 }
 
 /**
- * Reads a connected unix stream socket with recvmsg, so every descriptor that came with some
- * bytes (SCM_RIGHTS) is handed over together with them, before any later bytes. `onRead` gets
- * null bytes once at the end: errno null when the peer closed, its name on a read error. The
- * descriptors are the receiver's to close. Nothing else may read the socket meanwhile.
+ * Serves a connected stream socket (TCP or unix) from the event loop without Node's stream
+ * layer: the addon reads a duplicate of `fd` with recvmsg and sends from the caller's stack.
+ * That is what a TPM data channel does a thousand times a second: one read, one command, one
+ * write. The caller may close its own handle of `fd` at once; the connection lives on in the
+ * duplicate until close() or the peer's end.
  */
-export function watchDescriptors(
-  fd: number,
-  onRead: (bytes: Buffer | null, fds: number[], errno: string | null) => void,
-): DescriptorWatch {
+export function serveConnection(fd: number, handlers: ConnectionHandlers): NativeConnection {
   const a = native();
-  const handle = a.watchDescriptors(fd, (bytes, fds, errno) => onRead(bytes, fds, errno ? errnoName(errno) : null));
+  // open → closing (close(true) waits for the queue) → closed (handlers.close was called).
+  let state: 'open' | 'closing' | 'closed' = 'open';
+  const finish = (errno: string | null) => {
+    if (state === 'closed') return;
+    state = 'closed';
+    handlers.close(errno);
+  };
+  const handle = a.connect(fd, (bytes, fds, errno) => {
+    if (bytes) {
+      if (state === 'open') handlers.data(bytes, fds);
+    } else finish(errno ? errnoName(errno) : null);
+  });
   if (typeof handle === 'number') throw new SyscallError('poll', errnoName(handle));
-  let stopped = false;
   return {
-    stop() {
-      if (stopped) return;
-      stopped = true;
-      a.unwatch(handle);
+    get closed() {
+      return state === 'closed';
+    },
+    write(bytes) {
+      if (state !== 'open') return false;
+      const rc = a.write(handle, bytes);
+      if (rc === 0) return true;
+      a.close(handle, false);
+      finish(errnoName(rc));
+      return false;
+    },
+    close(afterWrite = false) {
+      if (state !== 'open') {
+        // A forced close while the queue drains: drop it now.
+        if (state === 'closing' && !afterWrite) {
+          a.close(handle, false);
+          finish(null);
+        }
+        return;
+      }
+      state = 'closing';
+      if (a.close(handle, afterWrite) === 1) return; // the addon reports the end once sent
+      // Told after the caller's own code has run, as a stream's 'close' event is.
+      setImmediate(() => finish(null));
     },
   };
 }

@@ -19,9 +19,11 @@
  *
  * The connection stays open in every case: the next chunk starts the next command.
  */
+import * as fs from 'node:fs';
 import type net from 'node:net';
 import type { Logger } from '../../common/log.js';
 import type { Device } from '../../device/device.js';
+import { serveConnection } from '../../native/syscalls.js';
 
 const HEADER_SIZE = 10;
 const SIZE_OFFSET = 2;
@@ -96,34 +98,51 @@ export class CommandFramer {
   }
 }
 
-/** Serves TPM commands on one connection until it closes. */
+/**
+ * Serves TPM commands on one connection until it closes. The connection is read and written by
+ * the native addon (serveConnection): the hot path is one read, the engine, one write, with no
+ * stream machinery in between. `socket` is Node's handle of the connection, accepted paused (or
+ * made unreadable) so that Node never reads it; it stands for the connection towards the front
+ * end: destroying it closes the connection, and it is destroyed when the connection ends.
+ */
 export function serveDataConnection(socket: net.Socket, options: DataConnectionOptions): void {
   const { device, log } = options;
   const framer = new CommandFramer();
   let busy = false;
   let timer: NodeJS.Timeout | undefined;
-  let closed = false;
 
   const clearTimer = () => {
     if (timer) clearTimeout(timer);
     timer = undefined;
   };
 
+  const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
+  if (typeof fd !== 'number' || fd < 0) {
+    log.warn('data connection without a descriptor: closed');
+    socket.destroy();
+    return;
+  }
+  const conn = serveConnection(fd, {
+    data(chunk, fds) {
+      for (const d of fds) fs.closeSync(d); // nothing is passed on the data channel
+      framer.push(chunk);
+      // While a queued command runs, pump() picks up what arrived meanwhile when it is done.
+      if (!busy) pump();
+    },
+    close(errno) {
+      if (errno) log.debug(`data connection: ${errno}`);
+      clearTimer();
+      socket.destroy();
+    },
+  });
   // A response is one small write that the client waits for: never hold it back (Nagle).
   socket.setNoDelay(true);
   socket.on('error', (e) => log.debug(`data connection: ${e.message}`));
-  socket.on('close', () => {
-    closed = true;
-    clearTimer();
-  });
+  socket.once('close', () => conn.close());
 
   const deliver = (response: Uint8Array) => {
-    if (closed) return;
-    socket.write(response);
-    if (options.disconnect) {
-      socket.end();
-      closed = true;
-    }
+    if (!conn.write(response)) return;
+    if (options.disconnect) conn.close(true);
   };
 
   /** Runs one command: at once when the device is idle (the hot path), else after the queue. */
@@ -143,13 +162,13 @@ export function serveDataConnection(socket: net.Socket, options: DataConnectionO
 
   const pump = (): void => {
     clearTimer();
-    while (!busy && !closed) {
+    while (!busy && !conn.closed) {
       const frame = framer.next();
       if (frame === null) return;
       if ('waitMs' in frame) {
         timer = setTimeout(() => {
           timer = undefined;
-          if (busy || closed || framer.buffered === 0) return;
+          if (busy || conn.closed || framer.buffered === 0) return;
           const command = framer.flush();
           log.warn(`data channel: incomplete command (${command.length} bytes); handing it to the TPM as it is`);
           run(command);
@@ -162,10 +181,4 @@ export function serveDataConnection(socket: net.Socket, options: DataConnectionO
       run(frame.command);
     }
   };
-
-  socket.on('data', (chunk: Buffer) => {
-    framer.push(chunk);
-    // While a queued command runs, pump() picks up what arrived meanwhile when it is done.
-    if (!busy) pump();
-  });
 }

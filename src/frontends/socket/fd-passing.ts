@@ -5,12 +5,12 @@
  *
  * Node's streams read with read(2), which drops ancillary data (the kernel closes the
  * descriptors), so a unix control connection is accepted paused and read by the native addon
- * with recvmsg instead. The net.Socket still owns the connection: it writes the replies, and
- * closing it ends the reading.
+ * with recvmsg instead. The net.Socket still stands for the connection: it writes the replies,
+ * and closing it ends the reading.
  */
 import * as fs from 'node:fs';
 import net from 'node:net';
-import { watchDescriptors } from '../../native/syscalls.js';
+import { serveConnection } from '../../native/syscalls.js';
 
 /** Where the bytes and descriptors of one control connection go, in the order they came. */
 export interface ControlInput {
@@ -26,22 +26,29 @@ export interface ControlInput {
 export function readWithDescriptors(accepted: net.Socket, input: ControlInput): boolean {
   const fd = (accepted as unknown as { _handle?: { fd?: number } })._handle?.fd;
   if (typeof fd !== 'number' || fd < 0) return false;
-  const watch = watchDescriptors(fd, (bytes, fds, errno) => {
-    for (const d of fds) {
-      const socket = socketOf(d);
-      if (socket) input.descriptor(socket);
-    }
-    if (bytes) input.data(bytes);
-    else accepted.destroy(errno ? new Error(`read: ${errno}`) : undefined);
+  const conn = serveConnection(fd, {
+    data(bytes, fds) {
+      for (const d of fds) {
+        const socket = socketOf(d);
+        if (socket) input.descriptor(socket);
+      }
+      input.data(bytes);
+    },
+    close(errno) {
+      accepted.destroy(errno ? new Error(`read: ${errno}`) : undefined);
+    },
   });
-  accepted.once('close', () => watch.stop());
+  accepted.once('close', () => conn.close());
   return true;
 }
 
-/** A received descriptor as a stream; one that is no socket or pipe is closed and ignored. */
+/**
+ * A received descriptor as a Node socket that Node never reads (the data channel reads it
+ * through the addon); one that is no socket or pipe is closed and ignored.
+ */
 function socketOf(fd: number): net.Socket | null {
   try {
-    return new net.Socket({ fd, readable: true, writable: true });
+    return new net.Socket({ fd, readable: false, writable: true });
   } catch {
     fs.closeSync(fd);
     return null;

@@ -40,7 +40,8 @@ export class SocketFrontend {
     try {
       if (options.data) {
         const { endpoint, disconnect } = options.data;
-        fe.listeners.push(await listen(endpoint, (s) => fe.acceptData(s, disconnect), { what: 'data channel' }));
+        // Paused: the native addon reads data connections (data-channel.ts), never Node.
+        fe.listeners.push(await listen(endpoint, (s) => fe.acceptData(s, disconnect), { what: 'data channel', pauseOnConnect: true }));
         options.log.info(`data channel on ${describeEndpoint(endpoint)}`);
       }
       if (options.ctrl) {

@@ -1,13 +1,22 @@
 // The native addon against the kernel: real locks (and swtpm's kind of lock, taken by python3's
 // fcntl.lockf), real datagrams received by python3, a real chroot in a child process, and
-// descriptors sent with SCM_RIGHTS by python3 arriving with their bytes.
+// descriptors sent with SCM_RIGHTS by python3 arriving with their bytes, and a served
+// connection's writes, queue and close.
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { changeRoot, lockWholeFile, sendDatagram, SyscallError, watchDescriptors } from '../../../src/native/syscalls.js';
+import {
+  changeRoot,
+  lockWholeFile,
+  sendDatagram,
+  serveConnection,
+  SyscallError,
+  type ConnectionHandlers,
+  type NativeConnection,
+} from '../../../src/native/syscalls.js';
 
 const dirs: string[] = [];
 const tempDir = () => {
@@ -126,49 +135,112 @@ console.log(fs.readFileSync('/marker', 'utf8'), process.cwd(), fs.existsSync(${J
   });
 });
 
-describe('watchDescriptors', () => {
+/** A unix server whose connections are served by the addon, with `onConnection` as the handlers. */
+async function nativeServer(onConnection: (conn: { socket: net.Socket; serve: (h: ConnectionHandlers) => NativeConnection }) => void) {
+  const sock = path.join(tempDir(), 's');
+  const server = net.createServer({ pauseOnConnect: true }, (socket) => {
+    const fd = (socket as unknown as { _handle: { fd: number } })._handle.fd;
+    onConnection({ socket, serve: (h) => serveConnection(fd, h) });
+  });
+  await new Promise<void>((r) => server.listen(sock, r));
+  return { sock, server };
+}
+
+describe('serveConnection', () => {
   it('hands over the descriptors sent with some bytes before those bytes, then the end', async () => {
-    const dir = tempDir();
-    const sock = path.join(dir, 's');
     const events: string[] = [];
-    let watch: { stop(): void } | undefined;
-    const ended = new Promise<void>((resolve) => {
-      const server = net.createServer({ pauseOnConnect: true }, (conn) => {
-        const fd = (conn as unknown as { _handle: { fd: number } })._handle.fd;
-        watch = watchDescriptors(fd, (bytes, fds, errno) => {
+    let ended!: () => void;
+    const done = new Promise<void>((r) => (ended = r));
+    const { sock, server } = await nativeServer(({ socket, serve }) => {
+      serve({
+        data(bytes, fds) {
           for (const d of fds) {
             const st = fs.fstatSync(d);
             events.push(st.isSocket() ? 'socket' : st.isFile() ? `file:${fs.readFileSync(d, 'utf8')}` : 'other');
             fs.closeSync(d);
           }
-          if (bytes) events.push(`bytes:${bytes.toString()}`);
-          else {
-            events.push(`end:${errno}`);
-            conn.destroy();
-            server.close();
-            resolve();
-          }
-        });
+          events.push(`bytes:${bytes.toString()}`);
+        },
+        close(errno) {
+          events.push(`end:${errno}`);
+          socket.destroy();
+          ended();
+        },
       });
-      server.listen(sock);
     });
-    await new Promise((r) => setTimeout(r, 50));
-    const file = path.join(dir, 'f');
+    const file = path.join(tempDir(), 'f');
     fs.writeFileSync(file, 'hello');
     // Not spawnSync: the event loop must run while the sender sends, as it would in the daemon.
     const sender = spawn('python3', ['-c', `
-import socket, array
+import socket, array, time
 s = socket.socket(socket.AF_UNIX); s.connect(${JSON.stringify(sock)})
 a, b = socket.socketpair()
 f = open(${JSON.stringify(file)})
 s.sendall(b'one')
-import time; time.sleep(0.1)
+time.sleep(0.1)
 s.sendmsg([b'two'], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array('i', [a.fileno(), f.fileno()]))])
 time.sleep(0.1)
 s.close()`], { stdio: 'inherit' });
     expect(await new Promise((r) => sender.once('exit', r))).toBe(0);
-    await ended;
+    await done;
+    server.close();
     expect(events).toEqual(['bytes:one', 'socket', 'file:hello', 'bytes:two', 'end:null']);
-    watch!.stop(); // after the end: harmless
+  });
+
+  it('answers each message at once, queues what the socket cannot take, and closes after the queue when asked', async () => {
+    // 4 MiB is far more than a unix socket buffers: most of it waits for the reader.
+    const big = Buffer.alloc(4 << 20);
+    for (let i = 0; i < big.length; i += 4) big.writeUInt32BE(i, i);
+    let closedWith: string | null | undefined;
+    const { sock, server } = await nativeServer(({ socket, serve }) => {
+      const conn = serve({
+        data(bytes) {
+          if (bytes.toString() === 'ping') expect(conn.write(Buffer.from('pong'))).toBe(true);
+          if (bytes.toString() === 'big') {
+            expect(conn.write(big)).toBe(true);
+            expect(conn.write(Buffer.from('end'))).toBe(true);
+            conn.close(true);
+            expect(conn.closed).toBe(false); // told once the caller's code has run
+            expect(conn.write(Buffer.from('late'))).toBe(false);
+          }
+        },
+        close(errno) {
+          closedWith = errno;
+          socket.destroy();
+        },
+      });
+    });
+    const client = net.connect(sock);
+    const chunks: Buffer[] = [];
+    client.on('data', (d: Buffer) => chunks.push(d));
+    await new Promise((r) => client.once('connect', r));
+    client.write('ping');
+    while (Buffer.concat(chunks).toString() !== 'pong') await new Promise((r) => setTimeout(r, 5));
+    chunks.length = 0;
+    client.write('big');
+    await new Promise((r) => client.once('end', r));
+    server.close();
+    const got = Buffer.concat(chunks);
+    expect(got.length).toBe(big.length + 3);
+    expect(got.subarray(0, big.length).equals(big)).toBe(true);
+    expect(got.subarray(big.length).toString()).toBe('end');
+    expect(closedWith).toBeNull();
+  });
+
+  it('a write to a peer that went away ends the connection with its errno', async () => {
+    let closedWith: string | null | undefined;
+    let conn!: NativeConnection;
+    const { sock, server } = await nativeServer(({ socket, serve }) => {
+      conn = serve({ data() {}, close: (errno) => ((closedWith = errno), socket.destroy()) });
+    });
+    const client = net.connect(sock);
+    await new Promise((r) => client.once('connect', r));
+    await new Promise((r) => setTimeout(r, 50));
+    client.destroy();
+    await new Promise((r) => setTimeout(r, 50));
+    // The peer's end was read first: closed without an errno, and nothing more is written.
+    expect(closedWith).toBeNull();
+    expect(conn.write(Buffer.from('x'))).toBe(false);
+    server.close();
   });
 });
