@@ -14,6 +14,7 @@ interface Addon {
   notify(path: string, message: Buffer): number;
   chroot(path: string): number;
   connect(fd: number, onRead: (bytes: Buffer | null, fds: number[], errno: number) => void): object | number;
+  watchDevice(fd: number, size: number, onRead: (bytes: Buffer | null, fds: number[], errno: number) => void): object | number;
   write(handle: object, bytes: Uint8Array): number;
   close(handle: object, afterWrite: boolean): number;
 }
@@ -166,4 +167,22 @@ export function serveConnection(fd: number, handlers: ConnectionHandlers): Nativ
       setImmediate(() => finish(null));
     },
   };
+}
+
+export interface DeviceWatch {
+  /** Stops reading; the caller then closes the descriptor. */
+  stop(): void;
+}
+
+/**
+ * Reads a character device that supports poll (/dev/cuse) from the event loop: one read() of up
+ * to `readSize` bytes per readable event and request, no thread hop. `onRead` gets null bytes
+ * once at the end: errno null at end of file, its name on a read error (ENODEV: the kernel
+ * closed the channel). The descriptor stays the caller's; it is non-blocking from now on.
+ */
+export function watchDevice(fd: number, readSize: number, onRead: (bytes: Buffer | null, errno: string | null) => void): DeviceWatch {
+  const a = native();
+  const handle = a.watchDevice(fd, readSize, (bytes, _fds, errno) => onRead(bytes, bytes ? null : errno ? errnoName(errno) : null));
+  if (typeof handle === 'number') throw new SyscallError('poll', errnoName(handle));
+  return { stop: () => void a.close(handle, false) };
 }

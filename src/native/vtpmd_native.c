@@ -9,6 +9,7 @@
  *                           serves a stream socket from the event loop without Node's stream
  *                           layer: recvmsg(2), so descriptors sent with the bytes (SCM_RIGHTS)
  *                           reach JS with those bytes, and send(2) straight from the caller
+ *   watchDevice(fd, size, cb) the same reading for a character device (/dev/cuse): read(2)
  *
  * Errors are returned as negative errno values, never thrown: the TypeScript side
  * (syscalls.ts) turns them into messages that say what to fix.
@@ -157,6 +158,9 @@ typedef struct {
   int stopped;
   int owners;
   int end_after_write; /* close once the pending bytes are out */
+  int owns_fd;         /* a duplicate of ours (connections) or the caller's (devices) */
+  char *read_buf;      /* devices: one request per read(), into a buffer this large */
+  size_t read_size;
   int events;          /* what the poll handle waits for now */
   char *pending;       /* bytes the socket has not taken yet */
   size_t pending_len, pending_off;
@@ -171,9 +175,11 @@ static void conn_release(conn_t *c) {
 
 static void conn_closed(uv_handle_t *handle) {
   conn_t *c = handle->data;
-  close(c->fd);
+  if (c->owns_fd) close(c->fd);
   free(c->pending);
   c->pending = NULL;
+  free(c->read_buf);
+  c->read_buf = NULL;
   napi_delete_reference(c->env, c->callback);
   napi_async_destroy(c->env, c->async);
   conn_release(c);
@@ -251,7 +257,19 @@ static void conn_writable(conn_t *c) {
   conn_poll(c, UV_READABLE | UV_DISCONNECT);
 }
 
+/* A device (/dev/cuse): read(2), one whole request each time; ENOENT is an interrupted one. */
+static void device_readable(conn_t *c) {
+  while (!c->stopped) {
+    ssize_t n = read(c->fd, c->read_buf, c->read_size);
+    if (n < 0 && (errno == EINTR || errno == ENOENT)) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+    if (n <= 0) return conn_fail(c, n < 0 ? errno : 0);
+    deliver(c, c->read_buf, n, NULL, 0, 0);
+  }
+}
+
 static void conn_readable(conn_t *c) {
+  if (c->read_buf) return device_readable(c);
   while (!c->stopped) {
     char bytes[READ_SIZE];
     union {
@@ -298,33 +316,29 @@ static conn_t *conn_arg(napi_env env, napi_value v) {
   return c;
 }
 
-/* connect(fd, callback) -> handle or -errno. Serves a duplicate of fd until the end or close. */
-static napi_value Connect(napi_env env, napi_callback_info info) {
-  napi_value argv[2], name, handle;
-  int32_t fd;
+/* Starts polling c->fd for reading; returns the JS handle, or -errno (c is then released). */
+static napi_value conn_start(napi_env env, conn_t *c, napi_value callback, int socket) {
+  napi_value name, handle;
   uv_loop_t *loop;
-  if (args(env, info, 2, argv) < 0) return NULL;
-  CHECK(napi_get_value_int32(env, argv[0], &fd));
   CHECK(napi_get_uv_event_loop(env, &loop));
-  conn_t *c = calloc(1, sizeof *c);
-  if (!c) return int_value(env, -ENOMEM);
-  c->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-  if (c->fd < 0) {
-    int err = errno;
-    free(c);
-    return int_value(env, -err);
-  }
   c->env = env;
   c->owners = 1; /* the poll handle; the JS handle counts once it exists */
   c->poll.data = c;
-  CHECK(napi_create_reference(env, argv[1], 1, &c->callback));
+  CHECK(napi_create_reference(env, callback, 1, &c->callback));
   CHECK(napi_create_string_utf8(env, "vtpmd:connection", NAPI_AUTO_LENGTH, &name));
   CHECK(napi_async_init(env, NULL, name, &c->async));
-  int rc = uv_poll_init_socket(loop, &c->poll, c->fd);
-  if (rc == 0) {
-    c->events = UV_READABLE | UV_DISCONNECT;
-    rc = uv_poll_start(&c->poll, c->events, on_poll);
+  int rc = socket ? uv_poll_init_socket(loop, &c->poll, c->fd) : uv_poll_init(loop, &c->poll, c->fd);
+  if (rc < 0) {
+    /* No handle to close: undo by hand what conn_closed would. */
+    if (c->owns_fd) close(c->fd);
+    napi_delete_reference(env, c->callback);
+    napi_async_destroy(env, c->async);
+    free(c->read_buf);
+    free(c);
+    return int_value(env, rc);
   }
+  c->events = UV_READABLE | UV_DISCONNECT;
+  rc = uv_poll_start(&c->poll, c->events, on_poll);
   if (rc < 0) {
     c->stopped = 1;
     uv_close((uv_handle_t *)&c->poll, conn_closed);
@@ -333,6 +347,47 @@ static napi_value Connect(napi_env env, napi_callback_info info) {
   CHECK(napi_create_external(env, c, conn_collected, NULL, &handle));
   c->owners++;
   return handle;
+}
+
+/* connect(fd, callback) -> handle or -errno. Serves a duplicate of fd until the end or close. */
+static napi_value Connect(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  int32_t fd;
+  if (args(env, info, 2, argv) < 0) return NULL;
+  CHECK(napi_get_value_int32(env, argv[0], &fd));
+  conn_t *c = calloc(1, sizeof *c);
+  if (!c) return int_value(env, -ENOMEM);
+  c->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+  if (c->fd < 0) {
+    int err = errno;
+    free(c);
+    return int_value(env, -err);
+  }
+  c->owns_fd = 1;
+  return conn_start(env, c, argv[1], 1);
+}
+
+/*
+ * watchDevice(fd, size, callback) -> handle or -errno. Reads fd itself (the caller keeps and
+ * closes it, after close(handle)), one read() of up to `size` bytes per request.
+ */
+static napi_value WatchDevice(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  int32_t fd, size;
+  if (args(env, info, 3, argv) < 0) return NULL;
+  CHECK(napi_get_value_int32(env, argv[0], &fd));
+  CHECK(napi_get_value_int32(env, argv[1], &size));
+  if (size <= 0) return int_value(env, -EINVAL);
+  conn_t *c = calloc(1, sizeof *c);
+  if (!c) return int_value(env, -ENOMEM);
+  c->fd = fd;
+  c->read_size = (size_t)size;
+  c->read_buf = malloc(c->read_size);
+  if (!c->read_buf) {
+    free(c);
+    return int_value(env, -ENOMEM);
+  }
+  return conn_start(env, c, argv[2], 0);
 }
 
 /*
@@ -393,6 +448,7 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"notify", NULL, Notify, NULL, NULL, NULL, napi_enumerable, NULL},
       {"chroot", NULL, Chroot, NULL, NULL, NULL, napi_enumerable, NULL},
       {"connect", NULL, Connect, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"watchDevice", NULL, WatchDevice, NULL, NULL, NULL, napi_enumerable, NULL},
       {"write", NULL, Write, NULL, NULL, NULL, napi_enumerable, NULL},
       {"close", NULL, Close, NULL, NULL, NULL, napi_enumerable, NULL},
   };

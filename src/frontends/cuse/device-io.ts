@@ -2,22 +2,20 @@
  * The I/O around a CuseSession: /dev/cuse opened O_RDWR, one request per read() into a 132 KiB
  * buffer, one write() per reply (swtpm-compat §3.1).
  *
- * Reading: /dev/cuse supports poll, so the fd is handed to libuv's event loop as a stream (a
- * pipe handle, which libuv opens without a type check) and each readable event reads one request
- * into our own 132 KiB buffer (net.Socket `onread`): no thread hop per request, and closing the
- * handle closes the channel. Node has no public API for polling a character device; when the
- * internal pipe binding is not there, reads fall back to the thread pool (libuv calls a char
- * device a file), one pending at a time. A thread blocked in read() keeps the process from
- * exiting (libuv joins its threads at exit), so close() then wakes it the way the kernel allows:
- * it opens /dev/NAME itself, the kernel hands us that FUSE_OPEN, we refuse it with ENODEV and stop
- * reading; closing /dev/cuse then removes the device node. VTPMD_CUSE_READER=threadpool forces
- * the fallback (for comparisons).
+ * Reading: /dev/cuse supports poll, and Node has no public API for polling a character device,
+ * so the native addon polls it on the event loop and reads one request per readable event into
+ * its 132 KiB buffer: no thread hop per request. VTPMD_CUSE_READER=threadpool reads through
+ * Node's thread pool instead (libuv calls a char device a file), one read pending at a time, for
+ * comparisons. A thread blocked in read() keeps the process from exiting (libuv joins its
+ * threads at exit), so close() then wakes it the way the kernel allows: it opens /dev/NAME
+ * itself, the kernel hands us that FUSE_OPEN, we refuse it with ENODEV and stop reading; closing
+ * /dev/cuse then removes the device node.
  */
 import * as fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import type { Logger } from '../../common/log.js';
 import type { Device } from '../../device/device.js';
+import { watchDevice, type DeviceWatch } from '../../native/syscalls.js';
 import { ERRNO, FUSE_OP, errorReply, fuse_in_header } from './kernel-structs.js';
 import { CuseSession, REQUEST_BUFFER_SIZE } from './session.js';
 
@@ -67,29 +65,6 @@ export function openCuseChannel(cusePath = CUSE_PATH): number {
   }
 }
 
-interface PipeBinding {
-  Pipe: new (type: number) => { open(fd: number): number };
-  constants: { SOCKET: number };
-}
-
-/** The fd as an event-loop stream that reads into `buf`, or null when Node cannot do that. */
-function pollingStream(fd: number, buf: Buffer, onRead: (n: number) => void): net.Socket | null {
-  if (process.env.VTPMD_CUSE_READER === 'threadpool') return null;
-  try {
-    const binding = (process as unknown as { binding(name: string): PipeBinding }).binding('pipe_wrap');
-    const handle = new binding.Pipe(binding.constants.SOCKET);
-    if (handle.open(fd) !== 0) return null;
-    return new net.Socket({
-      handle,
-      readable: true,
-      writable: false,
-      onread: { buffer: buf, callback: (n: number) => void onRead(n) },
-    } as net.SocketConstructorOpts);
-  } catch {
-    return null;
-  }
-}
-
 /** True when `pid` (a FUSE request's sender) is a thread of this process. */
 function ownThread(pid: number): boolean {
   return pid === process.pid || fs.existsSync(`/proc/self/task/${pid}`);
@@ -110,8 +85,8 @@ export class CuseDevice {
   private readonly fd: number;
   private readonly buf = Buffer.alloc(REQUEST_BUFFER_SIZE);
   private reading = false;
-  /** The event-loop reader, when available (else the thread-pool loop runs). */
-  private stream: net.Socket | null = null;
+  /** The event-loop reader (null: the thread-pool loop runs). */
+  private watch: DeviceWatch | null = null;
   private stopping = false;
   private fdClosed = false;
   private loopEnded!: () => void;
@@ -183,23 +158,22 @@ export class CuseDevice {
   }
 
   private startReading(): void {
-    this.stream = pollingStream(this.fd, this.buf, (n) => {
-      const request = Buffer.from(this.buf.subarray(0, n));
+    if (process.env.VTPMD_CUSE_READER === 'threadpool') return this.readNext();
+    this.watch = watchDevice(this.fd, REQUEST_BUFFER_SIZE, (request, errno) => {
+      if (!request) {
+        const closed = errno === null || errno === 'ENODEV' || errno === 'ECONNABORTED';
+        this.end(closed ? 'the kernel closed the CUSE connection' : `reading ${CUSE_PATH} failed: ${errno}`);
+        return;
+      }
       this.onRequest(request);
       if (request.length >= 8 && request.readUInt32LE(4) === FUSE_OP.WRITE) this.awaitFollowUp();
     });
-    if (!this.stream) return this.readNext();
     this.options.log.debug('cuse: reading requests through the event loop');
-    this.stream.on('error', (err: NodeJS.ErrnoException) => {
-      const code = err.code;
-      this.end(code === 'ENODEV' || code === 'ECONNABORTED' ? 'the kernel closed the CUSE connection' : `reading ${CUSE_PATH} failed: ${err.message}`);
-    });
-    this.stream.on('end', () => this.end('the kernel closed the CUSE connection'));
   }
 
   /**
    * After a WRITE the client's READ follows at once: wait for it a few microseconds on this
-   * thread (the channel is non-blocking here) instead of going back to the event loop for it.
+   * thread (polling made the channel non-blocking) instead of going back to the event loop for it.
    */
   private awaitFollowUp(): void {
     const deadline = process.hrtime.bigint() + FOLLOW_UP_NS;
@@ -266,11 +240,8 @@ export class CuseDevice {
   private closeFd(): void {
     if (this.fdClosed) return;
     this.fdClosed = true;
-    if (this.stream) {
-      // The handle owns the fd: destroying it closes the channel.
-      this.stream.destroy();
-      return;
-    }
+    // Off the event loop first (at once), then closed: the channel ends and the node goes.
+    this.watch?.stop();
     try {
       fs.closeSync(this.fd);
     } catch {
@@ -286,7 +257,7 @@ export class CuseDevice {
     if (this.stopping) return this.waitClosed(timeoutMs);
     this.stopping = true;
     this.session.closing = true;
-    if (!this.reading || this.stream) {
+    if (!this.reading || this.watch) {
       this.end(null);
       return true;
     }
