@@ -16,6 +16,7 @@ import {
   SyscallError,
   type ConnectionHandlers,
   type NativeConnection,
+  watchDevice,
 } from '../../../src/native/syscalls.js';
 
 const dirs: string[] = [];
@@ -242,5 +243,28 @@ s.close()`], { stdio: 'inherit' });
     expect(closedWith).toBeNull();
     expect(conn.write(Buffer.from('x'))).toBe(false);
     server.close();
+  });
+});
+
+describe('watchDevice', () => {
+  it('reads a pollable descriptor from the event loop, one read per readable event, until its end', async () => {
+    // A FIFO stands in for /dev/cuse: poll and read(2) behave alike, and the caller keeps the fd.
+    const fifo = path.join(tempDir(), 'fifo');
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    const fd = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+    const events: string[] = [];
+    let ended!: () => void;
+    const done = new Promise<void>((r) => (ended = r));
+    const watch = watchDevice(fd, 64, (bytes, errno) => {
+      events.push(bytes ? `bytes:${bytes.toString()}` : `end:${errno}`);
+      if (!bytes) ended();
+    });
+    const writer = spawn('sh', ['-c', `exec 3>${JSON.stringify(fifo)}; printf first >&3; sleep 0.2; printf second >&3; sleep 0.2`]);
+    expect(await new Promise((r) => writer.once('exit', r))).toBe(0);
+    await done;
+    watch.stop();
+    watch.stop(); // twice: harmless
+    fs.closeSync(fd); // still ours
+    expect(events).toEqual(['bytes:first', 'bytes:second', 'end:null']);
   });
 });
