@@ -1,6 +1,6 @@
 // Minimal swtpm control-channel client (socket framing, big-endian): request = u32 cmd + body,
 // one response per request.
-import net from 'node:net';
+import { BufferedSocket, connectSocket } from './buffered-socket.js';
 
 export const CMD = {
   GET_CAPABILITY: 0x01,
@@ -52,40 +52,11 @@ export interface CtrlReadOptions {
 }
 
 /** A control connection that can carry several requests (as QEMU keeps it). */
-export class CtrlClient {
-  private buf: Buffer = Buffer.alloc(0);
-  private closed = false;
-  private wake: (() => void) | undefined;
-
-  private constructor(readonly sock: net.Socket) {
-    sock.on('data', (d: Buffer) => {
-      this.buf = Buffer.concat([this.buf, d]);
-      this.wake?.();
-    });
-    const onEnd = () => {
-      this.closed = true;
-      this.wake?.();
-    };
-    sock.on('end', onEnd);
-    sock.on('close', onEnd);
-    sock.on('error', onEnd);
-  }
-
-  static connect(target: CtrlTarget): Promise<CtrlClient> {
-    return new Promise((resolve, reject) => {
-      const s = 'ctrlPath' in target && typeof target.ctrlPath === 'string'
-        ? net.connect(target.ctrlPath)
-        : net.connect((target as { ctrlPort: number }).ctrlPort, (target as { host?: string }).host ?? '127.0.0.1');
-      s.once('connect', () => {
-        s.removeListener('error', reject);
-        resolve(new CtrlClient(s));
-      });
-      s.once('error', reject);
-    });
-  }
-
-  get isClosed(): boolean {
-    return this.closed;
+export class CtrlClient extends BufferedSocket {
+  static async connect(target: CtrlTarget): Promise<CtrlClient> {
+    return new CtrlClient(await connectSocket('ctrlPath' in target && typeof target.ctrlPath === 'string'
+      ? { path: target.ctrlPath }
+      : { port: (target as { ctrlPort: number }).ctrlPort, host: (target as { host?: string }).host }));
   }
 
   /** Send raw bytes (no framing added). */
@@ -111,14 +82,7 @@ export class CtrlClient {
       if ((haveExpected || (isError && opts.expectLen !== undefined)) && now - lastChange >= settleMs) break;
       if (this.buf.length > 0 && now - lastChange >= quietMs) break;
       if (this.closed || now >= deadline) break;
-      await new Promise<void>((r) => {
-        const t = setTimeout(r, 5);
-        this.wake = () => {
-          clearTimeout(t);
-          r();
-        };
-      });
-      this.wake = undefined;
+      await this.waitForBytes(5);
     }
     const out = this.buf;
     this.buf = Buffer.alloc(0);
@@ -129,10 +93,6 @@ export class CtrlClient {
   async request(cmd: number, body: Uint8Array = new Uint8Array(0), opts: CtrlReadOptions = {}): Promise<Buffer> {
     this.write(Buffer.concat([u32be(cmd), body]));
     return this.read({ expectLen: CTRL_RESPONSE_LEN[cmd] ?? 4, ...opts });
-  }
-
-  close(): void {
-    this.sock.destroy();
   }
 }
 

@@ -115,19 +115,34 @@ export function createTestTpm(opts: { started?: boolean; seed?: string } = {}): 
   const env = { random: seededRandom(opts.seed), now: () => clock.ms, log: (m: string) => logs.push(m), logs };
   const engine = Engine.manufacture(env);
   engine.init();
-  const t: TestTpm = {
-    engine,
-    env,
-    clock,
-    send: (bytes, locality = 0) => parseResponse(engine.execute(bytes, locality)),
-    call: (code, o = {}) => t.send(buildCommand(code, o), o.locality ?? 0),
-    powerCycle: () => engine.init(),
-  };
+  const t = onEngine(engine, env, clock);
   if (opts.started !== false) {
     const r = t.call(TPM_CC.Startup, { params: new Uint8Array([0, 0]) });
     if (r.rc !== 0) throw new Error(`Startup failed: 0x${r.rc.toString(16)}`);
   }
   return t;
+}
+
+/**
+ * A daemon restart: the same environment and clock on an engine restored from a permanent-state
+ * blob (by default the one `t` would save now) and powered on; no Startup is sent.
+ */
+export function restoreTestTpm(t: TestTpm, permanent: Uint8Array = t.engine.permanentBlob()): TestTpm {
+  const engine = Engine.restore(permanent, t.env);
+  engine.init();
+  return onEngine(engine, t.env, t.clock);
+}
+
+function onEngine(engine: Engine, env: TestTpm['env'], clock: TestClock): TestTpm {
+  const send = (bytes: Uint8Array, locality = 0) => parseResponse(engine.execute(bytes, locality));
+  return {
+    engine,
+    env,
+    clock,
+    send,
+    call: (code, o = {}) => send(buildCommand(code, o), o.locality ?? 0),
+    powerCycle: () => engine.init(),
+  };
 }
 
 /** Big-endian helpers for building parameters in tests. */

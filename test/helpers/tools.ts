@@ -72,6 +72,20 @@ export async function tpm2ok(tool: string, tcti: string, args: string[] = [], op
   return r;
 }
 
+/** Runs a tpm2-tools step, then flushes the transient objects it left loaded (a TPM has three object slots). */
+export async function tpm2Step(d: { tcti: string }, tool: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
+  const r = await tpm2(tool, d.tcti, args, opts);
+  await tpm2('flushcontext', d.tcti, ['-t']);
+  return r;
+}
+
+/** `tpm2Step` for a step that must succeed: throws with the tool's stderr when it exits non-zero. */
+export async function tpm2StepOk(d: { tcti: string }, tool: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
+  const r = await tpm2Step(d, tool, args, opts);
+  if (r.code !== 0) throw new Error(`${r.cmd} exited ${r.code}\n${r.stderr}`);
+  return r;
+}
+
 /** `swtpm_ioctl --tcp 127.0.0.1:PORT ...` or `swtpm_ioctl --unix PATH ...`. */
 export function swtpmIoctl(target: { ctrlPort: number } | { ctrlPath: string }, args: string[], opts: RunOptions = {}): Promise<RunResult> {
   const t = 'ctrlPath' in target && typeof target.ctrlPath === 'string'

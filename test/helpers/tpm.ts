@@ -1,6 +1,7 @@
 // Raw TPM 2.0 data-channel client and a small command builder for integration tests.
 // Deliberately independent of src/ (the engine's codecs): these bytes are what a client sends.
-import net from 'node:net';
+import type net from 'node:net';
+import { BufferedSocket, connectSocket } from './buffered-socket.js';
 
 export const TPM_ST = { NO_SESSIONS: 0x8001, SESSIONS: 0x8002 } as const;
 export const TPM_SU = { CLEAR: 0x0000, STATE: 0x0001 } as const;
@@ -310,41 +311,16 @@ export function parseHash(resp: Response): { digest: Buffer; ticket: { tag: numb
 export type DataTarget = { port: number; host?: string } | { dataPath: string };
 
 /** A data-channel connection; one response per command, framed by the header's size field. */
-export class TpmClient {
-  private buf: Buffer = Buffer.alloc(0);
-  private closed = false;
-  private wake: (() => void) | undefined;
-
-  private constructor(readonly sock: net.Socket) {
+export class TpmClient extends BufferedSocket {
+  private constructor(sock: net.Socket) {
+    super(sock);
     sock.setNoDelay(true);
-    sock.on('data', (d: Buffer) => {
-      this.buf = this.buf.length === 0 ? d : Buffer.concat([this.buf, d]);
-      this.wake?.();
-    });
-    const onEnd = () => {
-      this.closed = true;
-      this.wake?.();
-    };
-    sock.on('end', onEnd);
-    sock.on('close', onEnd);
-    sock.on('error', onEnd);
   }
 
-  static connect(target: DataTarget): Promise<TpmClient> {
-    return new Promise((resolve, reject) => {
-      const s = 'dataPath' in target && typeof target.dataPath === 'string'
-        ? net.connect(target.dataPath)
-        : net.connect((target as { port: number }).port, (target as { host?: string }).host ?? '127.0.0.1');
-      s.once('connect', () => {
-        s.removeListener('error', reject);
-        resolve(new TpmClient(s));
-      });
-      s.once('error', reject);
-    });
-  }
-
-  get isClosed(): boolean {
-    return this.closed;
+  static async connect(target: DataTarget): Promise<TpmClient> {
+    return new TpmClient(await connectSocket('dataPath' in target && typeof target.dataPath === 'string'
+      ? { path: target.dataPath }
+      : { port: (target as { port: number }).port, host: (target as { host?: string }).host }));
   }
 
   /** Bytes received but not consumed by a previous `transmit` (should be empty). */
@@ -381,24 +357,13 @@ export class TpmClient {
       if (this.closed) throw new Error(`connection closed after ${this.buf.length} response bytes`);
       const left = deadline - Date.now();
       if (left <= 0) throw new Error(`timeout waiting for a TPM response (${this.buf.length} bytes so far)`);
-      await new Promise<void>((r) => {
-        const t = setTimeout(r, Math.min(left, 100));
-        this.wake = () => {
-          clearTimeout(t);
-          r();
-        };
-      });
-      this.wake = undefined;
+      await this.waitForBytes(Math.min(left, 100));
     }
   }
 
   /** Send and parse. */
   async call(command: Uint8Array, timeoutMs?: number): Promise<Response> {
     return parseResponse(await this.transmit(command, timeoutMs));
-  }
-
-  close(): void {
-    this.sock.destroy();
   }
 }
 

@@ -14,22 +14,16 @@ import { TPM_ALG, TPM_ST } from '../../src/tpm/constants.js';
 import { TPMS_ATTEST } from '../../src/tpm/marshal/attest.js';
 import { decode } from '../../src/tpm/marshal/codec.js';
 import { describeImpls, makeTempDir, startDaemon, swtpmAvailable, vtpmdAvailable, type Daemon, type Impl } from '../helpers/daemon.js';
-import { run, tpm2 } from '../helpers/tools.js';
+import { run, tpm2, tpm2Step, tpm2StepOk } from '../helpers/tools.js';
 
 const START = { flags: ['not-need-init', 'startup-clear'] };
 const AK_ATTRS = 'fixedtpm|fixedparent|sensitivedataorigin|userwithauth|restricted|sign';
 
-async function ok(d: Daemon, tool: string, args: string[]) {
-  const r = await tpm2(tool, d.tcti, args);
-  await tpm2('flushcontext', d.tcti, ['-t']);
-  if (r.code !== 0) throw new Error(`${r.cmd} exited ${r.code}\n${r.stderr}`);
-  return r;
-}
+const ok = (d: Daemon, tool: string, args: string[]) => tpm2StepOk(d, tool, args);
 
 /** The response code a refused tool printed ("Esys_Quote(0x19C) - tpm:..."), or "ok". */
 async function rcOf(d: Daemon, tool: string, args: string[]): Promise<string> {
-  const r = await tpm2(tool, d.tcti, args);
-  await tpm2('flushcontext', d.tcti, ['-t']);
+  const r = await tpm2Step(d, tool, args);
   if (r.code === 0) return 'ok';
   return /\((0x[0-9a-f]+)\) - tpm:/i.exec(r.stderr)?.[1]?.toLowerCase() ?? `exit ${r.code}: ${r.stderr.trim()}`;
 }

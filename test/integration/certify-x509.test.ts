@@ -8,6 +8,7 @@ import { p256 } from '@noble/curves/nist.js';
 import { expect, it } from 'vitest';
 import { startDaemon, swtpmAvailable, vtpmdAvailable } from '../helpers/daemon.js';
 import { command, dataTarget, paramsOf, pwAuthArea, rcHex, TpmClient, W } from '../helpers/tpm.js';
+import { xorshift32 } from '../helpers/xorshift.js';
 import { derContext, derOid, derSequence, derTlv } from '../../src/tpm/crypto/der.js';
 
 const FLAGS = ['not-need-init', 'startup-clear'];
@@ -220,13 +221,7 @@ it.skipIf(!vtpmdAvailable() || !swtpmAvailable())('CertifyX509: vtpmd answers as
 
 /** The partial certificates of the first, second and fourth cases with 1-3 bytes changed, the same list for both TPMs (xorshift from a fixed seed). */
 function mutatedCases(count: number): Case[] {
-  let x = 0x5eed;
-  const rnd = () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 0x100000000;
-  };
+  const rnd = xorshift32(0x5eed);
   return Array.from({ length: count }, (_, i) => {
     const base = CASES[[0, 1, 3][i % 3]!]!;
     const cert = Buffer.from(base.cert);

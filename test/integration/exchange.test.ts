@@ -9,22 +9,16 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { expect, it } from 'vitest';
 import { describeImpls, implementations, makeTempDir, startDaemon, type Daemon, type Impl } from '../helpers/daemon.js';
-import { run, tpm2 } from '../helpers/tools.js';
+import { run, tpm2, tpm2Step, tpm2StepOk } from '../helpers/tools.js';
 
 const START = { flags: ['not-need-init', 'startup-clear'] };
 
 /** A tpm2-tools step; transient objects are flushed after it (a TPM has three object slots). */
-async function ok(d: Daemon, tool: string, args: string[], input?: string) {
-  const r = await tpm2(tool, d.tcti, args, input === undefined ? {} : { input });
-  await tpm2('flushcontext', d.tcti, ['-t']);
-  if (r.code !== 0) throw new Error(`${r.cmd} exited ${r.code}\n${r.stderr}`);
-  return r;
-}
+const ok = (d: Daemon, tool: string, args: string[], input?: string) => tpm2StepOk(d, tool, args, input === undefined ? {} : { input });
 
 /** The response code tpm2-tools reports for a failed command, e.g. "0x1DF". */
 async function rcOf(d: Daemon, tool: string, args: string[]): Promise<string> {
-  const r = await tpm2(tool, d.tcti, args);
-  await tpm2('flushcontext', d.tcti, ['-t']);
+  const r = await tpm2Step(d, tool, args);
   expect(r.code, r.cmd).not.toBe(0);
   const m = /\((0x[0-9a-f]+)\)/i.exec(r.stderr);
   return m ? m[1]!.toUpperCase().replace('0X', '0x') : `no code: ${r.stderr}`;

@@ -3,7 +3,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { expect, it } from 'vitest';
-import { describeImpls, makeTempDir, startDaemon } from '../helpers/daemon.js';
+import { type Daemon, describeImpls, type Impl, makeTempDir, startDaemon } from '../helpers/daemon.js';
 import { parsePcrReadOutput, parseYamlScalars, swtpmIoctl, tpm2, tpm2ok } from '../helpers/tools.js';
 import { cmd, dataTarget, RC, transmitOnce } from '../helpers/tpm.js';
 
@@ -16,20 +16,29 @@ async function pcr10(tcti: string): Promise<string> {
 async function clock(tcti: string): Promise<Map<string, string>> {
   return parseYamlScalars((await tpm2ok('readclock', tcti)).stdout);
 }
+/** A daemon on stateDir that is powered on without a CMD_INIT. */
+function startPowered(impl: Impl, stateDir: string, flags: string[] = []): Promise<Daemon> {
+  return startDaemon({ impl, flags: ['not-need-init', ...flags], stateDir });
+}
+/** A powered daemon after Startup(CLEAR) with PCR 10 extended by DIGEST. */
+async function startExtended(impl: Impl, stateDir: string): Promise<Daemon> {
+  const d = await startPowered(impl, stateDir);
+  await tpm2ok('startup', d.tcti, ['-c']);
+  await tpm2ok('pcrextend', d.tcti, [`10:sha256=${DIGEST}`]);
+  return d;
+}
 
 describeImpls('shutdown, restart, startup', (impl) => {
   it('Shutdown(STATE) + restart + Startup(STATE) keeps PCRs and counts a restart', async () => {
     const stateDir = makeTempDir();
-    let d = await startDaemon({ impl, flags: ['not-need-init'], stateDir });
-    await tpm2ok('startup', d.tcti, ['-c']);
-    await tpm2ok('pcrextend', d.tcti, [`10:sha256=${DIGEST}`]);
+    let d = await startExtended(impl, stateDir);
     const before = await pcr10(d.tcti);
     expect(before).not.toBe('00'.repeat(32));
     const c0 = await clock(d.tcti);
     await tpm2ok('shutdown', d.tcti); // default: SU_STATE
     await d.stop();
 
-    d = await startDaemon({ impl, flags: ['not-need-init'], stateDir });
+    d = await startPowered(impl, stateDir);
     await tpm2ok('startup', d.tcti); // SU_STATE: TPM Restart
     expect(await pcr10(d.tcti)).toBe(before);
     const c1 = await clock(d.tcti);
@@ -42,14 +51,12 @@ describeImpls('shutdown, restart, startup', (impl) => {
 
   it('Shutdown(CLEAR) + restart: Startup(STATE) is refused (0x1C4), Startup(CLEAR) resets PCRs', async () => {
     const stateDir = makeTempDir();
-    let d = await startDaemon({ impl, flags: ['not-need-init'], stateDir });
-    await tpm2ok('startup', d.tcti, ['-c']);
-    await tpm2ok('pcrextend', d.tcti, [`10:sha256=${DIGEST}`]);
+    let d = await startExtended(impl, stateDir);
     const c0 = await clock(d.tcti);
     await tpm2ok('shutdown', d.tcti, ['-c']);
     await d.stop();
 
-    d = await startDaemon({ impl, flags: ['not-need-init'], stateDir });
+    d = await startPowered(impl, stateDir);
     const bad = await tpm2('startup', d.tcti);
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toMatch(/0x1C4/i); // TPM_RC_VALUE + TPM_RC_P + TPM_RC_1
@@ -63,12 +70,10 @@ describeImpls('shutdown, restart, startup', (impl) => {
 
   it('after a crash (SIGKILL, no Shutdown) Startup(STATE) is refused and Startup(CLEAR) works, clock not safe', async () => {
     const stateDir = makeTempDir();
-    let d = await startDaemon({ impl, flags: ['not-need-init'], stateDir });
-    await tpm2ok('startup', d.tcti, ['-c']);
-    await tpm2ok('pcrextend', d.tcti, [`10:sha256=${DIGEST}`]);
+    let d = await startExtended(impl, stateDir);
     await d.kill();
 
-    d = await startDaemon({ impl, flags: ['not-need-init'], stateDir });
+    d = await startPowered(impl, stateDir);
     const bad = await tpm2('startup', d.tcti);
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toMatch(/0x1C4/i);
@@ -84,7 +89,7 @@ describeImpls('shutdown, restart, startup', (impl) => {
   it('state survives many restarts (permanent state written and reloaded)', async () => {
     const stateDir = makeTempDir();
     for (let i = 0; i < 3; i++) {
-      const d = await startDaemon({ impl, flags: ['not-need-init'], stateDir });
+      const d = await startPowered(impl, stateDir);
       await tpm2ok('startup', d.tcti, i === 0 ? ['-c'] : []);
       expect((await tpm2ok('getrandom', d.tcti, ['8'])).stdoutBytes.length).toBe(8);
       await tpm2ok('shutdown', d.tcti);
@@ -98,12 +103,10 @@ describeImpls('shutdown, restart, startup', (impl) => {
 describeImpls('auto-shutdown on SIGTERM', (impl) => {
   it('SIGTERM without TPM2_Shutdown: a later Startup(STATE) resumes with PCRs kept', async () => {
     const stateDir = makeTempDir();
-    let d = await startDaemon({ impl, flags: ['not-need-init'], stateDir });
-    await tpm2ok('startup', d.tcti, ['-c']);
-    await tpm2ok('pcrextend', d.tcti, [`10:sha256=${DIGEST}`]);
+    let d = await startExtended(impl, stateDir);
     const before = await pcr10(d.tcti);
     await d.stop();
-    d = await startDaemon({ impl, flags: ['not-need-init'], stateDir });
+    d = await startPowered(impl, stateDir);
     await tpm2ok('startup', d.tcti);
     expect(await pcr10(d.tcti)).toBe(before);
   });
@@ -112,9 +115,7 @@ describeImpls('auto-shutdown on SIGTERM', (impl) => {
 describeImpls('volatile state across a daemon restart', (impl) => {
   it('-v, SHUTDOWN, restart, -i: PCRs unchanged, no Startup needed, volatile file gone', async () => {
     const stateDir = makeTempDir();
-    let d = await startDaemon({ impl, flags: ['not-need-init'], stateDir });
-    await tpm2ok('startup', d.tcti, ['-c']);
-    await tpm2ok('pcrextend', d.tcti, [`10:sha256=${DIGEST}`]);
+    let d = await startExtended(impl, stateDir);
     const before = await pcr10(d.tcti);
     expect((await swtpmIoctl(d, ['-v'])).code).toBe(0);
     const volatileFile = path.join(stateDir, 'tpm2-00.volatilestate');
@@ -131,22 +132,20 @@ describeImpls('volatile state across a daemon restart', (impl) => {
 
   it('--flags not-need-init with a leftover volatile file resumes from it and keeps the file', async () => {
     const stateDir = makeTempDir();
-    let d = await startDaemon({ impl, flags: ['not-need-init'], stateDir });
-    await tpm2ok('startup', d.tcti, ['-c']);
-    await tpm2ok('pcrextend', d.tcti, [`10:sha256=${DIGEST}`]);
+    let d = await startExtended(impl, stateDir);
     const before = await pcr10(d.tcti);
     expect((await swtpmIoctl(d, ['-v'])).code).toBe(0);
     expect((await swtpmIoctl(d, ['-s'])).code).toBe(0);
     await d.exited;
 
-    d = await startDaemon({ impl, flags: ['not-need-init'], stateDir });
+    d = await startPowered(impl, stateDir);
     expect(await pcr10(d.tcti)).toBe(before);
     expect(existsSync(path.join(stateDir, 'tpm2-00.volatilestate'))).toBe(true);
   });
 
   it('--flags startup-state (or startup-clear) after TPM2_Shutdown(STATE) and -v: the resumed TPM is served, no Startup is sent', async () => {
     const stateDir = makeTempDir();
-    let d = await startDaemon({ impl, flags: ['not-need-init', 'startup-clear'], stateDir });
+    let d = await startPowered(impl, stateDir, ['startup-clear']);
     await tpm2ok('pcrextend', d.tcti, [`10:sha256=${DIGEST}`]);
     const before = await pcr10(d.tcti);
     await tpm2ok('shutdown', d.tcti, []);
@@ -154,7 +153,7 @@ describeImpls('volatile state across a daemon restart', (impl) => {
     await d.stop();
 
     for (const startup of ['startup-state', 'startup-clear']) {
-      d = await startDaemon({ impl, flags: ['not-need-init', startup], stateDir });
+      d = await startPowered(impl, stateDir, [startup]);
       // The volatile state put the TPM back as it was, started: PCR 10 kept, a Startup now refused.
       expect(await pcr10(d.tcti)).toBe(before);
       expect((await transmitOnce(dataTarget(d), cmd.startup())).rc).toBe(RC.INITIALIZE);

@@ -4,41 +4,25 @@
 // the real tpm2-tools on vtpmd and swtpm. Trial digests are checked against the spec's formula
 // computed here, so both daemons are held to the same known answer; refusals must carry the same
 // response code on both.
-import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { describeImpls, makeTempDir, startDaemon, swtpmAvailable, vtpmdAvailable, type Daemon } from '../helpers/daemon.js';
+import { describeImpls, makeTempDir, startDaemon, swtpmAvailable, vtpmdAvailable } from '../helpers/daemon.js';
+import { H, POLICY_CC as CC, u16, u32, ZERO } from '../helpers/policy-digest.js';
+import { toolsDaemon } from '../helpers/tools-daemon.js';
 import { run, tpm2, tpm2ok } from '../helpers/tools.js';
 import { cmd, dataTarget, transmitOnce } from '../helpers/tpm.js';
 import { unwrapState } from '../../src/storage/envelope.js';
 import { commandAuditInfo } from '../../src/tpm/state/audit.js';
 import { deserializePersistent } from '../../src/tpm/state/persistent.js';
 
-const H = (...parts: Buffer[]) => {
-  const h = createHash('sha256');
-  parts.forEach((p) => h.update(p));
-  return h.digest();
-};
-const u16 = (v: number) => Buffer.from([(v >> 8) & 0xff, v & 0xff]);
-const u32 = (v: number) => {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(v >>> 0);
-  return b;
-};
-const ZERO = Buffer.alloc(32);
-const CC = {
-  PolicySigned: 0x160, PolicyNV: 0x149, PolicyAuthorizeNV: 0x192, PolicyAuthorize: 0x16a, PolicyAuthValue: 0x16b,
-  PolicyDuplicationSelect: 0x188, PolicyCommandCode: 0x16c, PolicyPCR: 0x17f, GetRandom: 0x17b,
-};
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** A tool's failure naming the response code (tpm2-tools prints it as 0x… in any case). */
 const rcIn = (stderr: string, rc: number) => new RegExp(`\\(0x0*${rc.toString(16)}\\)`, 'i').test(stderr);
 
 describeImpls('PolicySigned, PolicyNV, PolicyAuthorizeNV and audit with tpm2-tools', (impl) => {
-  let d: Daemon;
-  let work: string;
-  const file = (name: string) => path.join(work, name);
+  const rig = toolsDaemon(impl);
+  const { file } = rig;
   const openssl = async (args: string[]) => {
     const r = await run('openssl', args);
     if (r.code !== 0) throw new Error(`${r.cmd}: ${r.stderr}`);
@@ -46,8 +30,6 @@ describeImpls('PolicySigned, PolicyNV, PolicyAuthorizeNV and audit with tpm2-too
 
   let readyAt = 0;
   beforeAll(async () => {
-    work = makeTempDir();
-    d = await startDaemon({ impl, flags: ['not-need-init', 'startup-clear'] });
     readyAt = Date.now();
     await openssl(['genrsa', '-out', file('rsa.pem'), '2048']);
     await openssl(['rsa', '-in', file('rsa.pem'), '-pubout', '-out', file('rsa.pub.pem')]);
@@ -63,14 +45,14 @@ describeImpls('PolicySigned, PolicyNV, PolicyAuthorizeNV and audit with tpm2-too
 
   async function session(name: string, kind: 'trial' | 'policy'): Promise<string> {
     const s = file(`${name}.session`);
-    await tpm2ok('startauthsession', d.tcti, ['-S', s, ...(kind === 'policy' ? ['--policy-session'] : [])]);
+    await tpm2ok('startauthsession', rig.d.tcti, ['-S', s, ...(kind === 'policy' ? ['--policy-session'] : [])]);
     return s;
   }
-  const flush = (s: string) => tpm2('flushcontext', d.tcti, [s]);
+  const flush = (s: string) => tpm2('flushcontext', rig.d.tcti, [s]);
   /** tpm2-tools leave the objects they load from context files loaded: free the slots after each use. */
   const keyed = async (tool: string, args: string[], opts?: { input: string | Buffer }) => {
-    const r = await tpm2(tool, d.tcti, args, opts);
-    await tpm2ok('flushcontext', d.tcti, ['-t']);
+    const r = await tpm2(tool, rig.d.tcti, args, opts);
+    await tpm2ok('flushcontext', rig.d.tcti, ['-t']);
     return r;
   };
   const keyedOk = async (tool: string, args: string[], opts?: { input: string | Buffer }) => {
@@ -129,7 +111,7 @@ describeImpls('PolicySigned, PolicyNV, PolicyAuthorizeNV and audit with tpm2-too
     expect(readFileSync(t.policy).toString('hex')).toBe(want.toString('hex'));
     await flush(s);
     const s2 = await session('tk2', 'policy');
-    await tpm2ok('policyticket', d.tcti, ['-S', s2, '-n', file('eckey.name'), '--ticket', t.ticket, '--timeout', t.timeout, '-L', file('tk2.policy')]);
+    await tpm2ok('policyticket', rig.d.tcti, ['-S', s2, '-n', file('eckey.name'), '--ticket', t.ticket, '--timeout', t.timeout, '-L', file('tk2.policy')]);
     expect(readFileSync(file('tk2.policy')).toString('hex')).toBe(want.toString('hex'));
     await flush(s2);
     // A ticket good for 5 s after its session started, redeemed later: TPM_RC_EXPIRED+P1.
@@ -138,7 +120,7 @@ describeImpls('PolicySigned, PolicyNV, PolicyAuthorizeNV and audit with tpm2-too
     await flush(s3);
     await sleep(6000);
     const s4 = await session('tk4', 'policy');
-    const late = await tpm2('policyticket', d.tcti, ['-S', s4, '-n', file('eckey.name'), '--ticket', short.ticket, '--timeout', short.timeout]);
+    const late = await tpm2('policyticket', rig.d.tcti, ['-S', s4, '-n', file('eckey.name'), '--ticket', short.ticket, '--timeout', short.timeout]);
     expect(late.code).not.toBe(0);
     expect(rcIn(late.stderr, 0x1e3), late.stderr).toBe(true);
     await flush(s4);
@@ -146,9 +128,9 @@ describeImpls('PolicySigned, PolicyNV, PolicyAuthorizeNV and audit with tpm2-too
 
   /** Defines an owner-readable NV index, writes `data` and returns its Name (tpm2_nvreadpublic). */
   async function nvIndex(index: string, data: Buffer): Promise<Buffer> {
-    await tpm2ok('nvdefine', d.tcti, [index, '-C', 'o', '-s', String(data.length), '-a', 'ownerread|ownerwrite|authread|authwrite']);
-    await tpm2ok('nvwrite', d.tcti, [index, '-C', 'o', '-i-'], { input: data });
-    const pub = await tpm2ok('nvreadpublic', d.tcti, [index]);
+    await tpm2ok('nvdefine', rig.d.tcti, [index, '-C', 'o', '-s', String(data.length), '-a', 'ownerread|ownerwrite|authread|authwrite']);
+    await tpm2ok('nvwrite', rig.d.tcti, [index, '-C', 'o', '-i-'], { input: data });
+    const pub = await tpm2ok('nvreadpublic', rig.d.tcti, [index]);
     return Buffer.from(/name:\s*([0-9a-f]+)/i.exec(pub.stdout)![1]!, 'hex');
   }
 
@@ -156,14 +138,14 @@ describeImpls('PolicySigned, PolicyNV, PolicyAuthorizeNV and audit with tpm2-too
     const name = await nvIndex('0x1500016', Buffer.from([0, 0, 0, 0, 0, 0, 0x01, 0x00]));
     const operand = Buffer.from([0x01, 0x00]);
     const trial = await session('nv-trial', 'trial');
-    await tpm2ok('policynv', d.tcti, ['-S', trial, '-L', file('nv.policy'), '-i-', '0x1500016', 'eq', '--offset', '6', '-C', 'o'], { input: operand });
+    await tpm2ok('policynv', rig.d.tcti, ['-S', trial, '-L', file('nv.policy'), '-i-', '0x1500016', 'eq', '--offset', '6', '-C', 'o'], { input: operand });
     // TPM_EO_EQ is 0.
     const want = H(ZERO, u32(CC.PolicyNV), H(operand, u16(6), u16(0)), name);
     expect(readFileSync(file('nv.policy')).toString('hex')).toBe(want.toString('hex'));
     await flush(trial);
     const real = await session('nv-real', 'policy');
-    await tpm2ok('policynv', d.tcti, ['-S', real, '-i-', '0x1500016', 'ult', '--offset', '6', '-C', 'o'], { input: Buffer.from([0x01, 0x01]) });
-    const no = await tpm2('policynv', d.tcti, ['-S', real, '-i-', '0x1500016', 'ugt', '--offset', '6', '-C', 'o'], { input: Buffer.from([0x02, 0x00]) });
+    await tpm2ok('policynv', rig.d.tcti, ['-S', real, '-i-', '0x1500016', 'ult', '--offset', '6', '-C', 'o'], { input: Buffer.from([0x01, 0x01]) });
+    const no = await tpm2('policynv', rig.d.tcti, ['-S', real, '-i-', '0x1500016', 'ugt', '--offset', '6', '-C', 'o'], { input: Buffer.from([0x02, 0x00]) });
     expect(no.code).not.toBe(0);
     expect(rcIn(no.stderr, 0x126), no.stderr).toBe(true);
     await flush(real);
@@ -174,16 +156,16 @@ describeImpls('PolicySigned, PolicyNV, PolicyAuthorizeNV and audit with tpm2-too
     const name = await nvIndex('0x1500017', Buffer.concat([u16(0x000b), approved]));
     const want = H(ZERO, u32(CC.PolicyAuthorizeNV), name);
     const trial = await session('anv-trial', 'trial');
-    await tpm2ok('policyauthorizenv', d.tcti, ['-S', trial, '-C', 'o', '-L', file('anv.policy'), '0x1500017']);
+    await tpm2ok('policyauthorizenv', rig.d.tcti, ['-S', trial, '-C', 'o', '-L', file('anv.policy'), '0x1500017']);
     expect(readFileSync(file('anv.policy')).toString('hex')).toBe(want.toString('hex'));
     await flush(trial);
     const real = await session('anv-real', 'policy');
     // Before PolicyAuthValue the digest is not the stored one: TPM_RC_VALUE.
-    const early = await tpm2('policyauthorizenv', d.tcti, ['-S', real, '-C', 'o', '0x1500017']);
+    const early = await tpm2('policyauthorizenv', rig.d.tcti, ['-S', real, '-C', 'o', '0x1500017']);
     expect(early.code).not.toBe(0);
     expect(rcIn(early.stderr, 0x84), early.stderr).toBe(true);
-    await tpm2ok('policyauthvalue', d.tcti, ['-S', real]);
-    await tpm2ok('policyauthorizenv', d.tcti, ['-S', real, '-C', 'o', '-L', file('anv-real.policy'), '0x1500017']);
+    await tpm2ok('policyauthvalue', rig.d.tcti, ['-S', real]);
+    await tpm2ok('policyauthorizenv', rig.d.tcti, ['-S', real, '-C', 'o', '-L', file('anv-real.policy'), '0x1500017']);
     expect(readFileSync(file('anv-real.policy')).toString('hex')).toBe(want.toString('hex'));
     await flush(real);
   });
@@ -191,12 +173,12 @@ describeImpls('PolicySigned, PolicyNV, PolicyAuthorizeNV and audit with tpm2-too
   it('tpm2_policyauthorize with a policy signed by an OpenSSL key unseals an object sealed to the authorized policy', async () => {
     const name = await loadExternal('authkey', 'rsa', file('rsa.pub.pem'));
     const trial = await session('pa-trial', 'trial');
-    await tpm2ok('policyauthorize', d.tcti, ['-S', trial, '-L', file('authorized.policy'), '-n', file('authkey.name')]);
+    await tpm2ok('policyauthorize', rig.d.tcti, ['-S', trial, '-L', file('authorized.policy'), '-n', file('authkey.name')]);
     await flush(trial);
     expect(readFileSync(file('authorized.policy')).toString('hex')).toBe(H(H(ZERO, u32(CC.PolicyAuthorize), name), Buffer.alloc(0)).toString('hex'));
     // The approved policy: PolicyPCR over sha256:0, signed by the key's owner.
     const t2 = await session('pcr-trial', 'trial');
-    await tpm2ok('policypcr', d.tcti, ['-S', t2, '-l', 'sha256:0', '-L', file('pcr.policy')]);
+    await tpm2ok('policypcr', rig.d.tcti, ['-S', t2, '-l', 'sha256:0', '-L', file('pcr.policy')]);
     await flush(t2);
     await openssl(['dgst', '-sha256', '-sign', file('rsa.pem'), '-out', file('pcr.sig'), file('pcr.policy')]);
     await keyedOk('createprimary', ['-C', 'o', '-c', file('prim.ctx')]);
@@ -204,8 +186,8 @@ describeImpls('PolicySigned, PolicyNV, PolicyAuthorizeNV and audit with tpm2-too
     await keyedOk('verifysignature', ['-c', file('authkey.ctx'), '-g', 'sha256', '-m', file('pcr.policy'), '-s', file('pcr.sig'), '-f', 'rsassa', '-t', file('pcr.ticket')]);
     await keyedOk('load', ['-C', file('prim.ctx'), '-u', file('seal.pub'), '-r', file('seal.priv'), '-c', file('seal.ctx')]);
     const real = await session('pa-real', 'policy');
-    await tpm2ok('policypcr', d.tcti, ['-S', real, '-l', 'sha256:0']);
-    await tpm2ok('policyauthorize', d.tcti, ['-S', real, '-i', file('pcr.policy'), '-n', file('authkey.name'), '-t', file('pcr.ticket')]);
+    await tpm2ok('policypcr', rig.d.tcti, ['-S', real, '-l', 'sha256:0']);
+    await tpm2ok('policyauthorize', rig.d.tcti, ['-S', real, '-i', file('pcr.policy'), '-n', file('authkey.name'), '-t', file('pcr.ticket')]);
     const unsealed = await keyedOk('unseal', ['-p', `session:${real}`, '-c', file('seal.ctx')]);
     expect(unsealed.stdout).toBe('sealed secret');
     await flush(real);
@@ -217,23 +199,23 @@ describeImpls('PolicySigned, PolicyNV, PolicyAuthorizeNV and audit with tpm2-too
     writeFileSync(file('obj.name'), objectName);
     writeFileSync(file('parent.name'), parentName);
     const t = await session('ds', 'trial');
-    await tpm2ok('policyduplicationselect', d.tcti, ['-S', t, '-n', file('obj.name'), '-N', file('parent.name'), '-L', file('ds.policy')]);
+    await tpm2ok('policyduplicationselect', rig.d.tcti, ['-S', t, '-n', file('obj.name'), '-N', file('parent.name'), '-L', file('ds.policy')]);
     // includeObject NO: H(digest || CC || newParentName || 0).
     const want = H(ZERO, u32(CC.PolicyDuplicationSelect), parentName, Buffer.from([0]));
     expect(readFileSync(file('ds.policy')).toString('hex')).toBe(want.toString('hex'));
     // PolicyRestart: the session starts over; the next assertion extends from zeros.
-    await tpm2ok('policyrestart', d.tcti, ['-S', t]);
-    await tpm2ok('policyauthvalue', d.tcti, ['-S', t, '-L', file('restart.policy')]);
+    await tpm2ok('policyrestart', rig.d.tcti, ['-S', t]);
+    await tpm2ok('policyauthvalue', rig.d.tcti, ['-S', t, '-L', file('restart.policy')]);
     expect(readFileSync(file('restart.policy')).toString('hex')).toBe(H(ZERO, u32(CC.PolicyAuthValue)).toString('hex'));
     await flush(t);
   });
 
   it('an audit session (tpm2_startauthsession --audit-session) carries tpm2_getrandom; tpm2_setcommandauditstatus starts a command audit digest that GetRandom extends', async () => {
     const s = file('audit.session');
-    await tpm2ok('startauthsession', d.tcti, ['--audit-session', '-S', s]);
+    await tpm2ok('startauthsession', rig.d.tcti, ['--audit-session', '-S', s]);
     // tpm2-tools checks the response HMAC, which covers the audit attributes the TPM answers with.
-    await tpm2ok('getrandom', d.tcti, ['8', '-S', s, '-o', file('r1.bin')]);
-    await tpm2ok('getrandom', d.tcti, ['16', '-S', s, '-o', file('r2.bin')]);
+    await tpm2ok('getrandom', rig.d.tcti, ['8', '-S', s, '-o', file('r1.bin')]);
+    await tpm2ok('getrandom', rig.d.tcti, ['16', '-S', s, '-o', file('r2.bin')]);
     // The session audit digest: H(H(0…0 || cp1 || rp1) || cp2 || rp2), cp = H(CC || bytesRequested),
     // rp = H(TPM_RC_SUCCESS || CC || TPM2B_DIGEST randomBytes).
     const step = (digest: Buffer, n: number, bytes: Buffer) =>
@@ -242,20 +224,20 @@ describeImpls('PolicySigned, PolicyNV, PolicyAuthorizeNV and audit with tpm2-too
     // TPM2_GetSessionAuditDigest (swtpm's shows the formula is the one a TPM uses): the digest is
     // the TPMS_ATTEST's last 32 bytes.
     await keyedOk('createprimary', ['-C', 'e', '-G', 'ecc', '-a', 'fixedtpm|fixedparent|sensitivedataorigin|userwithauth|sign', '-c', file('att.ctx')]);
-    await tpm2ok('getsessionauditdigest', d.tcti, ['-c', file('att.ctx'), '-m', file('att.data'), '-s', file('att.sig'), '-S', s]);
+    await tpm2ok('getsessionauditdigest', rig.d.tcti, ['-c', file('att.ctx'), '-m', file('att.data'), '-s', file('att.sig'), '-S', s]);
     expect(readFileSync(file('att.data')).subarray(-32).toString('hex')).toBe(expected.toString('hex'));
-    await tpm2('flushcontext', d.tcti, ['-t']);
-    await tpm2('flushcontext', d.tcti, [s]);
+    await tpm2('flushcontext', rig.d.tcti, ['-t']);
+    await tpm2('flushcontext', rig.d.tcti, [s]);
     // GetCapability(TPM_CAP_AUDIT_COMMANDS): SetCommandCodeAuditStatus alone on a new TPM, then GetRandom too.
-    const audited = async () => (await transmitOnce(dataTarget(d), cmd.getCapability(4, 0, 64))).body.toString('hex');
+    const audited = async () => (await transmitOnce(dataTarget(rig.d), cmd.getCapability(4, 0, 64))).body.toString('hex');
     const list = (...codes: number[]) => Buffer.concat([Buffer.from([0]), u32(4), u32(codes.length), ...codes.map(u32)]).toString('hex');
     expect(await audited()).toBe(list(0x140));
-    const before = await tpm2ok('getcap', d.tcti, ['properties-variable']);
+    const before = await tpm2ok('getcap', rig.d.tcti, ['properties-variable']);
     const counter = (text: string) => Number(/TPM2_PT_AUDIT_COUNTER_1:\s*(0x[0-9a-f]+)/i.exec(text)![1]);
-    await tpm2ok('setcommandauditstatus', d.tcti, ['-C', 'o', 'TPM2_CC_GetRandom']);
+    await tpm2ok('setcommandauditstatus', rig.d.tcti, ['-C', 'o', 'TPM2_CC_GetRandom']);
     expect(await audited()).toBe(list(0x140, CC.GetRandom));
-    await tpm2ok('getrandom', d.tcti, ['4', '-o', file('r3.bin')]);
-    const after = await tpm2ok('getcap', d.tcti, ['properties-variable']);
+    await tpm2ok('getrandom', rig.d.tcti, ['4', '-o', file('r3.bin')]);
+    const after = await tpm2ok('getcap', rig.d.tcti, ['properties-variable']);
     // tpm2_setcommandauditstatus sends SetCommandCodeAuditStatus twice: SHA-256 with empty lists
     // (a new hash: the digest restarts, that command is not audited), then SHA-256 with the list,
     // which is audited (it always is) and starts a new digest, counted once. GetRandom extends it.
@@ -267,7 +249,7 @@ describeImpls('PolicySigned, PolicyNV, PolicyAuthorizeNV and audit with tpm2-too
     const codesDigest = H(u32(0x140), u32(CC.GetRandom));
     if (impl === 'vtpmd') {
       // vtpmd keeps the command audit digest in its permanent state, written before the response.
-      const blob = unwrapState(readFileSync(path.join(d.stateDir, 'tpm2-00.permall')), 'permanent state');
+      const blob = unwrapState(readFileSync(path.join(rig.d.stateDir, 'tpm2-00.permall')), 'permanent state');
       const info = commandAuditInfo(deserializePersistent(blob));
       expect(info.digestAlg).toBe(0x000b);
       expect(Buffer.from(info.auditDigest).toString('hex')).toBe(commandAudit.toString('hex'));
@@ -282,8 +264,8 @@ describeImpls('PolicySigned, PolicyNV, PolicyAuthorizeNV and audit with tpm2-too
     // A signed report restarts the digest: the next one is empty until an audited command runs.
     await keyedOk('getcommandauditdigest', ['-c', file('att2.ctx'), '-m', file('att3.data'), '-s', file('att3.sig'), '-g', 'sha256']);
     expect(readFileSync(file('att3.data')).subarray(-36, -34).toString('hex')).toBe('0000');
-    await tpm2('flushcontext', d.tcti, ['-t']);
-    await tpm2ok('setcommandauditstatus', d.tcti, ['-C', 'o', '-c', 'TPM2_CC_GetRandom']);
+    await tpm2('flushcontext', rig.d.tcti, ['-t']);
+    await tpm2ok('setcommandauditstatus', rig.d.tcti, ['-C', 'o', '-c', 'TPM2_CC_GetRandom']);
     expect(await audited()).toBe(list(0x140));
   });
 });

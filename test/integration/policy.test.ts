@@ -2,49 +2,26 @@
 // sequence's final digest (tpm2-tools writes it with -L) is checked against the spec's formula
 // computed here, so both daemons are held to the same known answer. Then a real policy
 // session authorizes HierarchyChangeAuth through ownerPolicy (tpm2_setprimarypolicy).
-import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
-import { beforeAll, expect, it } from 'vitest';
-import { describeImpls, makeTempDir, startDaemon, type Daemon } from '../helpers/daemon.js';
+import { expect, it } from 'vitest';
+import { describeImpls } from '../helpers/daemon.js';
+import { H, POLICY_CC as CC, u32, ZERO } from '../helpers/policy-digest.js';
+import { toolsDaemon } from '../helpers/tools-daemon.js';
 import { tpm2, tpm2ok } from '../helpers/tools.js';
 
-const H = (...parts: Buffer[]) => {
-  const h = createHash('sha256');
-  parts.forEach((p) => h.update(p));
-  return h.digest();
-};
-const u32 = (v: number) => {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(v >>> 0);
-  return b;
-};
-const ZERO = Buffer.alloc(32);
-const CC = {
-  PolicyPCR: 0x17f, PolicyOR: 0x171, PolicyCommandCode: 0x16c, PolicyAuthValue: 0x16b, PolicyLocality: 0x16f,
-  PolicyCpHash: 0x16e, PolicyNameHash: 0x170, PolicySecret: 0x151, PCR_Extend: 0x182, HierarchyChangeAuth: 0x129,
-  PolicyNvWritten: 0x18f, PolicyTemplate: 0x190, PolicyCounterTimer: 0x16d,
-};
-
 describeImpls('policy sessions with tpm2-tools', (impl) => {
-  let d: Daemon;
-  let work: string;
-  const file = (name: string) => path.join(work, name);
-
-  beforeAll(async () => {
-    work = makeTempDir();
-    d = await startDaemon({ impl, flags: ['not-need-init', 'startup-clear'] });
-  });
+  const rig = toolsDaemon(impl);
+  const { file } = rig;
 
   /** Runs tools in a fresh trial session and returns the digest the last one wrote. */
   async function trial(name: string, steps: [string, string[]][]): Promise<Buffer> {
     const session = file(`${name}.session`);
-    await tpm2ok('startauthsession', d.tcti, ['-S', session]);
+    await tpm2ok('startauthsession', rig.d.tcti, ['-S', session]);
     try {
-      for (const [tool, args] of steps) await tpm2ok(tool, d.tcti, ['-S', session, '-L', file(`${name}.policy`), ...args]);
+      for (const [tool, args] of steps) await tpm2ok(tool, rig.d.tcti, ['-S', session, '-L', file(`${name}.policy`), ...args]);
       return readFileSync(file(`${name}.policy`));
     } finally {
-      await tpm2('flushcontext', d.tcti, [session]);
+      await tpm2('flushcontext', rig.d.tcti, [session]);
     }
   }
 
@@ -85,7 +62,7 @@ describeImpls('policy sessions with tpm2-tools', (impl) => {
 
   it('policypcr over sha256:0,1 with the PCR values read back, then policyor of two branches', async () => {
     const pcrFile = file('pcrs.bin');
-    await tpm2ok('pcrread', d.tcti, ['sha256:0,1', '-o', pcrFile]);
+    await tpm2ok('pcrread', rig.d.tcti, ['sha256:0,1', '-o', pcrFile]);
     const got = await trial('c', [['policypcr', ['-l', 'sha256:0,1']]]);
     const values = readFileSync(pcrFile);
     const selection = Buffer.concat([u32(1), Buffer.from([0x00, 0x0b, 3, 0x03, 0, 0])]);
@@ -118,19 +95,19 @@ describeImpls('policy sessions with tpm2-tools', (impl) => {
   it('a real policy session authorizes HierarchyChangeAuth through ownerPolicy', async () => {
     const policy = await trial('h', [['policycommandcode', ['TPM2_CC_HierarchyChangeAuth']]]);
     writeFileSync(file('owner.policy'), policy);
-    await tpm2ok('setprimarypolicy', d.tcti, ['-C', 'o', '-L', file('owner.policy'), '-g', 'sha256']);
+    await tpm2ok('setprimarypolicy', rig.d.tcti, ['-C', 'o', '-L', file('owner.policy'), '-g', 'sha256']);
     const session = file('real.session');
-    await tpm2ok('startauthsession', d.tcti, ['--policy-session', '-S', session]);
-    await tpm2ok('policycommandcode', d.tcti, ['-S', session, 'TPM2_CC_HierarchyChangeAuth']);
-    await tpm2ok('changeauth', d.tcti, ['-c', 'o', '-p', `session:${session}`, 'ownerpw']);
-    await tpm2('flushcontext', d.tcti, [session]);
+    await tpm2ok('startauthsession', rig.d.tcti, ['--policy-session', '-S', session]);
+    await tpm2ok('policycommandcode', rig.d.tcti, ['-S', session, 'TPM2_CC_HierarchyChangeAuth']);
+    await tpm2ok('changeauth', rig.d.tcti, ['-c', 'o', '-p', `session:${session}`, 'ownerpw']);
+    await tpm2('flushcontext', rig.d.tcti, [session]);
     // The new owner password works; a policy for another command does not authorize.
-    await tpm2ok('changeauth', d.tcti, ['-c', 'o', '-p', 'ownerpw', '']);
-    await tpm2ok('startauthsession', d.tcti, ['--policy-session', '-S', session]);
-    await tpm2ok('policycommandcode', d.tcti, ['-S', session, 'TPM2_CC_CreatePrimary']);
-    const denied = await tpm2('changeauth', d.tcti, ['-c', 'o', '-p', `session:${session}`, 'x']);
+    await tpm2ok('changeauth', rig.d.tcti, ['-c', 'o', '-p', 'ownerpw', '']);
+    await tpm2ok('startauthsession', rig.d.tcti, ['--policy-session', '-S', session]);
+    await tpm2ok('policycommandcode', rig.d.tcti, ['-S', session, 'TPM2_CC_CreatePrimary']);
+    const denied = await tpm2('changeauth', rig.d.tcti, ['-c', 'o', '-p', `session:${session}`, 'x']);
     expect(denied.code).not.toBe(0);
     expect(denied.stderr).toMatch(/0x9a4|0x99d|policy/i);
-    await tpm2('flushcontext', d.tcti, [session]);
+    await tpm2('flushcontext', rig.d.tcti, [session]);
   });
 });

@@ -8,16 +8,11 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { expect, it } from 'vitest';
 import { describeImpls, makeTempDir, startDaemon, type Daemon } from '../helpers/daemon.js';
-import { run, tpm2 } from '../helpers/tools.js';
+import { run, tpm2, tpm2Step, tpm2StepOk } from '../helpers/tools.js';
 
 const START = { flags: ['not-need-init', 'startup-clear'] };
 
-async function ok(d: Daemon, tool: string, args: string[]) {
-  const r = await tpm2(tool, d.tcti, args);
-  await tpm2('flushcontext', d.tcti, ['-t']);
-  if (r.code !== 0) throw new Error(`${r.cmd} exited ${r.code}\n${r.stderr}`);
-  return r;
-}
+const ok = (d: Daemon, tool: string, args: string[]) => tpm2StepOk(d, tool, args);
 
 /** A signing key of the given type under an ECC primary, loaded as key.ctx; its public key as PEM. */
 async function signingKey(d: Daemon, work: string, type: string) {
@@ -53,8 +48,7 @@ describeImpls('Sign and VerifySignature', (impl) => {
         expect(tk.subarray(0, 6).toString('hex'), scheme).toBe('802240000001');
         expect(tk.readUInt16BE(6), scheme).toBeGreaterThan(0);
         expect(tk.length, scheme).toBe(8 + tk.readUInt16BE(6));
-        const bad = await tpm2('verifysignature', d.tcti, ['-c', key.ctx, '-g', 'sha256', '-m', other, '-s', sig]);
-        await tpm2('flushcontext', d.tcti, ['-t']);
+        const bad = await tpm2Step(d, 'verifysignature', ['-c', key.ctx, '-g', 'sha256', '-m', other, '-s', sig]);
         expect(bad.code, scheme).not.toBe(0);
         expect(bad.stderr, scheme).toMatch(/0x2DB\b/i);
 
@@ -87,8 +81,7 @@ describeImpls('Sign and VerifySignature', (impl) => {
     const hsig = path.join(work, 'h.sig');
     await ok(d, 'sign', ['-c', h, '-g', 'sha256', '-o', hsig, msg]);
     await ok(d, 'verifysignature', ['-c', h, '-g', 'sha256', '-m', msg, '-s', hsig]);
-    const badHmac = await tpm2('verifysignature', d.tcti, ['-c', h, '-g', 'sha256', '-m', other, '-s', hsig]);
-    await tpm2('flushcontext', d.tcti, ['-t']);
+    const badHmac = await tpm2Step(d, 'verifysignature', ['-c', h, '-g', 'sha256', '-m', other, '-s', hsig]);
     expect(badHmac.code).not.toBe(0);
     expect(badHmac.stderr).toMatch(/0x2DB\b/i);
 
@@ -103,8 +96,7 @@ describeImpls('Sign and VerifySignature', (impl) => {
     const generated = path.join(work, 'generated');
     writeFileSync(generated, Buffer.concat([Buffer.from('ff544347', 'hex'), Buffer.alloc(40, 2)]));
     for (const args of [['-d', digest], [generated]]) {
-      const refused = await tpm2('sign', d.tcti, ['-c', r, '-g', 'sha256', '-o', path.join(work, 'x.sig'), ...args]);
-      await tpm2('flushcontext', d.tcti, ['-t']);
+      const refused = await tpm2Step(d, 'sign', ['-c', r, '-g', 'sha256', '-o', path.join(work, 'x.sig'), ...args]);
       expect(refused.code, args.join(' ')).not.toBe(0);
       expect(refused.stderr, args.join(' ')).toMatch(/0x3E0\b/i);
     }
@@ -132,8 +124,7 @@ describeImpls('Sign and VerifySignature', (impl) => {
       await ok(d, 'loadexternal', ['-C', 'n', '-G', type, '-u', pubPem, '-c', ctx]);
       await ok(d, 'verifysignature', ['-c', ctx, '-g', 'sha256', '-m', msg, '-f', format, '-s', sig]);
       writeFileSync(msg, 'changed\n');
-      const bad = await tpm2('verifysignature', d.tcti, ['-c', ctx, '-g', 'sha256', '-m', msg, '-f', format, '-s', sig]);
-      await tpm2('flushcontext', d.tcti, ['-t']);
+      const bad = await tpm2Step(d, 'verifysignature', ['-c', ctx, '-g', 'sha256', '-m', msg, '-f', format, '-s', sig]);
       expect(bad.code, type).not.toBe(0);
       expect(bad.stderr, type).toMatch(/0x2DB\b/i);
       writeFileSync(msg, 'signed outside the TPM\n');
@@ -160,8 +151,7 @@ describeImpls('Sign and VerifySignature', (impl) => {
       ['verification by a key that cannot sign', ['verifysignature', '-c', f('decrypt.ctx'), '-g', 'sha256', '-m', f('msg'), '-s', f('rsa.sig')], '0x182'],
     ];
     for (const [what, [tool, ...args], rc] of cases) {
-      const r = await tpm2(tool!, d.tcti, args);
-      await tpm2('flushcontext', d.tcti, ['-t']);
+      const r = await tpm2Step(d, tool!, args);
       expect(r.code, what).not.toBe(0);
       expect(r.stderr, what).toContain(`(${rc})`);
     }

@@ -11,17 +11,12 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { describeImpls, implementations, makeTempDir, startDaemon, type Daemon } from '../helpers/daemon.js';
 import { TpmClient, command, dataTarget } from '../helpers/tpm.js';
-import { run, tpm2 } from '../helpers/tools.js';
+import { run, tpm2, tpm2Step, tpm2StepOk } from '../helpers/tools.js';
 
 const START = { flags: ['not-need-init', 'startup-clear'] };
 const MODES = ['cfb', 'cbc', 'ctr', 'ofb', 'ecb'] as const;
 
-async function ok(d: Daemon, tool: string, args: string[]) {
-  const r = await tpm2(tool, d.tcti, args);
-  await tpm2('flushcontext', d.tcti, ['-t']);
-  if (r.code !== 0) throw new Error(`${r.cmd} exited ${r.code}\n${r.stderr}`);
-  return r;
-}
+const ok = (d: Daemon, tool: string, args: string[]) => tpm2StepOk(d, tool, args);
 
 /** `openssl enc` over raw bytes with no padding; the IV is omitted for ECB. */
 async function opensslEnc(mode: string, bits: number, key: Buffer, iv: Buffer, input: string, decrypt = false): Promise<Buffer> {
@@ -135,8 +130,7 @@ describeImpls('EncryptDecrypt, HMAC, ECDH and TestParms with tpm2-tools', (impl)
 async function script(d: Daemon, work: string, inputs: { key: Buffer; hmacKey: Buffer; iv: Buffer; data: Buffer }): Promise<Map<string, string>> {
   const out = new Map<string, string>();
   const note = async (name: string, tool: string, args: string[], file?: string) => {
-    const r = await tpm2(tool, d.tcti, args);
-    await tpm2('flushcontext', d.tcti, ['-t']);
+    const r = await tpm2Step(d, tool, args);
     const rc = r.code === 0 ? 'ok' : (/0x[0-9a-f]+/i.exec(r.stderr)?.[0]?.toLowerCase() ?? `exit ${r.code}`);
     out.set(name, file && r.code === 0 ? `${rc} ${readFileSync(file).toString('hex')}` : rc);
   };

@@ -4,8 +4,9 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect } from 'vitest';
 import { capabilities } from '../../src/control/handlers.js';
+import { guestTest, stepReaders } from './guest-results.js';
 import { removeShare, runScenario, type GuestRun } from './guest-runner.js';
 
 // A TCG guest on a loaded two-core host took over 420 s; idle it takes about 70 s.
@@ -15,9 +16,7 @@ let run: GuestRun | undefined;
 let share = '';
 let skipReason: string | null = null;
 
-const out = (name: string) => fs.readFileSync(path.join(share, 'steps', `${name}.out`), 'utf8');
-const rc = (name: string) => Number(fs.readFileSync(path.join(share, 'steps', `${name}.rc`), 'utf8').trim());
-const num = (name: string) => Number(fs.readFileSync(path.join(share, 'steps', name), 'utf8').trim());
+const { out, rc, num } = stepReaders(() => share);
 
 beforeAll(async () => {
   run = await runScenario('cuse-scenario.sh', GUEST_LIMIT_S);
@@ -31,11 +30,7 @@ beforeAll(async () => {
 afterAll(() => removeShare(run));
 
 describe('vtpmd cuse in a QEMU guest', () => {
-  const test = (name: string, fn: () => void) =>
-    it(name, (ctx) => {
-      if (skipReason) ctx.skip();
-      fn();
-    });
+  const test = guestTest(() => skipReason);
 
   test('start-up: /dev/vtpm0 appears as a character device, the pid file holds the pid', () => {
     expect(rc('node')).toBe(0);

@@ -4,9 +4,8 @@
 // would: provisioning on the first start, the udev owner/mode/link, tpm2-tools through the device,
 // state kept across a stop and a SIGKILL (Restart=on-failure). Skipped only when QEMU cannot run.
 import { createHash } from 'node:crypto';
-import * as fs from 'node:fs';
-import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect } from 'vitest';
+import { guestTest, stepReaders } from './guest-results.js';
 import { removeShare, runScenario, type GuestRun } from './guest-runner.js';
 
 const GUEST_LIMIT_S = 900;
@@ -15,9 +14,7 @@ let run: GuestRun | undefined;
 let share = '';
 let skipReason: string | null = null;
 
-const out = (name: string) => fs.readFileSync(path.join(share, 'steps', `${name}.out`), 'utf8');
-const rc = (name: string) => Number(fs.readFileSync(path.join(share, 'steps', `${name}.rc`), 'utf8').trim());
-const num = (name: string) => Number(fs.readFileSync(path.join(share, 'steps', name), 'utf8').trim());
+const { out, rc, num } = stepReaders(() => share);
 /** `systemctl show -p ...` output as a record. */
 const show = (name: string) =>
   Object.fromEntries(
@@ -42,11 +39,7 @@ beforeAll(async () => {
 afterAll(() => removeShare(run));
 
 describe('vtpmd@vm1 and vtpmd-socket@vm2 under systemd as PID 1 in a QEMU guest', () => {
-  const test = (name: string, fn: () => void) =>
-    it(name, (ctx) => {
-      if (skipReason) ctx.skip();
-      fn();
-    });
+  const test = guestTest(() => skipReason);
 
   test('the guest runs systemd as PID 1, and scripts/install installs and reloads', () => {
     expect(out('pid1').trim()).toBe('systemd');

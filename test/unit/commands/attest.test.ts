@@ -6,15 +6,13 @@
  */
 import * as nodeCrypto from 'node:crypto';
 import { describe, expect, test } from 'vitest';
-import { TPM_ALG, TPM_CC, TPM_ECC_CURVE, TPM_GENERATED_VALUE, TPM_RC, TPM_RH, TPM_ST, TPMA_NV } from '../../../src/tpm/constants.js';
+import { TPM_ALG, TPM_CC, TPM_GENERATED_VALUE, TPM_RC, TPM_RH, TPM_ST, TPMA_NV } from '../../../src/tpm/constants.js';
 import { withPosition } from '../../../src/tpm/errors.js';
 import { TPM2B_ATTEST, TPMS_ATTEST } from '../../../src/tpm/marshal/attest.js';
 import { decode, encode } from '../../../src/tpm/marshal/codec.js';
 import { Reader } from '../../../src/tpm/marshal/reader.js';
 import {
-  TPM2B_CREATION_DATA,
   TPM2B_NAME,
-  TPM2B_PUBLIC,
   TPMA_OBJECT,
   TPMT_SIGNATURE,
   TPMT_TK_CREATION,
@@ -22,54 +20,24 @@ import {
 } from '../../../src/tpm/marshal/objects.js';
 import { TPM2B_DIGEST, TPMS_TIME_INFO, TPMT_TK_HASHCHECK } from '../../../src/tpm/marshal/structures.js';
 import { be, buildCommand, cat, createTestTpm, hex, type TestTpm } from '../../helpers/engine.js';
+import {
+  AES128_CFB as AES128,
+  createPrimary,
+  ECDSA_SHA256,
+  eccTemplate,
+  hmacTemplate as hmacKey,
+  NO_SYM,
+  NULL_SCHEME,
+  type Primary,
+  rsaTemplate as rsa,
+  type Scheme,
+  SIGN,
+  STORAGE,
+} from '../../helpers/templates.js';
+import { xorshift32 } from '../../helpers/xorshift.js';
 
 const A = TPMA_OBJECT;
-const SIGN = A.fixedTPM | A.fixedParent | A.sensitiveDataOrigin | A.userWithAuth | A.sign;
-const STORAGE = A.fixedTPM | A.fixedParent | A.sensitiveDataOrigin | A.userWithAuth | A.restricted | A.decrypt;
-const NO_SYM = { algorithm: TPM_ALG.NULL, keyBits: null, mode: null };
-const AES128 = { algorithm: TPM_ALG.AES, keyBits: 128, mode: TPM_ALG.CFB };
-const NULL_SCHEME = { scheme: TPM_ALG.NULL, details: null };
-type Scheme = { scheme: number; details: { hashAlg: number } | null };
-const ECDSA_SHA256: Scheme = { scheme: TPM_ALG.ECDSA, details: { hashAlg: TPM_ALG.SHA256 } };
-
-const ecc = (attributes = SIGN, scheme: Scheme = NULL_SCHEME, symmetric: object = NO_SYM): TPMT_PUBLIC => ({
-  type: TPM_ALG.ECC, nameAlg: TPM_ALG.SHA256, objectAttributes: attributes, authPolicy: new Uint8Array(0),
-  parameters: { symmetric, scheme, curveID: TPM_ECC_CURVE.NIST_P256, kdf: NULL_SCHEME },
-  unique: { x: new Uint8Array(0), y: new Uint8Array(0) },
-}) as TPMT_PUBLIC;
-const rsa = (attributes = SIGN): TPMT_PUBLIC => ({
-  type: TPM_ALG.RSA, nameAlg: TPM_ALG.SHA256, objectAttributes: attributes, authPolicy: new Uint8Array(0),
-  parameters: { symmetric: NO_SYM, scheme: NULL_SCHEME, keyBits: 2048, exponent: 0 },
-  unique: new Uint8Array(0),
-}) as TPMT_PUBLIC;
-const hmacKey = (): TPMT_PUBLIC => ({
-  type: TPM_ALG.KEYEDHASH, nameAlg: TPM_ALG.SHA256, objectAttributes: SIGN, authPolicy: new Uint8Array(0),
-  parameters: { scheme: { scheme: TPM_ALG.HMAC, details: { hashAlg: TPM_ALG.SHA256 } } },
-  unique: new Uint8Array(0),
-}) as TPMT_PUBLIC;
-
-interface Primary {
-  handle: number;
-  outPublic: TPMT_PUBLIC;
-  name: Uint8Array;
-  creationHash: Uint8Array;
-  ticket: { tag: number; hierarchy: number; digest: Uint8Array };
-}
-
-function createPrimary(t: TestTpm, template: TPMT_PUBLIC, hierarchy: number = TPM_RH.OWNER, auth = ''): Primary {
-  const sensitive = cat(be.b2(auth), be.b2(new Uint8Array(0)));
-  const params = cat(be.b2(sensitive), encode(TPM2B_PUBLIC, template), be.b2(new Uint8Array(0)), be.u32(0));
-  const r = t.call(TPM_CC.CreatePrimary, { handles: [hierarchy], passwords: [''], params });
-  expect(r.rc).toBe(0);
-  const handle = new DataView(r.body.buffer, r.body.byteOffset).getUint32(0);
-  const reader = new Reader(r.params(1));
-  const outPublic = TPM2B_PUBLIC.read(reader) as TPMT_PUBLIC;
-  TPM2B_CREATION_DATA.read(reader);
-  const creationHash = TPM2B_DIGEST.read(reader);
-  const ticket = TPMT_TK_CREATION.read(reader);
-  const name = TPM2B_NAME.read(reader);
-  return { handle, outPublic, name, creationHash, ticket };
-}
+const ecc = (attributes = SIGN, scheme: Scheme = NULL_SCHEME, symmetric: object = NO_SYM) => eccTemplate(attributes, { scheme, symmetric });
 
 const sha256 = (...parts: Uint8Array[]) => {
   const h = nodeCrypto.createHash('sha256');
@@ -488,13 +456,7 @@ describe('attestation commands under mutation', () => {
       buildCommand(TPM_CC.NV_Certify, { handles: [key.handle, TPM_RH.OWNER, IDX], passwords: ['', ''], params: cat(be.b2('n'), NULL_IN, be.u16(4), be.u16(2)) }),
     ];
     for (const s of seeds) expect(t.send(s).rc).toBe(0);
-    let x = 0x5eed;
-    const rnd = () => {
-      x ^= x << 13;
-      x ^= x >>> 17;
-      x ^= x << 5;
-      return (x >>> 0) / 0x100000000;
-    };
+    const rnd = xorshift32(0x5eed);
     for (let i = 0; i < 3000; i++) {
       const bytes = seeds[i % seeds.length]!.slice();
       for (let m = 1 + Math.floor(rnd() * 3); m > 0; m--) bytes[10 + Math.floor(rnd() * (bytes.length - 10))] = Math.floor(rnd() * 256);

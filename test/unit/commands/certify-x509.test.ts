@@ -10,51 +10,16 @@ import { DER, derBitString, derContext, derOid, derRead, derSequence, derTlv } f
 import { withPosition } from '../../../src/tpm/errors.js';
 import { encode } from '../../../src/tpm/marshal/codec.js';
 import { Reader } from '../../../src/tpm/marshal/reader.js';
-import { TPM2B_NAME, TPM2B_PUBLIC, TPMA_OBJECT, TPMT_SIGNATURE, type TPMT_PUBLIC } from '../../../src/tpm/marshal/objects.js';
+import { TPMA_OBJECT, TPMT_SIGNATURE } from '../../../src/tpm/marshal/objects.js';
 import { TPM2B_DIGEST, TPM2B_MAX_BUFFER } from '../../../src/tpm/marshal/structures.js';
 import { be, buildCommand, cat, createTestTpm, type TestTpm } from '../../helpers/engine.js';
+import { createPrimary, eccTemplate, hmacTemplate as hmacKey, type Primary, rsaTemplate as rsa, SIGN } from '../../helpers/templates.js';
+import { xorshift32 } from '../../helpers/xorshift.js';
 
 const A = TPMA_OBJECT;
-const SIGN = A.fixedTPM | A.fixedParent | A.sensitiveDataOrigin | A.userWithAuth | A.sign;
 const DECRYPT = A.fixedTPM | A.fixedParent | A.sensitiveDataOrigin | A.userWithAuth | A.decrypt;
-const NO_SYM = { algorithm: TPM_ALG.NULL, keyBits: null, mode: null };
-const NULL_SCHEME = { scheme: TPM_ALG.NULL, details: null };
-
-const ecc = (attributes: number, curveID: number = TPM_ECC_CURVE.NIST_P256): TPMT_PUBLIC => ({
-  type: TPM_ALG.ECC, nameAlg: TPM_ALG.SHA256, objectAttributes: attributes, authPolicy: new Uint8Array(0),
-  parameters: { symmetric: NO_SYM, scheme: NULL_SCHEME, curveID, kdf: NULL_SCHEME },
-  unique: { x: new Uint8Array(0), y: new Uint8Array(0) },
-}) as TPMT_PUBLIC;
-const rsa = (attributes: number): TPMT_PUBLIC => ({
-  type: TPM_ALG.RSA, nameAlg: TPM_ALG.SHA256, objectAttributes: attributes, authPolicy: new Uint8Array(0),
-  parameters: { symmetric: NO_SYM, scheme: NULL_SCHEME, keyBits: 2048, exponent: 0 },
-  unique: new Uint8Array(0),
-}) as TPMT_PUBLIC;
-const hmacKey = (): TPMT_PUBLIC => ({
-  type: TPM_ALG.KEYEDHASH, nameAlg: TPM_ALG.SHA256, objectAttributes: SIGN, authPolicy: new Uint8Array(0),
-  parameters: { scheme: { scheme: TPM_ALG.HMAC, details: { hashAlg: TPM_ALG.SHA256 } } },
-  unique: new Uint8Array(0),
-}) as TPMT_PUBLIC;
-
-interface Key {
-  handle: number;
-  pub: TPMT_PUBLIC;
-  name: Uint8Array;
-}
-function createPrimary(t: TestTpm, template: TPMT_PUBLIC): Key {
-  const sensitive = cat(be.b2(new Uint8Array(0)), be.b2(new Uint8Array(0)));
-  const params = cat(be.b2(sensitive), encode(TPM2B_PUBLIC, template), be.b2(new Uint8Array(0)), be.u32(0));
-  const r = t.call(TPM_CC.CreatePrimary, { handles: [TPM_RH.OWNER], passwords: [''], params });
-  expect(r.rc).toBe(0);
-  const handle = new DataView(r.body.buffer, r.body.byteOffset).getUint32(0);
-  const reader = new Reader(r.params(1));
-  const pub = TPM2B_PUBLIC.read(reader) as TPMT_PUBLIC;
-  reader.bytes(reader.u16()); // creationData
-  TPM2B_DIGEST.read(reader);
-  reader.bytes(6); // ticket tag, hierarchy
-  reader.bytes(reader.u16());
-  return { handle, pub, name: TPM2B_NAME.read(reader) };
-}
+const ecc = (attributes: number, curveID?: number) => eccTemplate(attributes, { curveID });
+type Key = Primary;
 
 const set = (...c: Uint8Array[]) => derTlv(0x31, ...c);
 const utf8 = (s: string) => derTlv(0x0c, new TextEncoder().encode(s));
@@ -175,8 +140,8 @@ describe('TPM2_CertifyX509', () => {
     return { answer, x509 };
   }
   function pemOf(k: Key): nodeCrypto.JsonWebKey {
-    if (k.pub.type === TPM_ALG.RSA) return { kty: 'RSA', n: Buffer.from(k.pub.unique as Uint8Array).toString('base64url'), e: 'AQAB' };
-    const u = k.pub.unique as { x: Uint8Array; y: Uint8Array };
+    if (k.outPublic.type === TPM_ALG.RSA) return { kty: 'RSA', n: Buffer.from(k.outPublic.unique as Uint8Array).toString('base64url'), e: 'AQAB' };
+    const u = k.outPublic.unique as { x: Uint8Array; y: Uint8Array };
     const crv = u.x.length === 32 ? 'P-256' : 'P-384';
     return { kty: 'EC', crv, x: Buffer.from(u.x).toString('base64url'), y: Buffer.from(u.y).toString('base64url') };
   }
@@ -262,13 +227,7 @@ describe('TPM2_CertifyX509', () => {
     });
     expect(t.send(seed).rc).toBe(0);
     const certAt = seed.length - cert.length;
-    let x = 0x5eed;
-    const rnd = () => {
-      x ^= x << 13;
-      x ^= x >>> 17;
-      x ^= x << 5;
-      return (x >>> 0) / 0x100000000;
-    };
+    const rnd = xorshift32(0x5eed);
     const answers = new Set<number>();
     for (let i = 0; i < 3000; i++) {
       const bytes = seed.slice();

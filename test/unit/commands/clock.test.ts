@@ -5,8 +5,7 @@
  */
 import { describe, expect, test } from 'vitest';
 import { TPM_CC, TPM_RH } from '../../../src/tpm/constants.js';
-import { Engine } from '../../../src/tpm/engine.js';
-import { be, buildCommand, cat, createTestTpm, parseResponse, type TestTpm } from '../../helpers/engine.js';
+import { be, cat, createTestTpm, restoreTestTpm, type TestTpm } from '../../helpers/engine.js';
 
 interface TimeInfo {
   time: bigint;
@@ -29,15 +28,7 @@ const rateAdjust = (t: TestTpm, step: number, auth: number = TPM_RH.OWNER) =>
 
 /** A daemon restart: the permanent state as last saved, in a new engine; no Shutdown unless asked. */
 function restart(t: TestTpm, saved: Uint8Array, type = 0): TestTpm {
-  const engine = Engine.restore(saved, t.env);
-  engine.init();
-  const u: TestTpm = {
-    ...t,
-    engine,
-    send: (bytes, l = 0) => parseResponse(engine.execute(bytes, l)),
-    call: (code, o = {}) => parseResponse(engine.execute(buildCommand(code, o), o.locality ?? 0)),
-    powerCycle: () => engine.init(),
-  };
+  const u = restoreTestTpm(t, saved);
   expect(u.call(TPM_CC.Startup, { params: be.u16(type) }).rc).toBe(0);
   return u;
 }

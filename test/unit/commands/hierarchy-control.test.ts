@@ -7,35 +7,16 @@ import { TPM_ALG, TPM_CC, TPM_RH, TPMA_NV, TPMA_PERMANENT, TPMA_STARTUP_CLEAR } 
 import { Engine } from '../../../src/tpm/engine.js';
 import { encode } from '../../../src/tpm/marshal/codec.js';
 import { Reader } from '../../../src/tpm/marshal/reader.js';
-import { TPM2B_PUBLIC, TPMA_OBJECT as A, type TPMT_PUBLIC } from '../../../src/tpm/marshal/objects.js';
+import { TPM2B_PUBLIC } from '../../../src/tpm/marshal/objects.js';
 import { deserializePersistent, manufacture, serializePersistent } from '../../../src/tpm/state/persistent.js';
 import { serializeState } from '../../../src/tpm/state/serialize.js';
-import { be, buildCommand, cat, createTestTpm, hex, parseResponse, type TestTpm } from '../../helpers/engine.js';
+import { be, buildCommand, cat, createTestTpm, hex, parseResponse, restoreTestTpm, type TestTpm } from '../../helpers/engine.js';
 import { callWithSessions, startSession } from '../../helpers/session-client.js';
-
-const storage: TPMT_PUBLIC = {
-  type: TPM_ALG.ECC,
-  nameAlg: TPM_ALG.SHA256,
-  objectAttributes: A.fixedTPM | A.fixedParent | A.sensitiveDataOrigin | A.userWithAuth | A.restricted | A.decrypt | A.noDA,
-  authPolicy: new Uint8Array(0),
-  parameters: {
-    symmetric: { algorithm: TPM_ALG.AES, keyBits: 128, mode: TPM_ALG.CFB },
-    scheme: { scheme: TPM_ALG.NULL, details: null },
-    curveID: 0x0003,
-    kdf: { scheme: TPM_ALG.NULL, details: null },
-  },
-  unique: { x: new Uint8Array(0), y: new Uint8Array(0) },
-} as TPMT_PUBLIC;
-
-const u32at = (b: Uint8Array, off = 0) => new DataView(b.buffer, b.byteOffset).getUint32(off);
+import { createPrimaryParams, ECC_STORAGE_NODA, evict, flush, handleOf, property } from '../../helpers/templates.js';
 
 /** CreatePrimary of the storage template: its handle and Name (hex). */
 function primary(t: TestTpm, hierarchy: number, pw = ''): { rc: number; handle: number; name: string } {
-  const r = t.call(TPM_CC.CreatePrimary, {
-    handles: [hierarchy],
-    passwords: [pw],
-    params: cat(be.b2(cat(be.b2(''), be.b2(''))), encode(TPM2B_PUBLIC, storage), be.b2(''), be.u32(0)),
-  });
+  const r = t.call(TPM_CC.CreatePrimary, { handles: [hierarchy], passwords: [pw], params: createPrimaryParams(ECC_STORAGE_NODA) });
   if (r.rc !== 0) return { rc: r.rc, handle: 0, name: '' };
   const rd = new Reader(r.params(1));
   TPM2B_PUBLIC.read(rd);
@@ -44,11 +25,8 @@ function primary(t: TestTpm, hierarchy: number, pw = ''): { rc: number; handle: 
   rd.u16();
   rd.u32();
   rd.bytes(rd.u16()); // ticket
-  return { rc: 0, handle: u32at(r.body), name: hex(rd.bytes(rd.u16())) };
+  return { rc: 0, handle: handleOf(r.body), name: hex(rd.bytes(rd.u16())) };
 }
-const flush = (t: TestTpm, h: number) => t.call(TPM_CC.FlushContext, { params: be.u32(h) }).rc;
-const evict = (t: TestTpm, auth: number, object: number, persistent: number) =>
-  t.call(TPM_CC.EvictControl, { handles: [auth, object], passwords: [''], params: be.u32(persistent) }).rc;
 const hierarchyControl = (t: TestTpm, auth: number, enable: number, state: number, pw = '') =>
   t.call(TPM_CC.HierarchyControl, { handles: [auth], passwords: [pw], params: cat(be.u32(enable), be.u8(state)) }).rc;
 const clear = (t: TestTpm, auth: number = TPM_RH.LOCKOUT, pw = '') => t.call(TPM_CC.Clear, { handles: [auth], passwords: [pw] }).rc;
@@ -65,10 +43,6 @@ const nvDefine = (t: TestTpm, auth: number, index: number, attributes: number) =
 const nvReadPublic = (t: TestTpm, index: number) => t.call(TPM_CC.NV_ReadPublic, { handles: [index] }).rc;
 const readPublic = (t: TestTpm, handle: number) => t.call(TPM_CC.ReadPublic, { handles: [handle] }).rc;
 
-function property(t: TestTpm, pt: number): number {
-  const r = t.call(TPM_CC.GetCapability, { params: cat(be.u32(6), be.u32(pt), be.u32(1)) });
-  return u32at(r.body, 1 + 4 + 4 + 4);
-}
 const startupClear = (t: TestTpm) => property(t, 0x201);
 const ALL_ENABLED = TPMA_STARTUP_CLEAR.phEnable | TPMA_STARTUP_CLEAR.shEnable | TPMA_STARTUP_CLEAR.ehEnable | TPMA_STARTUP_CLEAR.phEnableNV;
 
@@ -80,15 +54,7 @@ function ppList(t: TestTpm): number[] {
 
 /** The permanent state restored into a new engine and started (a daemon restart). */
 function restart(t: TestTpm, type = 0): TestTpm {
-  const engine = Engine.restore(t.engine.permanentBlob(), t.env);
-  engine.init();
-  const u: TestTpm = {
-    ...t,
-    engine,
-    send: (bytes, l = 0) => parseResponse(engine.execute(bytes, l)),
-    call: (code, o = {}) => parseResponse(engine.execute(buildCommand(code, o), o.locality ?? 0)),
-    powerCycle: () => engine.init(),
-  };
+  const u = restoreTestTpm(t);
   expect(u.call(TPM_CC.Startup, { params: be.u16(type) }).rc).toBe(0);
   return u;
 }
@@ -455,7 +421,7 @@ describe('a disabled hierarchy in command parameters', () => {
     expect(saved.rc).toBe(0);
     expect(hierarchyControl(t, TPM_RH.ENDORSEMENT, TPM_RH.ENDORSEMENT, 0)).toBe(0);
     expect(t.call(TPM_CC.ContextLoad, { params: saved.body }).rc).toBe(0x1c5);
-    const loadExternal = (h: number) => t.call(TPM_CC.LoadExternal, { params: cat(be.u16(0), encode(TPM2B_PUBLIC, storage), be.u32(h)) }).rc;
+    const loadExternal = (h: number) => t.call(TPM_CC.LoadExternal, { params: cat(be.u16(0), encode(TPM2B_PUBLIC, ECC_STORAGE_NODA), be.u32(h)) }).rc;
     expect(loadExternal(TPM_RH.ENDORSEMENT)).toBe(0x3c5);
     expect(hierarchyControl(t, TPM_RH.PLATFORM, TPM_RH.ENDORSEMENT, 1)).toBe(0);
     expect(t.call(TPM_CC.ContextLoad, { params: saved.body }).rc).toBe(0);

@@ -3,7 +3,7 @@ import { createHash, createHmac } from 'node:crypto';
 import { describe, expect, test } from 'vitest';
 import { TPM_ALG, TPM_CC, TPM_RH, TPM_RS_PW, TPM_ST, TPMA_NV } from '../../../src/tpm/constants.js';
 import { Engine } from '../../../src/tpm/engine.js';
-import { be, buildCommand, cat, createTestTpm, hex, parseResponse, type TestTpm } from '../../helpers/engine.js';
+import { be, buildCommand, cat, createTestTpm, hex, parseResponse, restoreTestTpm, type TestTpm } from '../../helpers/engine.js';
 
 const A = TPMA_NV;
 const OWNER_RW = A.OWNERREAD | A.OWNERWRITE;
@@ -42,14 +42,7 @@ const startup = (t: TestTpm, su: number) => t.call(TPM_CC.Startup, { params: be.
 const shutdown = (t: TestTpm, su: number) => t.call(TPM_CC.Shutdown, { params: be.u16(su) }).rc;
 /** A daemon restart: the engine rebuilt from its permanent state, powered on, started. */
 function restart(t: TestTpm, su = 0): TestTpm {
-  const engine = Engine.restore(t.engine.permanentBlob(), t.env);
-  engine.init();
-  const u: TestTpm = {
-    ...t,
-    engine,
-    send: (bytes, locality = 0) => parseResponse(engine.execute(bytes, locality)),
-    call: (code, o = {}) => parseResponse(engine.execute(buildCommand(code, o), o.locality ?? 0)),
-  };
+  const u = restoreTestTpm(t);
   expect(startup(u, su)).toBe(0);
   return u;
 }

@@ -5,27 +5,14 @@
  */
 import { describe, expect, test } from 'vitest';
 import { TPM_ALG, TPM_CC, TPM_RC, TPM_RH } from '../../../src/tpm/constants.js';
-import { Engine } from '../../../src/tpm/engine.js';
 import { encode } from '../../../src/tpm/marshal/codec.js';
 import { Reader } from '../../../src/tpm/marshal/reader.js';
 import { TPM2B_PUBLIC, TPMA_OBJECT as A, type TPMT_PUBLIC } from '../../../src/tpm/marshal/objects.js';
 import { deserializePersistent, manufacture, serializePersistent } from '../../../src/tpm/state/persistent.js';
 import { serializeState } from '../../../src/tpm/state/serialize.js';
-import { be, buildCommand, cat, createTestTpm, hex, parseResponse, type TestTpm } from '../../helpers/engine.js';
+import { be, cat, createTestTpm, hex, restoreTestTpm, type TestTpm } from '../../helpers/engine.js';
+import { createPrimaryParams, ECC_STORAGE_NODA, evict, handleOf, property, sensitiveCreate } from '../../helpers/templates.js';
 
-const storage: TPMT_PUBLIC = {
-  type: TPM_ALG.ECC,
-  nameAlg: TPM_ALG.SHA256,
-  objectAttributes: A.fixedTPM | A.fixedParent | A.sensitiveDataOrigin | A.userWithAuth | A.restricted | A.decrypt | A.noDA,
-  authPolicy: new Uint8Array(0),
-  parameters: {
-    symmetric: { algorithm: TPM_ALG.AES, keyBits: 128, mode: TPM_ALG.CFB },
-    scheme: { scheme: TPM_ALG.NULL, details: null },
-    curveID: 0x0003,
-    kdf: { scheme: TPM_ALG.NULL, details: null },
-  },
-  unique: { x: new Uint8Array(0), y: new Uint8Array(0) },
-} as TPMT_PUBLIC;
 const seal: TPMT_PUBLIC = {
   type: TPM_ALG.KEYEDHASH,
   nameAlg: TPM_ALG.SHA256,
@@ -35,20 +22,12 @@ const seal: TPMT_PUBLIC = {
   unique: new Uint8Array(0),
 } as TPMT_PUBLIC;
 
-const handleOf = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset).getUint32(0);
-const sensitive = (data: Uint8Array = new Uint8Array(0)) => be.b2(cat(be.b2(''), be.b2(data)));
+const sensitive = (data?: Uint8Array) => sensitiveCreate('', data);
 
 function primary(t: TestTpm, hierarchy: number = TPM_RH.OWNER): number {
-  const r = t.call(TPM_CC.CreatePrimary, { handles: [hierarchy], passwords: [''], params: cat(sensitive(), encode(TPM2B_PUBLIC, storage), be.b2(''), be.u32(0)) });
+  const r = t.call(TPM_CC.CreatePrimary, { handles: [hierarchy], passwords: [''], params: createPrimaryParams(ECC_STORAGE_NODA) });
   expect(r.rc).toBe(0);
   return handleOf(r.body);
-}
-const evict = (t: TestTpm, auth: number, object: number, persistent: number) =>
-  t.call(TPM_CC.EvictControl, { handles: [auth, object], passwords: [''], params: be.u32(persistent) }).rc;
-
-function property(t: TestTpm, pt: number): number {
-  const r = t.call(TPM_CC.GetCapability, { params: cat(be.u32(6), be.u32(pt), be.u32(1)) });
-  return new DataView(r.body.buffer, r.body.byteOffset).getUint32(1 + 4 + 4 + 4);
 }
 function persistentHandles(t: TestTpm): number[] {
   const r = t.call(TPM_CC.GetCapability, { params: cat(be.u32(1), be.u32(0x81000000), be.u32(20)) });
@@ -57,14 +36,7 @@ function persistentHandles(t: TestTpm): number[] {
 }
 
 function restart(t: TestTpm): TestTpm {
-  const engine = Engine.restore(t.engine.permanentBlob(), t.env);
-  engine.init();
-  const u: TestTpm = {
-    ...t,
-    engine,
-    send: (bytes, l = 0) => parseResponse(engine.execute(bytes, l)),
-    call: (code, o = {}) => parseResponse(engine.execute(buildCommand(code, o), o.locality ?? 0)),
-  };
+  const u = restoreTestTpm(t);
   expect(u.call(TPM_CC.Startup, { params: be.u16(0) }).rc).toBe(0);
   return u;
 }
@@ -131,7 +103,7 @@ describe('EvictControl', () => {
     const r = t.call(TPM_CC.CreatePrimary, {
       handles: [TPM_RH.OWNER],
       passwords: [''],
-      params: cat(sensitive(), encode(TPM2B_PUBLIC, { ...storage, objectAttributes: storage.objectAttributes | A.stClear }), be.b2(''), be.u32(0)),
+      params: cat(sensitive(), encode(TPM2B_PUBLIC, { ...ECC_STORAGE_NODA, objectAttributes: ECC_STORAGE_NODA.objectAttributes | A.stClear }), be.b2(''), be.u32(0)),
     });
     const p = handleOf(r.body);
     expect(evict(t, TPM_RH.OWNER, p, 0x81000001)).toBe(0x282);

@@ -9,43 +9,13 @@ import { TPM_ALG, TPM_CC, TPM_ECC_CURVE, TPM_RC, TPM_RH, TPM_ST } from '../../..
 import { withPosition } from '../../../src/tpm/errors.js';
 import { encode } from '../../../src/tpm/marshal/codec.js';
 import { Reader } from '../../../src/tpm/marshal/reader.js';
-import { objectName, TPM2B_PUBLIC, TPMA_OBJECT, TPMT_SIGNATURE, type TPMT_PUBLIC } from '../../../src/tpm/marshal/objects.js';
+import { objectName, TPMA_OBJECT, TPMT_SIGNATURE, type TPMT_PUBLIC } from '../../../src/tpm/marshal/objects.js';
 import { TPMT_TK_HASHCHECK, TPMT_TK_VERIFIED } from '../../../src/tpm/marshal/structures.js';
 import { be, cat, createTestTpm, type TestTpm } from '../../helpers/engine.js';
+import { createPrimary, eccTemplate, hmacTemplate, NULL_SCHEME, rsaTemplate, type Scheme, SIGN } from '../../helpers/templates.js';
 
 const A = TPMA_OBJECT;
-const SIGN = A.fixedTPM | A.fixedParent | A.sensitiveDataOrigin | A.userWithAuth | A.sign;
-const NO_SYM = { algorithm: TPM_ALG.NULL, keyBits: null, mode: null };
-const NULL_SCHEME = { scheme: TPM_ALG.NULL, details: null };
-const NULL_KDF = { scheme: TPM_ALG.NULL, details: null };
-type Scheme = { scheme: number; details: { hashAlg: number } | null };
-
-const eccTemplate = (curveID: number, attributes = SIGN, scheme: Scheme = NULL_SCHEME): TPMT_PUBLIC => ({
-  type: TPM_ALG.ECC, nameAlg: TPM_ALG.SHA256, objectAttributes: attributes, authPolicy: new Uint8Array(0),
-  parameters: { symmetric: NO_SYM, scheme, curveID, kdf: NULL_KDF },
-  unique: { x: new Uint8Array(0), y: new Uint8Array(0) },
-}) as TPMT_PUBLIC;
-const rsaTemplate = (attributes = SIGN, scheme: Scheme = NULL_SCHEME): TPMT_PUBLIC => ({
-  type: TPM_ALG.RSA, nameAlg: TPM_ALG.SHA256, objectAttributes: attributes, authPolicy: new Uint8Array(0),
-  parameters: { symmetric: NO_SYM, scheme, keyBits: 2048, exponent: 0 },
-  unique: new Uint8Array(0),
-}) as TPMT_PUBLIC;
-const hmacTemplate = (hashAlg: number): TPMT_PUBLIC => ({
-  type: TPM_ALG.KEYEDHASH, nameAlg: TPM_ALG.SHA256, objectAttributes: SIGN, authPolicy: new Uint8Array(0),
-  parameters: { scheme: { scheme: TPM_ALG.HMAC, details: { hashAlg } } },
-  unique: new Uint8Array(0),
-}) as TPMT_PUBLIC;
-
-function createPrimary(t: TestTpm, template: TPMT_PUBLIC, hierarchy: number = TPM_RH.OWNER) {
-  const sensitive = cat(be.b2(new Uint8Array(0)), be.b2(new Uint8Array(0)));
-  const params = cat(be.b2(sensitive), encode(TPM2B_PUBLIC, template), be.b2(new Uint8Array(0)), be.u32(0));
-  const r = t.call(TPM_CC.CreatePrimary, { handles: [hierarchy], passwords: [''], params });
-  expect(r.rc).toBe(0);
-  const handle = new DataView(r.body.buffer, r.body.byteOffset).getUint32(0);
-  const reader = new Reader(r.params(1));
-  const outPublic = TPM2B_PUBLIC.read(reader) as TPMT_PUBLIC;
-  return { handle, outPublic };
-}
+const eccKey = (curveID: number, attributes = SIGN, scheme: Scheme = NULL_SCHEME) => eccTemplate(attributes, { curveID, scheme });
 
 const scheme = (alg: number, hashAlg?: number) => (hashAlg === undefined ? be.u16(alg) : cat(be.u16(alg), be.u16(hashAlg)));
 const nullTicket = () => encode(TPMT_TK_HASHCHECK, { tag: TPM_ST.HASHCHECK, hierarchy: TPM_RH.NULL, digest: new Uint8Array(0) });
@@ -79,7 +49,7 @@ describe('Sign and VerifySignature', () => {
     ['P-256 with a SHA-512 digest (truncated)', TPM_ECC_CURVE.NIST_P256, 'sha512', TPM_ALG.SHA512],
     ['P-521', TPM_ECC_CURVE.NIST_P521, 'sha512', TPM_ALG.SHA512],
   ])('ECDSA %s: OpenSSL accepts the signature, VerifySignature accepts it and refuses a changed digest', (_, curve, hashName, hashAlg) => {
-    const key = createPrimary(t, eccTemplate(curve));
+    const key = createPrimary(t, eccKey(curve));
     const digest = sha(hashName, 'message');
     const s = sign(t, key.handle, digest, scheme(TPM_ALG.ECDSA, hashAlg));
     expect(s.rc).toBe(0);
@@ -135,7 +105,7 @@ describe('Sign and VerifySignature', () => {
   });
 
   test('errors: no scheme, wrong digest size, a signature of another key type, a key that cannot sign', () => {
-    const key = createPrimary(t, eccTemplate(TPM_ECC_CURVE.NIST_P256));
+    const key = createPrimary(t, eccKey(TPM_ECC_CURVE.NIST_P256));
     const digest = sha('sha256', 'x');
     expect(sign(t, key.handle, digest, scheme(TPM_ALG.NULL)).rc).toBe(withPosition(TPM_RC.SCHEME, { param: 2 }));
     expect(sign(t, key.handle, digest, scheme(TPM_ALG.RSASSA, TPM_ALG.SHA256)).rc).toBe(withPosition(TPM_RC.SCHEME, { param: 2 }));
@@ -143,14 +113,14 @@ describe('Sign and VerifySignature', () => {
     const hmacSig = encode(TPMT_SIGNATURE, { sigAlg: TPM_ALG.HMAC, signature: { hashAlg: TPM_ALG.SHA256, digest } });
     expect(verify(t, key.handle, digest, hmacSig).rc).toBe(withPosition(TPM_RC.SCHEME, { param: 2 }));
     t.call(TPM_CC.FlushContext, { params: be.u32(key.handle) });
-    const decrypt = createPrimary(t, eccTemplate(TPM_ECC_CURVE.NIST_P256, A.fixedTPM | A.fixedParent | A.sensitiveDataOrigin | A.userWithAuth | A.decrypt));
+    const decrypt = createPrimary(t, eccKey(TPM_ECC_CURVE.NIST_P256, A.fixedTPM | A.fixedParent | A.sensitiveDataOrigin | A.userWithAuth | A.decrypt));
     expect(sign(t, decrypt.handle, digest, scheme(TPM_ALG.ECDSA, TPM_ALG.SHA256)).rc).toBe(withPosition(TPM_RC.KEY, { handle: 1 }));
     expect(verify(t, decrypt.handle, digest, hmacSig).rc).toBe(withPosition(TPM_RC.ATTRIBUTES, { handle: 1 }));
     t.call(TPM_CC.FlushContext, { params: be.u32(decrypt.handle) });
   });
 
   test('a restricted key signs only a digest with a hash-check ticket from TPM2_Hash', () => {
-    const key = createPrimary(t, eccTemplate(TPM_ECC_CURVE.NIST_P256, SIGN | A.restricted, { scheme: TPM_ALG.ECDSA, details: { hashAlg: TPM_ALG.SHA256 } }));
+    const key = createPrimary(t, eccKey(TPM_ECC_CURVE.NIST_P256, SIGN | A.restricted, { scheme: TPM_ALG.ECDSA, details: { hashAlg: TPM_ALG.SHA256 } }));
     const data = new TextEncoder().encode('plain data');
     const h = t.call(TPM_CC.Hash, { params: cat(be.b2(data), be.u16(TPM_ALG.SHA256), be.u32(TPM_RH.OWNER)) });
     expect(h.rc).toBe(0);
@@ -169,7 +139,7 @@ describe('Sign and VerifySignature', () => {
   });
 
   test('a key of the NULL hierarchy gets the NULL verified ticket', () => {
-    const key = createPrimary(t, eccTemplate(TPM_ECC_CURVE.NIST_P256), TPM_RH.NULL);
+    const key = createPrimary(t, eccKey(TPM_ECC_CURVE.NIST_P256), TPM_RH.NULL);
     const digest = sha('sha256', 'm');
     const s = sign(t, key.handle, digest, scheme(TPM_ALG.ECDSA, TPM_ALG.SHA256));
     const v = verify(t, key.handle, digest, s.raw);
@@ -179,7 +149,7 @@ describe('Sign and VerifySignature', () => {
   });
 
   test('the verified ticket is one PolicyAuthorize accepts for the signing key, and only for it', () => {
-    const key = createPrimary(t, eccTemplate(TPM_ECC_CURVE.NIST_P256));
+    const key = createPrimary(t, eccKey(TPM_ECC_CURVE.NIST_P256));
     const name = objectName(key.outPublic);
     const start = () => {
       const r = t.call(TPM_CC.StartAuthSession, {

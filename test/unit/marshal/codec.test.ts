@@ -4,7 +4,6 @@
  */
 import { describe, expect, test } from 'vitest';
 import { TPM_ALG, TPM_CAP, TPM_RC, TPM_RH, TPM_ST } from '../../../src/tpm/constants.js';
-import { TpmError } from '../../../src/tpm/errors.js';
 import { decode, encode, list, sized, struct, tpm2b, UINT16, UINT32, Codec } from '../../../src/tpm/marshal/codec.js';
 import { Reader } from '../../../src/tpm/marshal/reader.js';
 import { Writer } from '../../../src/tpm/marshal/writer.js';
@@ -19,16 +18,7 @@ import {
 import { TPMS_CAPABILITY_DATA } from '../../../src/tpm/marshal/capability.js';
 import { TPMI_ALG_HASH, TPMI_DH_OBJECT, TPMI_DH_PCR, TPMI_ST_COMMAND_TAG, TPM_SU_CODEC } from '../../../src/tpm/marshal/tpmi.js';
 import { hex, unhex } from '../../helpers/engine.js';
-
-function rcOf(fn: () => unknown): number {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof TpmError) return e.rc;
-    throw e;
-  }
-  throw new Error('expected a TpmError');
-}
+import { tpmErrorRc } from '../../helpers/tpm-error.js';
 
 function roundTrip<T>(codec: Codec<T>, golden: string, expected: T): void {
   const value = decode(codec, unhex(golden));
@@ -72,7 +62,7 @@ describe('Reader and Writer', () => {
   });
 
   test('reading past the end is TPM_RC_INSUFFICIENT', () => {
-    expect(rcOf(() => new Reader(unhex('0102')).u32())).toBe(TPM_RC.INSUFFICIENT);
+    expect(tpmErrorRc(() => new Reader(unhex('0102')).u32())).toBe(TPM_RC.INSUFFICIENT);
   });
 });
 
@@ -83,58 +73,58 @@ describe('TPM2B', () => {
   });
 
   test('a size over the maximum is TPM_RC_SIZE', () => {
-    expect(rcOf(() => decode(TPM2B_DIGEST, unhex('0041' + '00'.repeat(65))))).toBe(TPM_RC.SIZE);
+    expect(tpmErrorRc(() => decode(TPM2B_DIGEST, unhex('0041' + '00'.repeat(65))))).toBe(TPM_RC.SIZE);
   });
 
   test('a size over the data is TPM_RC_INSUFFICIENT', () => {
-    expect(rcOf(() => decode(tpm2b(10), unhex('0005 0102')))).toBe(TPM_RC.INSUFFICIENT);
+    expect(tpmErrorRc(() => decode(tpm2b(10), unhex('0005 0102')))).toBe(TPM_RC.INSUFFICIENT);
   });
 
   test('sized(): the inner structure must fill the size exactly', () => {
     const inner = struct({ a: UINT16 });
     expect(decode(sized(inner), unhex('0002 1234'))).toEqual({ a: 0x1234 });
-    expect(rcOf(() => decode(sized(inner), unhex('0003 123456')))).toBe(TPM_RC.SIZE);
-    expect(rcOf(() => decode(sized(inner), unhex('0000')))).toBe(TPM_RC.SIZE);
+    expect(tpmErrorRc(() => decode(sized(inner), unhex('0003 123456')))).toBe(TPM_RC.SIZE);
+    expect(tpmErrorRc(() => decode(sized(inner), unhex('0000')))).toBe(TPM_RC.SIZE);
     expect(decode(sized(inner, true), unhex('0000'))).toBeNull();
     expect(hex(encode(sized(inner), { a: 7 }))).toBe('00020007');
   });
 
   test('trailing bytes after a whole structure are TPM_RC_SIZE', () => {
-    expect(rcOf(() => decode(UINT16, unhex('000102')))).toBe(TPM_RC.SIZE);
+    expect(tpmErrorRc(() => decode(UINT16, unhex('000102')))).toBe(TPM_RC.SIZE);
   });
 });
 
 describe('TPMI types', () => {
   test('TPMI_ALG_HASH accepts implemented hashes, NULL only with +', () => {
     expect(decode(TPMI_ALG_HASH, unhex('000b'))).toBe(TPM_ALG.SHA256);
-    expect(rcOf(() => decode(TPMI_ALG_HASH, unhex('0010')))).toBe(TPM_RC.HASH);
+    expect(tpmErrorRc(() => decode(TPMI_ALG_HASH, unhex('0010')))).toBe(TPM_RC.HASH);
     expect(decode(TPMI_ALG_HASH.plus, unhex('0010'))).toBe(TPM_ALG.NULL);
-    expect(rcOf(() => decode(TPMI_ALG_HASH, unhex('0006')))).toBe(TPM_RC.HASH);
+    expect(tpmErrorRc(() => decode(TPMI_ALG_HASH, unhex('0006')))).toBe(TPM_RC.HASH);
   });
 
   test('TPMI_DH_PCR: 0..23, NULL only with +', () => {
     expect(decode(TPMI_DH_PCR, unhex('00000017'))).toBe(23);
-    expect(rcOf(() => decode(TPMI_DH_PCR, unhex('00000018')))).toBe(TPM_RC.VALUE);
-    expect(rcOf(() => decode(TPMI_DH_PCR, unhex('40000007')))).toBe(TPM_RC.VALUE);
+    expect(tpmErrorRc(() => decode(TPMI_DH_PCR, unhex('00000018')))).toBe(TPM_RC.VALUE);
+    expect(tpmErrorRc(() => decode(TPMI_DH_PCR, unhex('40000007')))).toBe(TPM_RC.VALUE);
     expect(decode(TPMI_DH_PCR.plus, unhex('40000007'))).toBe(TPM_RH.NULL);
   });
 
   test('TPMI_DH_OBJECT: one transient handle per object slot, any persistent handle', () => {
     expect(decode(TPMI_DH_OBJECT, unhex('80000002'))).toBe(0x80000002);
-    expect(rcOf(() => decode(TPMI_DH_OBJECT, unhex('80000003')))).toBe(TPM_RC.VALUE);
+    expect(tpmErrorRc(() => decode(TPMI_DH_OBJECT, unhex('80000003')))).toBe(TPM_RC.VALUE);
     expect(decode(TPMI_DH_OBJECT, unhex('81000001'))).toBe(0x81000001);
-    expect(rcOf(() => decode(TPMI_DH_OBJECT, unhex('40000001')))).toBe(TPM_RC.VALUE);
+    expect(tpmErrorRc(() => decode(TPMI_DH_OBJECT, unhex('40000001')))).toBe(TPM_RC.VALUE);
   });
 
   test('TPMI_ST_COMMAND_TAG: no tag at all is VALUE, another tag is BAD_TAG', () => {
     expect(decode(TPMI_ST_COMMAND_TAG, unhex('8002'))).toBe(TPM_ST.SESSIONS);
-    expect(rcOf(() => decode(TPMI_ST_COMMAND_TAG, unhex('1234')))).toBe(TPM_RC.VALUE);
-    expect(rcOf(() => decode(TPMI_ST_COMMAND_TAG, unhex('8000')))).toBe(TPM_RC.BAD_TAG);
+    expect(tpmErrorRc(() => decode(TPMI_ST_COMMAND_TAG, unhex('1234')))).toBe(TPM_RC.VALUE);
+    expect(tpmErrorRc(() => decode(TPMI_ST_COMMAND_TAG, unhex('8000')))).toBe(TPM_RC.BAD_TAG);
   });
 
   test('TPM_SU: CLEAR and STATE only', () => {
     expect(decode(TPM_SU_CODEC, unhex('0001'))).toBe(1);
-    expect(rcOf(() => decode(TPM_SU_CODEC, unhex('0002')))).toBe(TPM_RC.VALUE);
+    expect(tpmErrorRc(() => decode(TPM_SU_CODEC, unhex('0002')))).toBe(TPM_RC.VALUE);
   });
 });
 
@@ -142,13 +132,13 @@ describe('TPMT, TPML, TPMS', () => {
   test('TPMT_HA selects the digest size from hashAlg', () => {
     roundTrip(TPMT_HA, '0004' + '11'.repeat(20), { hashAlg: TPM_ALG.SHA1, digest: unhex('11'.repeat(20)) });
     roundTrip(TPMT_HA, '000d' + '22'.repeat(64), { hashAlg: TPM_ALG.SHA512, digest: unhex('22'.repeat(64)) });
-    expect(rcOf(() => decode(TPMT_HA, unhex('000b' + '11'.repeat(20))))).toBe(TPM_RC.INSUFFICIENT);
+    expect(tpmErrorRc(() => decode(TPMT_HA, unhex('000b' + '11'.repeat(20))))).toBe(TPM_RC.INSUFFICIENT);
   });
 
   test('TPML_DIGEST_VALUES: count above the number of banks is TPM_RC_SIZE', () => {
     const one = '0004' + '11'.repeat(20);
     expect(decode(TPML_DIGEST_VALUES, unhex('00000001' + one))).toHaveLength(1);
-    expect(rcOf(() => decode(TPML_DIGEST_VALUES, unhex('00000005' + one.repeat(5))))).toBe(TPM_RC.SIZE);
+    expect(tpmErrorRc(() => decode(TPML_DIGEST_VALUES, unhex('00000005' + one.repeat(5))))).toBe(TPM_RC.SIZE);
   });
 
   test('TPMS_PCR_SELECTION: sizeofSelect must be exactly 3 on a 24-PCR TPM', () => {
@@ -156,19 +146,19 @@ describe('TPMT, TPML, TPMS', () => {
       { hash: TPM_ALG.SHA256, sizeofSelect: 3, pcrSelect: unhex('ff0000') },
       { hash: TPM_ALG.SHA1, sizeofSelect: 3, pcrSelect: unhex('000080') },
     ]);
-    expect(rcOf(() => decode(TPML_PCR_SELECTION, unhex('00000001 000b 02 ffff')))).toBe(TPM_RC.VALUE);
-    expect(rcOf(() => decode(TPML_PCR_SELECTION, unhex('00000001 000b 04 ffffffff')))).toBe(TPM_RC.VALUE);
-    expect(rcOf(() => decode(TPML_PCR_SELECTION, unhex('00000001 0099 03 ffffff')))).toBe(TPM_RC.HASH);
+    expect(tpmErrorRc(() => decode(TPML_PCR_SELECTION, unhex('00000001 000b 02 ffff')))).toBe(TPM_RC.VALUE);
+    expect(tpmErrorRc(() => decode(TPML_PCR_SELECTION, unhex('00000001 000b 04 ffffffff')))).toBe(TPM_RC.VALUE);
+    expect(tpmErrorRc(() => decode(TPML_PCR_SELECTION, unhex('00000001 0099 03 ffffff')))).toBe(TPM_RC.HASH);
   });
 
   test('TPMT_TK_HASHCHECK: tag must be TPM_ST_HASHCHECK', () => {
     roundTrip(TPMT_TK_HASHCHECK, '8024 40000007 0000', { tag: TPM_ST.HASHCHECK, hierarchy: TPM_RH.NULL, digest: new Uint8Array(0) });
-    expect(rcOf(() => decode(TPMT_TK_HASHCHECK, unhex('8021 40000007 0000')))).toBe(TPM_RC.TAG);
+    expect(tpmErrorRc(() => decode(TPMT_TK_HASHCHECK, unhex('8021 40000007 0000')))).toBe(TPM_RC.TAG);
   });
 
   test('TPMS_CLOCK_INFO: safe is a TPMI_YES_NO', () => {
     roundTrip(TPMS_CLOCK_INFO, '0000000000000400 00000001 00000002 01', { clock: 1024n, resetCount: 1, restartCount: 2, safe: true });
-    expect(rcOf(() => decode(TPMS_CLOCK_INFO, unhex('0000000000000400 00000001 00000002 02')))).toBe(TPM_RC.VALUE);
+    expect(tpmErrorRc(() => decode(TPMS_CLOCK_INFO, unhex('0000000000000400 00000001 00000002 02')))).toBe(TPM_RC.VALUE);
   });
 
   test('TPMS_CAPABILITY_DATA: the union follows the capability', () => {
@@ -180,12 +170,12 @@ describe('TPMT, TPML, TPMS', () => {
       capability: TPM_CAP.ALGS,
       data: [{ alg: TPM_ALG.SHA256, algProperties: 4 }],
     });
-    expect(rcOf(() => decode(TPMS_CAPABILITY_DATA, unhex('000000ff 00000000')))).toBe(TPM_RC.SELECTOR);
+    expect(tpmErrorRc(() => decode(TPMS_CAPABILITY_DATA, unhex('000000ff 00000000')))).toBe(TPM_RC.SELECTOR);
   });
 
   test('list() enforces its minimum and maximum', () => {
     const l = list(UINT32, 2, TPM_RC.SIZE, 1);
-    expect(rcOf(() => decode(l, unhex('00000000')))).toBe(TPM_RC.SIZE);
-    expect(rcOf(() => decode(l, unhex('00000003 00000001 00000002 00000003')))).toBe(TPM_RC.SIZE);
+    expect(tpmErrorRc(() => decode(l, unhex('00000000')))).toBe(TPM_RC.SIZE);
+    expect(tpmErrorRc(() => decode(l, unhex('00000003 00000001 00000002 00000003')))).toBe(TPM_RC.SIZE);
   });
 });

@@ -5,25 +5,15 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
 import { TPM_ALG, TPM_ECC_CURVE, TPM_RC } from '../../../src/tpm/constants.js';
-import { TpmError } from '../../../src/tpm/errors.js';
 import { decode, encode } from '../../../src/tpm/marshal/codec.js';
 import { objectName, TPM2B_PUBLIC, TPMA_OBJECT, TPMT_PUBLIC } from '../../../src/tpm/marshal/objects.js';
 import { hex, unhex } from '../../helpers/engine.js';
+import { tpmErrorRc } from '../../helpers/tpm-error.js';
 
 const vectors = JSON.parse(readFileSync(new URL('../../vectors/public-areas.json', import.meta.url), 'utf8')) as {
   vectors: { label: string; tpm2bPublic: string; name: string }[];
 };
 const byLabel = (l: string) => vectors.vectors.find((v) => v.label.startsWith(l))!;
-
-function rcOf(fn: () => unknown): number {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof TpmError) return e.rc;
-    throw e;
-  }
-  throw new Error('no error');
-}
 
 describe('public areas from swtpm', () => {
   test.each(['ecc (P-256)', 'aes128cfb', 'ecc384', 'rsa (2048)', 'TCG EK template RSA'])('%s: decode, re-encode, Name', (label) => {
@@ -63,13 +53,13 @@ describe('public areas from swtpm', () => {
     const at = 2 + 2 + 4 + 2 + 6;
     const withBits = rsa.slice();
     withBits.set([0x10, 0x00], at + 2); // 4096
-    expect(rcOf(() => decode(TPMT_PUBLIC, withBits))).toBe(TPM_RC.VALUE);
+    expect(tpmErrorRc(() => decode(TPMT_PUBLIC, withBits))).toBe(TPM_RC.VALUE);
     const ecdsa = rsa.slice();
     ecdsa.set([0x00, 0x18], at); // TPM_ALG_ECDSA is no RSA scheme
-    expect(rcOf(() => decode(TPMT_PUBLIC, ecdsa))).toBe(TPM_RC.VALUE);
+    expect(tpmErrorRc(() => decode(TPMT_PUBLIC, ecdsa))).toBe(TPM_RC.VALUE);
     // RSASSA with a hash that is not one (TPM_ALG_AES).
     const bad = new Uint8Array([...rsa.subarray(0, at), 0x00, 0x14, 0x00, 0x06, ...rsa.subarray(at + 2)]);
-    expect(rcOf(() => decode(TPMT_PUBLIC, bad))).toBe(TPM_RC.HASH);
+    expect(tpmErrorRc(() => decode(TPMT_PUBLIC, bad))).toBe(TPM_RC.HASH);
     const good = new Uint8Array([...rsa.subarray(0, at), 0x00, 0x14, 0x00, 0x0b, ...rsa.subarray(at + 2)]);
     expect((decode(TPMT_PUBLIC, good).parameters as { scheme: unknown }).scheme).toEqual({ scheme: TPM_ALG.RSASSA, details: { hashAlg: TPM_ALG.SHA256 } });
   });
@@ -80,29 +70,29 @@ describe('validation', () => {
   test('reserved attribute bits are TPM_RC_RESERVED_BITS', () => {
     const b = ecc();
     b[7] = b[7]! | 0x01; // bit 0 of objectAttributes (last byte of the u32 at offset 4)
-    expect(rcOf(() => decode(TPMT_PUBLIC, b))).toBe(TPM_RC.RESERVED_BITS);
+    expect(tpmErrorRc(() => decode(TPMT_PUBLIC, b))).toBe(TPM_RC.RESERVED_BITS);
   });
   test('an unknown curve is TPM_RC_CURVE, an unknown scheme TPM_RC_SCHEME', () => {
     const b = ecc();
     // type(2) nameAlg(2) attrs(4) authPolicy(2) sym(6) scheme(2) curve(2)
     const curveAt = 2 + 2 + 4 + 2 + 6 + 2;
     b[curveAt + 1] = 0x10; // BN P256: not supported
-    expect(rcOf(() => decode(TPMT_PUBLIC, b))).toBe(TPM_RC.CURVE);
+    expect(tpmErrorRc(() => decode(TPMT_PUBLIC, b))).toBe(TPM_RC.CURVE);
     const c = ecc();
     c[curveAt - 1] = 0x1a; // ECDAA
-    expect(rcOf(() => decode(TPMT_PUBLIC, c))).toBe(TPM_RC.SCHEME);
+    expect(tpmErrorRc(() => decode(TPMT_PUBLIC, c))).toBe(TPM_RC.SCHEME);
   });
   test('AES with 192 bits is TPM_RC_VALUE (libtpms\' TPMI_AES_KEY_BITS), a non-AES cipher TPM_RC_SYMMETRIC', () => {
     const b = ecc();
     b[13] = 0xc0; // keyBits 0x00c0
-    expect(rcOf(() => decode(TPMT_PUBLIC, b))).toBe(TPM_RC.VALUE);
+    expect(tpmErrorRc(() => decode(TPMT_PUBLIC, b))).toBe(TPM_RC.VALUE);
     const c = ecc();
     c[11] = 0x26; // CAMELLIA
-    expect(rcOf(() => decode(TPMT_PUBLIC, c))).toBe(TPM_RC.SYMMETRIC);
+    expect(tpmErrorRc(() => decode(TPMT_PUBLIC, c))).toBe(TPM_RC.SYMMETRIC);
   });
   test('a TPM2B_PUBLIC whose size disagrees with its content is TPM_RC_SIZE', () => {
     const b = unhex(byLabel('ecc (P-256)').tpm2bPublic);
     b[1] = b[1]! - 1;
-    expect(rcOf(() => decode(TPM2B_PUBLIC, b.subarray(0, b.length - 1)))).not.toBe(0);
+    expect(tpmErrorRc(() => decode(TPM2B_PUBLIC, b.subarray(0, b.length - 1)))).not.toBe(0);
   });
 });
