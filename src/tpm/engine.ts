@@ -65,7 +65,11 @@ export class Engine {
   static manufacture(env: EngineEnv = defaultEnv, profile?: TpmProfile): Engine {
     // The default profile is not stored: a state without one has it, and older vtpmd reads it.
     const stored = profile === undefined || profile.name === DEFAULT_PROFILE.name ? undefined : profile;
-    const engine = new Engine(new Tpm(env, manufacture(env.random, stored)));
+    const state = manufacture(env.random, stored);
+    // No PCR bank of a hash the profile disables: no command could name it (PCR_Read, PCR_Allocate).
+    const hashes = profileRules(stored ?? DEFAULT_PROFILE).algorithms;
+    for (const alg of [...state.pcrAllocation.keys()]) if (!hashes.has(alg)) state.pcrAllocation.delete(alg);
+    const engine = new Engine(new Tpm(env, state));
     engine.tpm.markDirty();
     return engine;
   }

@@ -43,6 +43,13 @@ function property(t: TestTpm, pt: number): number {
   return v.getUint32(13);
 }
 
+function banks(t: TestTpm): number[] {
+  const v = getCap(t, TPM_CAP.PCRS, 0, 1);
+  const out: number[] = [];
+  for (let i = 0, at = 9; i < v.getUint32(5); i++, at += 3 + v.getUint8(at + 2)) out.push(v.getUint16(at));
+  return out;
+}
+
 function curves(t: TestTpm): number[] {
   const v = getCap(t, TPM_CAP.ECC_CURVES, 0, 64);
   return Array.from({ length: v.getUint32(5) }, (_, i) => v.getUint16(9 + i * 2));
@@ -146,6 +153,9 @@ describe('the engine under a profile', () => {
     expect(algs(t)).toContain(TPM_ALG.SHA256);
     expect(curves(t)).toEqual([TPM_ECC_CURVE.NIST_P256, TPM_ECC_CURVE.NIST_P384]);
     expect(property(t, TPM_PT.LOADED_CURVES)).toBe(2);
+    // A manufactured TPM has no PCR bank of a disabled hash.
+    expect(banks(t)).toEqual([TPM_ALG.SHA256, TPM_ALG.SHA384, TPM_ALG.SHA512]);
+    expect(banks(createTestTpm())).toEqual([TPM_ALG.SHA1, TPM_ALG.SHA256, TPM_ALG.SHA384, TPM_ALG.SHA512]);
     const d = createTestTpm();
     expect(algs(d)).toContain(TPM_ALG.SHA1);
     expect(curves(d)).toContain(TPM_ECC_CURVE.NIST_P521);
