@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { RSA_KEY_BITS } from '../tpm/algorithms.js';
+import { ALL_COMMAND_RANGES, BUILTIN_PROFILES, CAN_BE_DISABLED } from '../tpm/profile.js';
 
 /** In swtpm's order; each entry is something vtpmd really does. */
 const FEATURES = [
@@ -19,6 +20,8 @@ const FEATURES = [
   'nvram-backend-file',
   // swtpm_setup reads these to know which RSA EK sizes it may ask for.
   ...RSA_KEY_BITS.map((bits) => `rsa-keysize-${bits}`),
+  'cmdarg-profile',
+  'cmdarg-print-profiles',
 ];
 
 export function packageVersion(): string {
@@ -32,5 +35,12 @@ export function packageVersion(): string {
 
 export function capabilitiesJson(version = packageVersion()): string {
   const features = FEATURES.map((f) => `"${f}"`).join(', ');
-  return `{ "type": "swtpm", "features": [ ${features} ], "profiles": { }, "version": "${version}" }`;
+  // swtpm's "profiles": the built-in names and what a custom profile may switch off.
+  const names = BUILTIN_PROFILES.map((p) => `"${p.name}"`).join(', ');
+  const { algorithms, commands, implementedAlgorithms } = CAN_BE_DISABLED;
+  const profiles =
+    `"names": [ ${names} ], ` +
+    `"algorithms": { "canbedisabled": "${algorithms}", "implemented": "${implementedAlgorithms}" }, ` +
+    `"commands": { "canbedisabled": "${commands}", "implemented": "${ALL_COMMAND_RANGES}" } `;
+  return `{ "type": "swtpm", "features": [ ${features} ], "profiles": { ${profiles}}, "version": "${version}" }`;
 }

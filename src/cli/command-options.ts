@@ -22,6 +22,8 @@ const LOG: CommandOption = { type: 'string', describe: 'file=PATH|fd=N[,level=N]
 const KEY: CommandOption = { type: 'string', describe: 'state encryption: file=F|fd=N[,format=hex|binary][,mode=aes-128-cbc|aes-256-cbc][,remove] or pwdfile=F|pwdfd=N[,kdf=pbkdf2|sha512][,mode=...]' };
 const MIGRATION_KEY: CommandOption = { type: 'string', describe: 'encryption of GET_STATEBLOB blobs: same syntax as --key' };
 const PRINT_STATES: CommandOption = { type: 'boolean', describe: 'print the state blobs in --tpmstate as JSON and exit' };
+const PROFILE: CommandOption = { type: 'string', describe: 'name=NAME|profile=JSON|file=FILE|fd=N: the TPM profile of a TPM manufactured now (an existing TPM keeps its own)' };
+const PRINT_PROFILES: CommandOption = { type: 'boolean', describe: 'print the built-in TPM profiles as JSON and exit' };
 
 const CHROOT: CommandOption = {
   alias: 'R',
@@ -44,8 +46,10 @@ export const SOCKET_OPTIONS: Record<string, CommandOption> = {
   chroot: CHROOT,
   daemon: { alias: 'd', type: 'boolean', describe: 'run in the background once the sockets are ready' },
   terminate: { alias: 't', type: 'boolean', describe: 'exit when the data connection closes' },
+  profile: PROFILE,
   'print-capabilities': { type: 'boolean', describe: 'print the supported features as JSON and exit' },
   'print-states': PRINT_STATES,
+  'print-profiles': PRINT_PROFILES,
 };
 
 export const CUSE_OPTIONS: Record<string, CommandOption> = {
@@ -62,7 +66,9 @@ export const CUSE_OPTIONS: Record<string, CommandOption> = {
   runas: { alias: 'r', type: 'string', describe: 'become this user once the device exists (needs root); the state directory must be writable by it' },
   chroot: CHROOT,
   daemon: { alias: 'd', type: 'boolean', describe: 'run in the background once the device exists' },
+  profile: PROFILE,
   'print-states': PRINT_STATES,
+  'print-profiles': PRINT_PROFILES,
 };
 
 export const SETUP_OPTIONS: Record<string, CommandOption> = {
@@ -97,7 +103,12 @@ export const SETUP_OPTIONS: Record<string, CommandOption> = {
   cipher: { type: 'string', describe: 'aes-128-cbc (default) or aes-256-cbc; give the daemon the same mode=' },
   reconfigure: { type: 'boolean', describe: 'change the PCR banks (--pcr-banks) of an existing state; nothing else is created' },
   'create-config-files': { type: 'string', describe: '[overwrite][,root][,skip-if-exist]: write setup.conf, localca.conf and localca.options into ~/.config/vtpmd and exit' },
+  profile: { type: 'string', describe: 'the TPM profile as JSON, e.g. {"Name":"custom","Commands":"..."}' },
+  'profile-name': { type: 'string', describe: 'a built-in TPM profile by name (builtin:NAME too), e.g. default-v1' },
+  'profile-file': { type: 'string', describe: 'the TPM profile (JSON) from this file' },
+  'profile-file-fd': { type: 'string', describe: 'the TPM profile (JSON) from this file descriptor' },
   'print-capabilities': { type: 'boolean', describe: 'print the supported features as JSON and exit' },
+  'print-profiles': { type: 'boolean', describe: 'print the available TPM profiles as JSON and exit' },
 };
 
 /**

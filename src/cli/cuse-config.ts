@@ -8,6 +8,7 @@ import { parseSocketConfig, type LogConfig } from './socket-config.js';
 import { UsageError } from './key-value.js';
 import type { StateKeys } from '../storage/state-blob.js';
 import type { RunAs } from './runas.js';
+import type { TpmProfile } from '../tpm/profile.js';
 
 export interface CuseArgs {
   tpm2?: boolean;
@@ -21,6 +22,7 @@ export interface CuseArgs {
   key?: string;
   migrationKey?: string;
   runas?: string;
+  profile?: string;
 }
 
 export interface CuseConfig {
@@ -39,6 +41,8 @@ export interface CuseConfig {
   pidFd?: number;
   log: LogConfig;
   keys: StateKeys;
+  /** `--profile`: the profile a TPM manufactured now gets. */
+  profile?: TpmProfile;
   /** -r/--runas: the user to become once the device exists (looked up by the CLI). */
   runas?: RunAs;
 }
@@ -77,6 +81,7 @@ export function parseCuseConfig(args: CuseArgs, env: NodeJS.ProcessEnv = process
       ...(args.log !== undefined ? { log: args.log } : {}),
       ...(args.key !== undefined ? { key: args.key } : {}),
       ...(args.migrationKey !== undefined ? { migrationKey: args.migrationKey } : {}),
+      ...(args.profile !== undefined ? { profile: args.profile } : {}),
     },
     env,
   );
@@ -96,5 +101,6 @@ export function parseCuseConfig(args: CuseArgs, env: NodeJS.ProcessEnv = process
   if (shared.stateFile !== undefined) config.stateFile = shared.stateFile;
   if (shared.pidFile !== undefined) config.pidFile = shared.pidFile;
   if (shared.pidFd !== undefined) config.pidFd = shared.pidFd;
+  if (shared.profile !== undefined) config.profile = shared.profile;
   return config;
 }

@@ -9,6 +9,7 @@ import type { StateKeys } from '../storage/state-blob.js';
 import { LinearFileStorage } from '../storage/linear-file.js';
 import { DirStorage } from '../storage/storage.js';
 import { defaultEnv } from '../tpm/engine.js';
+import type { TpmProfile } from '../tpm/profile.js';
 import { UsageError } from './key-value.js';
 import { writePidFile } from './process-files.js';
 import type { LogConfig } from './socket-config.js';
@@ -51,6 +52,8 @@ export interface DeviceConfig {
   lock: boolean;
   autoShutdown: boolean;
   keys: StateKeys;
+  /** --profile: the profile a TPM manufactured now gets. */
+  profile?: TpmProfile;
 }
 
 /**
@@ -73,7 +76,7 @@ export function openDevice(config: DeviceConfig): { log: Logger; device: Device 
   }
   const device = new Device({
     storage,
-    engines: realEngines({ ...defaultEnv, log: (m) => log.error(m) }),
+    engines: realEngines({ ...defaultEnv, log: (m) => log.error(m) }, config.profile),
     log,
     autoShutdown: config.autoShutdown,
     keys: config.keys,

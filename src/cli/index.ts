@@ -38,6 +38,13 @@ async function printStates(argv: Record<string, unknown>): Promise<number> {
   return 0;
 }
 
+/** `--print-profiles` (socket, cuse): the built-in profiles, as swtpm prints libtpms' list. */
+async function printProfiles(): Promise<number> {
+  const { printProfilesText } = await import('./profile-option.js');
+  process.stdout.write(printProfilesText());
+  return 0;
+}
+
 /** `rawArgs`: the command line as given, for --daemon to start the background process with. */
 async function socketCommand(argv: Record<string, unknown>, rawArgs: string[]): Promise<number> {
   if (last(argv['print-capabilities'] as boolean | undefined)) {
@@ -45,6 +52,7 @@ async function socketCommand(argv: Record<string, unknown>, rawArgs: string[]): 
     return 0;
   }
   if (last(argv['print-states'] as boolean | undefined)) return printStates(argv);
+  if (last(argv['print-profiles'] as boolean | undefined)) return printProfiles();
   if (last(argv.daemon as boolean | undefined) && !isDaemonChild()) return launchDaemon(rawArgs);
   // Loaded before a chroot, which leaves the modules behind.
   const [{ parseSocketConfig }, { runSocketDaemon }] = await Promise.all([import('./socket-config.js'), import('./socket-daemon.js')]);
@@ -55,7 +63,7 @@ async function socketCommand(argv: Record<string, unknown>, rawArgs: string[]): 
   if (chroot !== undefined) enterChroot(String(chroot));
   if (account) becomeUser(account);
   const args: SocketArgs = {};
-  for (const key of ['tpmstate', 'server', 'ctrl', 'port', 'flags', 'pid', 'log'] as const) {
+  for (const key of ['tpmstate', 'server', 'ctrl', 'port', 'flags', 'pid', 'log', 'profile'] as const) {
     const v = last(argv[key] as string | string[] | undefined);
     if (v !== undefined) args[key] = String(v);
   }
@@ -81,6 +89,11 @@ async function setupCommand(argv: Record<string, unknown>): Promise<number> {
   const { parseSetupArgs, setupCapabilitiesJson } = await import('./setup-config.js');
   if (last(argv['print-capabilities'] as boolean | undefined)) {
     process.stdout.write(`${setupCapabilitiesJson(packageVersion())}\n`);
+    return 0;
+  }
+  if (last(argv['print-profiles'] as boolean | undefined)) {
+    const { setupPrintProfilesText } = await import('./profile-option.js');
+    process.stdout.write(setupPrintProfilesText());
     return 0;
   }
   const pick = <T>(key: string) => last(argv[key] as T | T[] | undefined);
@@ -119,6 +132,10 @@ async function setupCommand(argv: Record<string, unknown>): Promise<number> {
     pwdfileFd: str('pwdfile-fd'),
     cipher: str('cipher'),
     reconfigure: pick<boolean>('reconfigure'),
+    profile: str('profile'),
+    profileName: str('profile-name'),
+    profileFile: str('profile-file'),
+    profileFileFd: str('profile-file-fd'),
   } as import('./setup-config.js').SetupArgs);
   const { runSetup } = await import('./setup-command.js');
   return runSetup(config);
@@ -127,9 +144,10 @@ async function setupCommand(argv: Record<string, unknown>): Promise<number> {
 /** `rawArgs`: the command line as given, for --daemon to start the background process with. */
 async function cuseCommand(argv: Record<string, unknown>, rawArgs: string[]): Promise<number> {
   if (last(argv['print-states'] as boolean | undefined)) return printStates(argv);
+  if (last(argv['print-profiles'] as boolean | undefined)) return printProfiles();
   if (last(argv.daemon as boolean | undefined) && !isDaemonChild()) return launchDaemon(rawArgs);
   const args: CuseArgs = { tpm2: last(argv.tpm2 as boolean | undefined) ?? false };
-  for (const key of ['name', 'maj', 'min', 'tpmstate', 'flags', 'pid', 'log', 'runas'] as const) {
+  for (const key of ['name', 'maj', 'min', 'tpmstate', 'flags', 'pid', 'log', 'runas', 'profile'] as const) {
     const v = last(argv[key] as string | string[] | undefined);
     if (v !== undefined) args[key] = String(v);
   }

@@ -117,13 +117,14 @@ export async function runSetup(config: SetupConfig): Promise<number> {
     log.info(`Starting vTPM ${reconfigure ? 'reconfiguration' : 'manufacturing'} in ${config.stateDir} @ ${new Date().toISOString()}`);
     if (fileKey) log.info('The TPM\'s state is encrypted with the key given.');
     const pending = new WriteBackStorage(storage);
-    const device = new Device({ storage: pending, engines: realEngines({ ...defaultEnv, log: (m) => log.error(m) }), log, autoShutdown: false });
+    const device = new Device({ storage: pending, engines: realEngines({ ...defaultEnv, log: (m) => log.error(m) }, config.profile), log, autoShutdown: false });
     // The new PCR allocation takes effect at the next TPM Reset, so a reconfigured TPM starts anew.
     const init = await device.init({ quiet: true, deleteVolatile: reconfigure });
     if (!init.ok) throw new SetupError(`could not start the TPM: ${init.error.message}`);
     const startup = await device.startup('clear');
     const rc = new DataView(startup.buffer, startup.byteOffset).getUint32(6);
     if (rc !== 0) throw new SetupError(`TPM2_Startup(CLEAR) failed: rc 0x${rc.toString(16)}`);
+    if (device.activeProfile) log.info(`Active profile: ${device.activeProfile.name}`);
     const result = await provision(device, config.provision);
     await device.stop();
     pending.flush();

@@ -13,6 +13,8 @@ import { PCR_BANK_ALGS, type ProvisionOptions } from '../setup/provision.js';
 import { USER_CONFIG_FILES, userConfigDir } from '../setup/config-files.js';
 import { RSA_KEY_BITS } from '../tpm/algorithms.js';
 import { UsageError } from './key-value.js';
+import { parseSetupProfile } from './profile-option.js';
+import type { TpmProfile } from '../tpm/profile.js';
 
 /** Read when --config is not given, no user configuration exists and the file exists. */
 export const DEFAULT_SETUP_CONFIG = '/etc/vtpmd/setup.conf';
@@ -60,6 +62,10 @@ export interface SetupArgs {
   pwdfileFd?: string;
   cipher?: string;
   reconfigure?: boolean;
+  profile?: string;
+  profileName?: string;
+  profileFile?: string;
+  profileFileFd?: string;
 }
 
 export interface SetupConfig {
@@ -74,6 +80,8 @@ export interface SetupConfig {
    * and the option that gave it, read when the run starts; undefined for a plain state.
    */
   key?: { spec: string; option: string };
+  /** --profile, --profile-name, --profile-file, --profile-file-fd: the new TPM's profile. */
+  profile?: TpmProfile;
   provision: ProvisionOptions;
 }
 
@@ -170,6 +178,8 @@ export function parseSetupArgs(a: SetupArgs): SetupConfig {
   if (a.decryption && !a.allowSigning) throw new UsageError('--decryption only makes sense with --allow-signing (an EK decrypts by default)');
   if (a.reconfigure) checkReconfigure(a);
   const key = keySpec(a);
+  const profile = parseSetupProfile(a);
+  if (profile !== undefined && a.reconfigure) throw new UsageError('--reconfigure keeps the TPM\'s profile (it is fixed when the TPM is manufactured); drop the profile option');
 
   const configFile = a.config ?? defaultSetupConfig();
   const conf = configFile ? readKeyValues(configFile) : new Map<string, string>();
@@ -221,6 +231,7 @@ export function parseSetupArgs(a: SetupArgs): SetupConfig {
     action: a.reconfigure ? 'reconfigure' : 'manufacture',
     display: a.display ?? false,
     ...(key !== undefined ? { key } : {}),
+    ...(profile !== undefined ? { profile } : {}),
     provision: {
       createEk: (a.createek ?? false) || ekCert || platformCert,
       ekCert,
@@ -255,6 +266,7 @@ export function setupCapabilitiesJson(version: string): string {
     'cmdarg-create-config-files',
     'cmdarg-reconfigure-pcr-banks',
     ...RSA_KEY_BITS.filter((bits) => bits >= 2048).map((bits) => `tpm2-rsa-keysize-${bits}`),
+    'cmdarg-profile',
     'cmdarg-ek1keyalgo',
     'cmdarg-ek2keyalgo',
   ];

@@ -7,6 +7,8 @@ import type { Endpoint } from '../frontends/socket/socket-frontend.js';
 import type { StateKeys } from '../storage/state-blob.js';
 import { parseKeyOption } from './key-options.js';
 import { parseKeyValues, UsageError } from './key-value.js';
+import { parseProfileOption } from './profile-option.js';
+import type { TpmProfile } from '../tpm/profile.js';
 
 export interface SocketArgs {
   tpm2?: boolean;
@@ -20,6 +22,7 @@ export interface SocketArgs {
   terminate?: boolean;
   key?: string;
   migrationKey?: string;
+  profile?: string;
 }
 
 export interface LogConfig {
@@ -47,6 +50,8 @@ export interface SocketConfig {
   log: LogConfig;
   /** `--key` / `--migration-key`, already read. */
   keys: StateKeys;
+  /** `--profile`: the profile a TPM manufactured now gets. */
+  profile?: TpmProfile;
 }
 
 const DEFAULT_BINDADDR = '127.0.0.1';
@@ -184,8 +189,10 @@ export function parseSocketConfig(args: SocketArgs, env: NodeJS.ProcessEnv = pro
     throw new UsageError(`--server and --ctrl both use port ${data.endpoint.port}; use two ports (tpm2-tss expects ctrl = data + 1)`);
   }
 
+  const profile = args.profile !== undefined ? parseProfileOption(args.profile) : undefined;
   const config: SocketConfig = {
     ...parseState(args, env),
+    ...(profile !== undefined ? { profile } : {}),
     terminate: args.terminate ?? false,
     notNeedInit: (flags['not-need-init'] ?? false) || startup !== null,
     startup,

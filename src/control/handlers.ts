@@ -352,8 +352,8 @@ const ROWS: readonly ControlRow[] = [
       { name: 'length', size: 4 },
     ],
     // The JSON text with its NUL, from `offset`, at most PTM_GETINFO_SIZE bytes per call.
-    run: (_d, req) => {
-      const text = new TextEncoder().encode(tpmInfoJson(req.flags!));
+    run: (d, req) => {
+      const text = new TextEncoder().encode(tpmInfoJson(req.flags!, d.activeProfile));
       if (req.offset! >= text.length) return fail(PTM_RES.BAD_PARAMETER);
       const withNul = new Uint8Array(text.length + 1);
       withNul.set(text);

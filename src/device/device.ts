@@ -12,6 +12,7 @@ import { LockError } from '../storage/lock.js';
 import { exportStateBlob, importStateBlob, type StateKeys } from '../storage/state-blob.js';
 import { errorResponse } from '../tpm/response.js';
 import { TPM_CC, TPM_RC, TPM_ST, TPM_SU } from '../tpm/constants.js';
+import type { TpmProfile } from '../tpm/profile.js';
 
 /** The part of tpm/engine.ts's Engine the device drives. */
 export interface TpmEngine {
@@ -30,6 +31,8 @@ export interface TpmEngine {
   /** The volatile state; restoreVolatile after init() resumes from it (throws, changing nothing, if bad). */
   volatileBlob(): Uint8Array;
   restoreVolatile(blob: Uint8Array): void;
+  /** The profile fixed when the TPM was manufactured (GET_INFO's ActiveProfile); absent in fakes. */
+  readonly profile?: TpmProfile;
 }
 
 /** How the device gets engines: the real one in production (engine-factory.ts), fakes in tests. */
@@ -110,6 +113,11 @@ export class Device {
   /** True between a successful INIT and the next STOP/SHUTDOWN/INIT. */
   get running(): boolean {
     return this.engine !== null;
+  }
+
+  /** The running TPM's profile; null while stopped (libtpms has none before TPMLIB_MainInit). */
+  get activeProfile(): TpmProfile | null {
+    return this.engine?.profile ?? null;
   }
 
   /** The platform's tpmEstablished bit, kept by the engine with its volatile state; false while stopped. */

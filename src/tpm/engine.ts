@@ -7,7 +7,9 @@
  */
 import { TPM_ALG, TPM_CC, TPM_HT, TPM_RC, TPM_RH, TPM_RS_PW, TPM_ST, TPMA_NV, TPMA_SESSION } from './constants.js';
 import { daOf } from './state/dictionary-attack.js';
-import { ALL_COMMANDS, COMMANDS } from './commands/index.js';
+import { COMMANDS } from './commands/index.js';
+import { DEFAULT_PROFILE, ProfileError, profileRules, type TpmProfile } from './profile.js';
+import { StateFormatError } from './state/serialize.js';
 import type { CommandDef } from './command.js';
 import { constantTimeEqual, hash, hmac, randomBytes } from './crypto/index.js';
 import { formatRc, TpmError } from './errors.js';
@@ -50,20 +52,42 @@ export class Engine {
 
   private constructor(tpm: Tpm) {
     this.tpm = tpm;
-    this.commands = COMMANDS;
-    tpm.commands = [...ALL_COMMANDS].sort((a, b) => a.code - b.code);
+    // The profile stored at manufacture decides what this TPM runs, for as long as it lives.
+    tpm.rules = profileRules(this.profile);
+    this.commands = new Map([...COMMANDS].filter(([code]) => tpm.rules.commands.has(code)));
+    tpm.commands = [...this.commands.values()].sort((a, b) => a.code - b.code);
   }
 
-  /** A new TPM with fresh seeds (manufacturing). Its permanent state is dirty until saved. */
-  static manufacture(env: EngineEnv = defaultEnv): Engine {
-    const engine = new Engine(new Tpm(env, manufacture(env.random)));
+  /**
+   * A new TPM with fresh seeds (manufacturing) and `profile` (checked by parseProfile; default:
+   * DEFAULT_PROFILE). Its permanent state is dirty until saved.
+   */
+  static manufacture(env: EngineEnv = defaultEnv, profile?: TpmProfile): Engine {
+    // The default profile is not stored: a state without one has it, and older vtpmd reads it.
+    const stored = profile === undefined || profile.name === DEFAULT_PROFILE.name ? undefined : profile;
+    const state = manufacture(env.random, stored);
+    // No PCR bank of a hash the profile disables: no command could name it (PCR_Read, PCR_Allocate).
+    const hashes = profileRules(stored ?? DEFAULT_PROFILE).algorithms;
+    for (const alg of [...state.pcrAllocation.keys()]) if (!hashes.has(alg)) state.pcrAllocation.delete(alg);
+    const engine = new Engine(new Tpm(env, state));
     engine.tpm.markDirty();
     return engine;
   }
 
   /** A TPM from a permanent-state blob; throws StateFormatError if the blob cannot be read. */
   static restore(permanent: Uint8Array, env: EngineEnv = defaultEnv): Engine {
-    return new Engine(new Tpm(env, deserializePersistent(permanent)));
+    const tpm = new Tpm(env, deserializePersistent(permanent));
+    try {
+      return new Engine(tpm);
+    } catch (e) {
+      if (e instanceof ProfileError) throw new StateFormatError(`permanent state has a profile this vtpmd cannot run: ${e.message}`);
+      throw e;
+    }
+  }
+
+  /** The active profile (swtpm GET_INFO's ActiveProfile). */
+  get profile(): TpmProfile {
+    return this.tpm.persistent.profile ?? DEFAULT_PROFILE;
   }
 
   /** _TPM_Init (power on / platform reset): the TPM then needs TPM2_Startup. */
@@ -158,6 +182,7 @@ export class Engine {
 
   private dispatch(command: Uint8Array): Uint8Array {
     let r = new Reader(command);
+    r.profile = this.tpm.rules;
     const tag = TPMI_ST_COMMAND_TAG.read(r);
     const commandSize = r.u32();
     if (commandSize !== command.length || commandSize > this.tpm.bufferSize) {
@@ -499,7 +524,9 @@ export class Engine {
     const key = concat(session.sessionKey, this.extraKey(use));
     const clear = decryptParameter(session.symmetric, session.authHash, key, use.nonceCaller, session.nonceTPM, params.subarray(2, 2 + size));
     params.set(clear, 2);
-    return new Reader(params);
+    const r = new Reader(params);
+    r.profile = this.tpm.rules;
+    return r;
   }
 
   private buildResponse(

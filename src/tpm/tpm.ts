@@ -18,6 +18,7 @@ import { CLOCK_NOMINAL, clockCrossesUpdate } from './state/clock.js';
 import { ppCommandList } from './state/physical-presence.js';
 import type { TPMS_TIME_INFO } from './marshal/structures.js';
 import type { CommandDef } from './command.js';
+import type { ProfileRules } from './profile.js';
 
 /** What the host supplies: entropy, a monotonic millisecond clock and a log sink. */
 export interface EngineEnv {
@@ -38,8 +39,10 @@ export class Tpm {
   /** Set by any change to `persistent`; the engine's owner saves and clears it. */
   persistentDirty = false;
 
-  /** The implemented commands in code order (GetCapability lists them). */
+  /** The commands the profile enables, in code order (GetCapability lists them). */
   commands: readonly CommandDef[] = [];
+  /** The profile's rules (fixed at manufacture, kept in `persistent.profile`). */
+  rules!: ProfileRules;
 
   // Volatile: lost at _TPM_Init.
   started = false;

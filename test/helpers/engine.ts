@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import { Engine, EngineEnv } from '../../src/tpm/engine.js';
 import { TPM_CC, TPM_RS_PW, TPM_ST } from '../../src/tpm/constants.js';
+import type { TpmProfile } from '../../src/tpm/profile.js';
 
 export class TestClock {
   ms = 1_000_000;
@@ -109,11 +110,11 @@ export function buildCommand(code: number, opts: CallOptions = {}): Uint8Array {
   return out;
 }
 
-export function createTestTpm(opts: { started?: boolean; seed?: string } = {}): TestTpm {
+export function createTestTpm(opts: { started?: boolean; seed?: string; profile?: TpmProfile } = {}): TestTpm {
   const clock = new TestClock();
   const logs: string[] = [];
   const env = { random: seededRandom(opts.seed), now: () => clock.ms, log: (m: string) => logs.push(m), logs };
-  const engine = Engine.manufacture(env);
+  const engine = Engine.manufacture(env, opts.profile);
   engine.init();
   const t = onEngine(engine, env, clock);
   if (opts.started !== false) {

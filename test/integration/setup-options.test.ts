@@ -203,11 +203,11 @@ describe.skipIf(!vtpmdAvailable())('vtpmd setup: encryption, --reconfigure, conf
     const caps = JSON.parse(r.stdout) as { type: string; features: string[] };
     expect(caps.features).toEqual([
       'tpm-2.0', 'cmdarg-keyfile-fd', 'cmdarg-pwdfile-fd', 'cmdarg-write-ek-cert-files', 'cmdarg-create-config-files',
-      'cmdarg-reconfigure-pcr-banks', 'tpm2-rsa-keysize-2048', 'tpm2-rsa-keysize-3072', 'cmdarg-ek1keyalgo', 'cmdarg-ek2keyalgo',
+      'cmdarg-reconfigure-pcr-banks', 'tpm2-rsa-keysize-2048', 'tpm2-rsa-keysize-3072', 'cmdarg-profile', 'cmdarg-ek1keyalgo', 'cmdarg-ek2keyalgo',
     ]);
     // Each listed command-line option is accepted (yargs is strict: an unknown option fails).
     const help = (await setup(['--help'])).stdout;
-    for (const opt of ['--keyfile-fd', '--pwdfile-fd', '--write-ek-cert-files', '--create-config-files', '--reconfigure', '--ek1keyalgo', '--ek2keyalgo']) expect(help).toContain(opt);
+    for (const opt of ['--keyfile-fd', '--pwdfile-fd', '--write-ek-cert-files', '--create-config-files', '--reconfigure', '--ek1keyalgo', '--ek2keyalgo', '--profile', '--profile-file', '--profile-file-fd']) expect(help).toContain(opt);
   });
 });
 

@@ -1,7 +1,7 @@
 /**
  * Part 3 §30.2 TPM2_GetCapability. Every list is derived from what is implemented (the command
  * table, IMPLEMENTED_ALGS, the PCR attributes), so a new command or algorithm shows up here
- * without being listed twice.
+ * without being listed twice, and filtered by the TPM's profile (tpm.rules).
  */
 import { command } from '../command.js';
 import { daOf } from '../state/dictionary-attack.js';
@@ -186,7 +186,7 @@ function properties(tpm: Tpm, commands: readonly CommandDef[]): [number, number]
     [TPM_PT.NV_COUNTERS, nvCounterCount(tpm)],
     [TPM_PT.NV_COUNTERS_AVAIL, nvCountersAvail(tpm)],
     [TPM_PT.ALGORITHM_SET, p.algorithmSet ?? 0],
-    [TPM_PT.LOADED_CURVES, ECC_CURVES.length],
+    [TPM_PT.LOADED_CURVES, tpm.rules.curves.size],
     [TPM_PT.LOCKOUT_COUNTER, da.failedTries],
     [TPM_PT.MAX_AUTH_FAIL, da.maxTries],
     [TPM_PT.LOCKOUT_INTERVAL, da.recoveryTime],
@@ -240,7 +240,8 @@ export const GetCapability = command({
     });
     switch (capability) {
       case TPM_CAP.ALGS: {
-        const [algs, more] = page(IMPLEMENTED_ALGS, (a) => a.alg, property, count, MAX_CAP_ALGS);
+        const enabled = IMPLEMENTED_ALGS.filter((a) => tpm.rules.algorithms.has(a.alg));
+        const [algs, more] = page(enabled, (a) => a.alg, property, count, MAX_CAP_ALGS);
         return reply(more, algs.map((a) => ({ alg: a.alg, algProperties: a.attributes })));
       }
       case TPM_CAP.HANDLES: {
@@ -287,7 +288,8 @@ export const GetCapability = command({
         return reply(more, tags.map((tag) => ({ tag, sizeofSelect: PCR_SELECT_MAX, pcrSelect: pcrsWith(tag) })));
       }
       case TPM_CAP.ECC_CURVES: {
-        const [curves, more] = page(ECC_CURVES.map((c) => c.curve), (c) => c, property, count, MAX_ECC_CURVES);
+        const enabled = ECC_CURVES.map((c) => c.curve).filter((c) => tpm.rules.curves.has(c));
+        const [curves, more] = page(enabled, (c) => c, property, count, MAX_ECC_CURVES);
         return reply(more, curves);
       }
       case TPM_CAP.AUTH_POLICIES: {

@@ -7,7 +7,7 @@ import { command } from '../command.js';
 import { TPM_ALG, TPM_CC, TPM_ECC_CURVE, TPM_RC } from '../constants.js';
 import { eccCurveParameters, eccIsPointOnCurve, eccNewKeyPair, eccPointMultiply, eccPublicPoint } from '../crypto/index.js';
 import { TpmError } from '../errors.js';
-import { oneOf, UINT16 } from '../marshal/codec.js';
+import { algorithm, oneOf, UINT16 } from '../marshal/codec.js';
 import {
   TPM2B_ECC_POINT,
   TPMA_OBJECT,
@@ -21,7 +21,7 @@ import type { KeyObject } from '../state/objects.js';
 import type { Tpm } from '../tpm.js';
 
 /** §9.29 TPMI_ECC_CURVE: a curve with key support, else TPM_RC_CURVE. */
-const TPMI_ECC_CURVE = oneOf(UINT16, ECC_CURVES.map((c) => c.curve), TPM_RC.CURVE);
+const TPMI_ECC_CURVE = oneOf(UINT16, ECC_CURVES.map((c) => c.curve), TPM_RC.CURVE, undefined, 'curve');
 
 /** The SP 800-56A KDF hash libtpms reports with each curve (its eccCurves table). */
 const CURVE_KDF_HASH: ReadonlyMap<number, number> = new Map([
@@ -115,7 +115,7 @@ export const ECC_Parameters = command({
  * §9.30 TPMI_ECC_KEY_EXCHANGE+: ECDH (ECMQV and SM2 are not implemented, as in libtpms 0.9),
  * else TPM_RC_SCHEME.
  */
-const TPMI_ECC_KEY_EXCHANGE = oneOf(UINT16, [TPM_ALG.ECDH], TPM_RC.SCHEME, TPM_ALG.NULL);
+const TPMI_ECC_KEY_EXCHANGE = algorithm([TPM_ALG.ECDH], TPM_RC.SCHEME);
 
 /**
  * Part 3 §14.7 TPM2_ZGen_2Phase, the TPM's half of a two-phase key exchange (SP 800-56A C(2e, 2s)):

@@ -5,9 +5,9 @@
  * Validation errors are thrown without a position; the engine adds the handle or parameter
  * number of the top-level field being read (Part 2 §6.6.3).
  */
-import { TPM_RC } from '../constants.js';
+import { TPM_ALG, TPM_RC } from '../constants.js';
 import { TpmError } from '../errors.js';
-import { Reader } from './reader.js';
+import { Reader, type ProfileDomain } from './reader.js';
 import { Writer } from './writer.js';
 
 export interface Codec<T> {
@@ -121,11 +121,14 @@ export function tpmi(
   allowed: (v: number) => boolean,
   rc: number,
   nullValue?: number,
+  domain?: ProfileDomain,
 ): TpmiCodec {
   const make = (withNull: boolean): Codec<number> => ({
     read(r) {
       const v = base.read(r);
-      if (allowed(v) || (withNull && v === nullValue)) return v;
+      if (withNull && v === nullValue) return v;
+      // A value the TPM's profile disables answers as an unimplemented one (libtpms' unmarshal).
+      if (allowed(v) && (domain === undefined || r.profile === undefined || r.profile.allows(domain, v))) return v;
       throw new TpmError(rc);
     },
     write: (w, v) => base.write(w, v),
@@ -134,9 +137,18 @@ export function tpmi(
 }
 
 /** Shorthand for a TPMI over a fixed list of values. */
-export function oneOf(base: Codec<number>, values: readonly number[], rc: number, nullValue?: number): TpmiCodec {
+export function oneOf(base: Codec<number>, values: readonly number[], rc: number, nullValue?: number, domain?: ProfileDomain): TpmiCodec {
   const set = new Set(values);
-  return tpmi(base, (v) => set.has(v), rc, nullValue);
+  return tpmi(base, (v) => set.has(v), rc, nullValue, domain);
+}
+
+/**
+ * Part 2 §9 TPMI_ALG_*: an implemented TPM_ALG_ID from `values` that the TPM's profile enables,
+ * else `rc`; `.plus` accepts TPM_ALG_NULL.
+ */
+export function algorithm(values: readonly number[] | ((v: number) => boolean), rc: number): TpmiCodec {
+  const allowed = typeof values === 'function' ? values : (v: number) => values.includes(v);
+  return tpmi(UINT16, allowed, rc, TPM_ALG.NULL, 'alg');
 }
 
 /** A TPMA bit field: reserved bits set is TPM_RC_RESERVED_BITS (Part 2 §8). */

@@ -7,6 +7,7 @@ import { ECC_CURVES, MAX_ECC_KEY_BYTES, MAX_RSA_KEY_BYTES, RSA_KEY_BITS } from '
 import { TPM_ALG, TPM_RC } from '../constants.js';
 import { hash } from '../crypto/index.js';
 import {
+  algorithm,
   bits,
   EMPTY,
   encode,
@@ -43,12 +44,12 @@ const TPMA_OBJECT_RESERVED = ~Object.values(TPMA_OBJECT).reduce((a, b) => a | b,
 
 /** The object types that unmarshal (TPMI_ALG_PUBLIC). */
 export const OBJECT_TYPES = [TPM_ALG.RSA, TPM_ALG.KEYEDHASH, TPM_ALG.ECC, TPM_ALG.SYMCIPHER] as const;
-export const TPMI_ALG_PUBLIC = oneOf(UINT16, OBJECT_TYPES, TPM_RC.TYPE);
+export const TPMI_ALG_PUBLIC = algorithm(OBJECT_TYPES, TPM_RC.TYPE);
 
 const HASH_DETAIL = struct({ hashAlg: TPMI_ALG_HASH });
 
 /** §11.1.7 TPMT_SYM_DEF_OBJECT: the symmetric algorithm of a storage key or SYMCIPHER object. */
-const TPMI_ALG_SYM_OBJECT = oneOf(UINT16, [TPM_ALG.AES], TPM_RC.SYMMETRIC, TPM_ALG.NULL);
+const TPMI_ALG_SYM_OBJECT = algorithm([TPM_ALG.AES], TPM_RC.SYMMETRIC);
 export const TPMT_SYM_DEF_OBJECT = struct({
   algorithm: TPMI_ALG_SYM_OBJECT.plus,
   keyBits: union('algorithm', { [TPM_ALG.AES]: TPMI_AES_KEY_BITS, [TPM_ALG.NULL]: EMPTY }),
@@ -57,9 +58,9 @@ export const TPMT_SYM_DEF_OBJECT = struct({
 export type TPMT_SYM_DEF_OBJECT = Infer<typeof TPMT_SYM_DEF_OBJECT>;
 
 /** §11.1.23 TPMT_KEYEDHASH_SCHEME: HMAC or XOR (with its KDF), or NULL. */
-const TPMI_ALG_KDF = oneOf(UINT16, [TPM_ALG.KDF1_SP800_108], TPM_RC.KDF, TPM_ALG.NULL);
+const TPMI_ALG_KDF = algorithm([TPM_ALG.KDF1_SP800_108], TPM_RC.KDF);
 export const TPMT_KEYEDHASH_SCHEME = struct({
-  scheme: oneOf(UINT16, [TPM_ALG.HMAC, TPM_ALG.XOR], TPM_RC.VALUE, TPM_ALG.NULL).plus,
+  scheme: algorithm([TPM_ALG.HMAC, TPM_ALG.XOR], TPM_RC.VALUE).plus,
   details: union('scheme', {
     [TPM_ALG.HMAC]: HASH_DETAIL,
     [TPM_ALG.XOR]: struct({ hashAlg: TPMI_ALG_HASH, kdf: TPMI_ALG_KDF }),
@@ -70,7 +71,7 @@ export const TPMT_KEYEDHASH_SCHEME = struct({
 /** §11.2.5.4 TPMT_ECC_SCHEME (the schemes an ECC key may carry). */
 const ECC_SCHEMES = [TPM_ALG.ECDSA, TPM_ALG.ECDH, TPM_ALG.ECSCHNORR] as const;
 export const TPMT_ECC_SCHEME = struct({
-  scheme: oneOf(UINT16, ECC_SCHEMES, TPM_RC.SCHEME, TPM_ALG.NULL).plus,
+  scheme: algorithm(ECC_SCHEMES, TPM_RC.SCHEME).plus,
   details: union('scheme', {
     [TPM_ALG.ECDSA]: HASH_DETAIL,
     [TPM_ALG.ECDH]: HASH_DETAIL,
@@ -92,11 +93,11 @@ const RSA_SCHEME_DETAILS = {
   [TPM_ALG.NULL]: EMPTY,
 };
 export const TPMT_RSA_SCHEME = struct({
-  scheme: oneOf(UINT16, [TPM_ALG.RSASSA, TPM_ALG.RSAPSS, TPM_ALG.RSAES, TPM_ALG.OAEP], TPM_RC.VALUE, TPM_ALG.NULL).plus,
+  scheme: algorithm([TPM_ALG.RSASSA, TPM_ALG.RSAPSS, TPM_ALG.RSAES, TPM_ALG.OAEP], TPM_RC.VALUE).plus,
   details: union('scheme', RSA_SCHEME_DETAILS),
 });
 export const TPMT_RSA_DECRYPT = struct({
-  scheme: oneOf(UINT16, [TPM_ALG.RSAES, TPM_ALG.OAEP], TPM_RC.VALUE, TPM_ALG.NULL).plus,
+  scheme: algorithm([TPM_ALG.RSAES, TPM_ALG.OAEP], TPM_RC.VALUE).plus,
   details: union('scheme', RSA_SCHEME_DETAILS),
 });
 export type TPMT_RSA_DECRYPT = Infer<typeof TPMT_RSA_DECRYPT>;
@@ -148,7 +149,7 @@ export const TPMS_ALGORITHM_DETAIL_ECC = struct({
  */
 export const SIG_SCHEMES = [TPM_ALG.RSASSA, TPM_ALG.RSAPSS, TPM_ALG.ECDSA, TPM_ALG.ECSCHNORR, TPM_ALG.HMAC] as const;
 export const TPMT_SIG_SCHEME = struct({
-  scheme: oneOf(UINT16, SIG_SCHEMES, TPM_RC.SCHEME, TPM_ALG.NULL).plus,
+  scheme: algorithm(SIG_SCHEMES, TPM_RC.SCHEME).plus,
   details: union('scheme', {
     [TPM_ALG.RSASSA]: HASH_DETAIL,
     [TPM_ALG.RSAPSS]: HASH_DETAIL,
@@ -166,7 +167,7 @@ export const TPMS_SIGNATURE_ECC = struct({ hash: TPMI_ALG_HASH, signatureR: TPM2
 
 /** §11.3.4 TPMT_SIGNATURE: selected by sigAlg; HMAC carries a TPMT_HA; NULL carries nothing. */
 export const TPMT_SIGNATURE = struct({
-  sigAlg: oneOf(UINT16, SIG_SCHEMES, TPM_RC.SCHEME, TPM_ALG.NULL).plus,
+  sigAlg: algorithm(SIG_SCHEMES, TPM_RC.SCHEME).plus,
   signature: union('sigAlg', {
     [TPM_ALG.RSASSA]: TPMS_SIGNATURE_RSA,
     [TPM_ALG.RSAPSS]: TPMS_SIGNATURE_RSA,
@@ -182,7 +183,7 @@ export type TPMT_SIGNATURE = Infer<typeof TPMT_SIGNATURE>;
 export const TPMS_RSA_PARMS = struct({
   symmetric: TPMT_SYM_DEF_OBJECT,
   scheme: TPMT_RSA_SCHEME,
-  keyBits: oneOf(UINT16, RSA_KEY_BITS, TPM_RC.VALUE),
+  keyBits: oneOf(UINT16, RSA_KEY_BITS, TPM_RC.VALUE, undefined, 'rsaKeyBits'),
   /** 0 means 2^16 + 1 (§12.2.3.5). */
   exponent: UINT32,
 });
@@ -192,7 +193,7 @@ export const TPMS_SYMCIPHER_PARMS = struct({ sym: TPMT_SYM_DEF_OBJECT });
 export const TPMS_ECC_PARMS = struct({
   symmetric: TPMT_SYM_DEF_OBJECT,
   scheme: TPMT_ECC_SCHEME,
-  curveID: oneOf(UINT16, ECC_CURVES.map((c) => c.curve), TPM_RC.CURVE),
+  curveID: oneOf(UINT16, ECC_CURVES.map((c) => c.curve), TPM_RC.CURVE, undefined, 'curve'),
   kdf: TPMT_KDF_SCHEME,
 });
 

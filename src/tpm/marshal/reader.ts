@@ -5,8 +5,21 @@
 import { TPM_RC } from '../constants.js';
 import { TpmError } from '../errors.js';
 
+/** Which kind of value a profile restricts (the TPMI types that carry one, codec.ts). */
+export type ProfileDomain = 'alg' | 'curve' | 'rsaKeyBits' | 'aesKeyBits';
+
+/** The TPM's profile (tpm/profile.ts) as the codecs ask it. */
+export interface ProfileCheck {
+  allows(domain: ProfileDomain, value: number): boolean;
+}
+
 export class Reader {
   readonly buf: Uint8Array;
+  /**
+   * Set on the engine's readers of a command: the values its profile leaves out are refused
+   * like unimplemented ones. Absent (state, tests, helpers): every implemented value.
+   */
+  profile?: ProfileCheck;
   pos: number;
   /** One past the last byte this reader may consume; narrowed by `sized` structures. */
   end: number;

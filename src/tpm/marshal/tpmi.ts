@@ -7,16 +7,16 @@ import { HR, TPM_ALG, TPM_RC, TPM_RH, TPM_SE, TPM_ST, TPM_SU } from '../constant
 import { PCR_COUNT } from '../state/pcr.js';
 import { MAX_LOADED_OBJECTS } from '../state/objects.js';
 import { MAX_ACTIVE_SESSIONS } from '../state/sessions.js';
-import { oneOf, tpmi, UINT16, UINT32, UINT8 } from './codec.js';
+import { algorithm, oneOf, tpmi, UINT16, UINT32, UINT8 } from './codec.js';
 
 /** §9.27 TPMI_ALG_HASH: an implemented hash; `.plus` accepts TPM_ALG_NULL. */
-export const TPMI_ALG_HASH = tpmi(UINT16, isHashAlg, TPM_RC.HASH, TPM_ALG.NULL);
+export const TPMI_ALG_HASH = algorithm(isHashAlg, TPM_RC.HASH);
 
 /**
  * §9.35 TPMI_ALG_MAC_SCHEME (HMAC's and HMAC_Start's hashAlg): an implemented hash (CMAC is
  * not); anything else is TPM_RC_SYMMETRIC, as libtpms answers. `.plus` accepts TPM_ALG_NULL.
  */
-export const TPMI_ALG_MAC_SCHEME = tpmi(UINT16, isHashAlg, TPM_RC.SYMMETRIC, TPM_ALG.NULL);
+export const TPMI_ALG_MAC_SCHEME = algorithm(isHashAlg, TPM_RC.SYMMETRIC);
 
 /** §9.6 TPMI_DH_PCR: a PCR number; `.plus` accepts TPM_RH_NULL. */
 export const TPMI_DH_PCR = tpmi(UINT32, (h) => h < PCR_COUNT, TPM_RC.VALUE, TPM_RH.NULL);
@@ -93,18 +93,13 @@ export const TPMI_DH_ENTITY = tpmi(
 export const TPM_SE_CODEC = oneOf(UINT8, [TPM_SE.HMAC, TPM_SE.POLICY, TPM_SE.TRIAL], TPM_RC.VALUE);
 
 /** §9.24 TPMI_ALG_SYM: the symmetric algorithms of a session (`.plus` accepts NULL). */
-export const TPMI_ALG_SYM = oneOf(UINT16, [TPM_ALG.AES, TPM_ALG.XOR], TPM_RC.SYMMETRIC, TPM_ALG.NULL);
+export const TPMI_ALG_SYM = algorithm([TPM_ALG.AES, TPM_ALG.XOR], TPM_RC.SYMMETRIC);
 
 /** §9.27 TPMI_AES_KEY_BITS: an implemented AES key size, else TPM_RC_VALUE (as libtpms answers). */
-export const TPMI_AES_KEY_BITS = oneOf(UINT16, AES_KEY_BITS, TPM_RC.VALUE);
+export const TPMI_AES_KEY_BITS = oneOf(UINT16, AES_KEY_BITS, TPM_RC.VALUE, undefined, 'aesKeyBits');
 
 /** §9.31 TPMI_ALG_SYM_MODE (`.plus` accepts NULL). */
-export const TPMI_ALG_SYM_MODE = oneOf(
-  UINT16,
-  [TPM_ALG.CTR, TPM_ALG.OFB, TPM_ALG.CBC, TPM_ALG.CFB, TPM_ALG.ECB],
-  TPM_RC.MODE,
-  TPM_ALG.NULL,
-);
+export const TPMI_ALG_SYM_MODE = algorithm([TPM_ALG.CTR, TPM_ALG.OFB, TPM_ALG.CBC, TPM_ALG.CFB, TPM_ALG.ECB], TPM_RC.MODE);
 
 /** §9.15 TPMI_RH_HIERARCHY_AUTH: the hierarchies whose authValue HierarchyChangeAuth sets. */
 export const TPMI_RH_HIERARCHY_AUTH = oneOf(

@@ -10,6 +10,7 @@ import type { PersistentObjects } from './persistent-objects.js';
 import type { NvIndex } from './nv.js';
 import { manufactureDa, type DaPersistent } from './dictionary-attack.js';
 import { isManufacturedAudit, manufactureAudit, type AuditPersistent } from './audit.js';
+import type { TpmProfile } from '../profile.js';
 
 /** Size of the primary seeds and hierarchy proofs (Part 1 §14.4: at least the largest digest). */
 export const SEED_SIZE = 64;
@@ -91,18 +92,23 @@ export interface PersistentState {
   ppCommands?: number[];
   /** The platform's algorithm set (SetAlgorithmSet, reported as TPM_PT_ALGORITHM_SET). Absent: 0. */
   algorithmSet?: number;
+  /** The profile chosen at manufacture (tpm/profile.ts). Absent: the default profile. */
+  profile?: TpmProfile;
 }
 
 /**
  * Version 2 added persistent objects, NV indices and dictionary-attack state; a version-1 blob
  * loads with none of them (DA with its defaults). Version 3 added disableClear, the PCR group's
  * policy, the physical-presence list, the state-clear data a Resume restores, command audit
- * settings and the algorithm set; older blobs load with the defaults.
+ * settings and the algorithm set; older blobs load with the defaults. Version 4 added the
+ * profile; older blobs have the default profile.
  */
-export const PERSISTENT_VERSION = 3;
+export const PERSISTENT_VERSION = 4;
 
-export function manufacture(random: (n: number) => Uint8Array): PersistentState {
+/** A new TPM; without `profile` it has the default one. */
+export function manufacture(random: (n: number) => Uint8Array, profile?: TpmProfile): PersistentState {
   return {
+    ...(profile !== undefined ? { profile } : {}),
     eps: random(SEED_SIZE),
     sps: random(SEED_SIZE),
     pps: random(SEED_SIZE),
@@ -137,7 +143,9 @@ export function serializePersistent(s: PersistentState): Uint8Array {
   const needs3 = (s.audit !== undefined && !isManufacturedAudit(s.audit)) || s.disableClear === true || s.pcrPolicy !== undefined || s.ppCommands !== undefined ||
     (s.algorithmSet ?? 0) !== 0 ||
     (sc !== undefined && (!sc.shEnable || !sc.ehEnable || !sc.phEnableNV || sc.pcrAuth.length > 0));
-  return serializeState('permanent', PERSISTENT_VERSION, needs3 ? 3 : needs2 ? 2 : 1, s);
+  // An older vtpmd would run every command and algorithm: a profile must make it refuse the blob.
+  const needs4 = s.profile !== undefined;
+  return serializeState('permanent', PERSISTENT_VERSION, needs4 ? 4 : needs3 ? 3 : needs2 ? 2 : 1, s);
 }
 
 export function deserializePersistent(blob: Uint8Array): PersistentState {
@@ -169,6 +177,12 @@ export function deserializePersistent(blob: Uint8Array): PersistentState {
   }
   if (s.algorithmSet !== undefined && !(Number.isInteger(s.algorithmSet) && s.algorithmSet >= 0 && s.algorithmSet <= 0xffffffff)) {
     throw new StateFormatError('permanent state has a bad algorithm set');
+  }
+  if (s.profile !== undefined) {
+    const p = s.profile as Partial<TpmProfile> | null;
+    if (typeof p?.name !== 'string' || typeof p.commands !== 'string' || typeof p.algorithms !== 'string' || typeof p.description !== 'string') {
+      throw new StateFormatError('permanent state has a damaged profile');
+    }
   }
   const sc = s.savedState?.stateClear;
   if (sc !== undefined && !(sc?.platformAuth instanceof Uint8Array && sc.pcrAuth instanceof Uint8Array && sc.platformPolicy?.digest instanceof Uint8Array)) {

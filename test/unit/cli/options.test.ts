@@ -128,9 +128,14 @@ describe('vtpmd socket options', () => {
 describe('--print-capabilities', () => {
   it('is one line of JSON in swtpm\'s spacing with only what vtpmd implements', () => {
     const s = capabilitiesJson('1.2.3');
-    expect(s).toBe(
-      '{ "type": "swtpm", "features": [ "tpm-2.0", "flags-opt-startup", "flags-opt-disable-auto-shutdown", "ctrl-opt-terminate", "cmdarg-key-fd", "cmdarg-pwd-fd", "cmdarg-print-states", "cmdarg-chroot", "nvram-backend-dir", "nvram-backend-file", "rsa-keysize-1024", "rsa-keysize-2048", "rsa-keysize-3072" ], "profiles": { }, "version": "1.2.3" }',
-    );
-    expect(JSON.parse(s).features).not.toContain('tpm-1.2');
+    expect(s.startsWith(
+      '{ "type": "swtpm", "features": [ "tpm-2.0", "flags-opt-startup", "flags-opt-disable-auto-shutdown", "ctrl-opt-terminate", "cmdarg-key-fd", "cmdarg-pwd-fd", "cmdarg-print-states", "cmdarg-chroot", "nvram-backend-dir", "nvram-backend-file", "rsa-keysize-1024", "rsa-keysize-2048", "rsa-keysize-3072", "cmdarg-profile", "cmdarg-print-profiles" ], ' +
+        '"profiles": { "names": [ "default-v1", "custom" ], "algorithms": { "canbedisabled": "',
+    )).toBe(true);
+    expect(s).toMatch(/", "implemented": "[^"]+" }, "commands": \{ "canbedisabled": "[^"]+", "implemented": "0x11f-[^"]+" } }, "version": "1\.2\.3" }$/);
+    const caps = JSON.parse(s) as { features: string[]; profiles: { algorithms: { canbedisabled: string } } };
+    expect(caps.features).not.toContain('tpm-1.2');
+    // What libtpms lets a profile switch off, among what vtpmd implements.
+    expect(caps.profiles.algorithms.canbedisabled).toBe('sha1,sha512,rsassa,rsaes,rsapss,ecschnorr,ctr,ofb,cbc,ecb,ecc-nist-p521');
   });
 });

@@ -53,7 +53,7 @@ describe('options', () => {
   });
 
   it('--print-capabilities JSON in swtpm_setup spacing', () => {
-    expect(setupCapabilitiesJson('1.2.3')).toBe('{ "type": "swtpm_setup", "features": [ "tpm-2.0", "cmdarg-keyfile-fd", "cmdarg-pwdfile-fd", "cmdarg-write-ek-cert-files", "cmdarg-create-config-files", "cmdarg-reconfigure-pcr-banks", "tpm2-rsa-keysize-2048", "tpm2-rsa-keysize-3072", "cmdarg-ek1keyalgo", "cmdarg-ek2keyalgo" ], "version": "1.2.3" }');
+    expect(setupCapabilitiesJson('1.2.3')).toBe('{ "type": "swtpm_setup", "features": [ "tpm-2.0", "cmdarg-keyfile-fd", "cmdarg-pwdfile-fd", "cmdarg-write-ek-cert-files", "cmdarg-create-config-files", "cmdarg-reconfigure-pcr-banks", "tpm2-rsa-keysize-2048", "tpm2-rsa-keysize-3072", "cmdarg-profile", "cmdarg-ek1keyalgo", "cmdarg-ek2keyalgo" ], "version": "1.2.3" }');
   });
 
   it("key options become the daemon's --key: swtpm_setup's file=/pwdfile=/fd=/pwdfd= with mode=", () => {
