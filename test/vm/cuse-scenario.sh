@@ -105,4 +105,16 @@ step runasNvDefine tpm2_nvdefine -T device:/dev/vtpm-runas 0x1500001 -C o -s 8 -
 step runasFiles sh -c 'stat -c "%u %n" /tmp/st-runas/tpm2-00.permall'
 kill -TERM "$(cat /tmp/vtpmd4.pid)"
 waitfor '[ ! -e /dev/vtpm-runas ]'; echo $? >"$S/runasGone.rc"
+
+# --chroot: the daemon's root becomes /tmp/chr, whose /dev is the guest's (a bind mount), so
+# /dev/cuse, the state directory and the pid file are all named inside it; clients outside use
+# the device as usual.
+mkdir -p /tmp/chr/dev /tmp/chr/state && mount --bind /dev /tmp/chr/dev
+step chrootStart /tmp/vtpmd cuse --tpm2 -n vtpm-chr --chroot /tmp/chr --tpmstate dir=/state --flags not-need-init,startup-clear --daemon --pid file=/pid
+step chrootRoot sh -c 'readlink /proc/$(cat /tmp/chr/pid)/root'
+step chrootRandom tpm2_getrandom -T device:/dev/vtpm-chr --hex 8
+step chrootFiles ls /tmp/chr/state
+kill -TERM "$(cat /tmp/chr/pid)"
+waitfor '[ ! -e /dev/vtpm-chr ]'; echo $? >"$S/chrootGone.rc"
+umount /tmp/chr/dev
 date +%s.%N >"$S/t2"

@@ -160,6 +160,15 @@ describe('vtpmd cuse in a QEMU guest', () => {
     expect(rc('runasGone')).toBe(0);
   });
 
+  test('--chroot /tmp/chr --daemon: /dev/cuse, the state and the pid file inside the chroot; the device serves outside it; SIGTERM removes the node', () => {
+    expect(rc('chrootStart'), out('chrootStart')).toBe(0);
+    expect(out('chrootRoot').trim()).toBe('/tmp/chr');
+    expect(rc('chrootRandom'), out('chrootRandom')).toBe(0);
+    expect(out('chrootRandom').trim()).toMatch(/^[0-9a-f]{16}$/);
+    expect(out('chrootFiles')).toContain('tpm2-00.permall');
+    expect(rc('chrootGone')).toBe(0);
+  });
+
   test('swtpm_ioctl -s: the process ends with 0, /dev/vtpm0 and the pid file are gone', () => {
     expect(rc('shutdown')).toBe(0);
     expect(num('exited.rc')).toBe(0);
