@@ -39,5 +39,12 @@ if (!fresh) {
     process.exit(1);
   }
 }
+// Replaced by a rename, never rewritten in place: a running daemon has the file mapped, and
+// changing its pages under it ends that daemon with SIGBUS.
 fs.mkdirSync(path.dirname(target), { recursive: true });
-fs.copyFileSync(built, target);
+const same = fs.existsSync(target) && fs.readFileSync(target).equals(fs.readFileSync(built));
+if (!same) {
+  const temp = `${target}.${process.pid}.tmp`;
+  fs.copyFileSync(built, temp);
+  fs.renameSync(temp, target);
+}
