@@ -16,7 +16,6 @@ export function putUint32(out: Uint8Array, offset: number, value: number): void 
   out[offset + 3] = value & 0xff;
 }
 
-
 /** The parts one after another in a new array. */
 export function concatBytes(...parts: Uint8Array[]): Uint8Array {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));

@@ -4,6 +4,7 @@
  * reference's limits (short lengths and the 0x81/0x82 long forms up to 0x7fff, no high tag
  * numbers).
  */
+import { concatBytes } from './bytes.js';
 
 export const DER = {
   INTEGER: 0x02,
@@ -16,16 +17,6 @@ export const DER = {
   CONTEXT: 0xa0,
 } as const;
 
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
-
 /** The length octets: short form below 128, else the fewest octets after 0x80 | count. */
 export function derLength(length: number): Uint8Array {
   if (length < 0x80) return Uint8Array.of(length);
@@ -35,8 +26,8 @@ export function derLength(length: number): Uint8Array {
 }
 
 export function derTlv(tag: number, ...content: Uint8Array[]): Uint8Array {
-  const value = concat(content);
-  return concat([Uint8Array.of(tag), derLength(value.length), value]);
+  const value = concatBytes(...content);
+  return concatBytes(Uint8Array.of(tag), derLength(value.length), value);
 }
 
 export const derSequence = (...content: Uint8Array[]): Uint8Array => derTlv(DER.SEQUENCE, ...content);
