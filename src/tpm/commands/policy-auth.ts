@@ -56,6 +56,18 @@ function parameterChecks(tpm: Tpm, s: Session, timeout: bigint, cpHashA: Uint8Ar
 }
 
 /**
+ * PolicySigned's and PolicySecret's shared start (nonceTPM P1, cpHashA P2, expiration P4): the
+ * timeout the authorization grants, after PolicyParameterChecks; a trial session checks nothing
+ * and gets none.
+ */
+function checkedAuthTimeout(tpm: Tpm, s: Session, nonceTPM: Uint8Array, cpHashA: Uint8Array, expiration: number): bigint {
+  if (s.kind === 'trial') return 0n;
+  const timeout = authTimeout(tpm, s, expiration, nonceTPM);
+  parameterChecks(tpm, s, timeout, cpHashA, nonceTPM, { nonce: 1, cpHash: 2, expiration: 4 });
+  return timeout;
+}
+
+/**
  * ms-tpm PolicyContextUpdate: H(H(digest || cc || name) || ref), the second hash only when there
  * is a ref (PolicyAuthorizeNV has none); a cpHash and the earliest timeout are kept.
  */
@@ -119,10 +131,8 @@ export const PolicySigned = command({
     if (!key) throw new TpmError(TPM_RC.HANDLE, { handle: 1 });
     const s = policySession(tpm, h, false, 2);
     const trial = s.kind === 'trial';
-    let timeout = 0n;
+    const timeout = checkedAuthTimeout(tpm, s, nonceTPM, cpHashA, expiration);
     if (!trial) {
-      timeout = authTimeout(tpm, s, expiration, nonceTPM);
-      parameterChecks(tpm, s, timeout, cpHashA, nonceTPM, { nonce: 1, cpHash: 2, expiration: 4 });
       const hashAlg = signatureHashAlg(auth);
       if (!hashInfo(hashAlg)) throw new TpmError(TPM_RC.SCHEME, { param: 5 });
       const aHash = hash(hashAlg, nonceTPM, u32(expiration >>> 0), cpHashA, policyRef);
@@ -150,11 +160,7 @@ export const PolicySecret = command({
   run(tpm, { authHandle, policySession: h }, { nonceTPM, cpHashA, policyRef, expiration }) {
     const s = policySession(tpm, h, false, 2);
     const trial = s.kind === 'trial';
-    let timeout = 0n;
-    if (!trial) {
-      timeout = authTimeout(tpm, s, expiration, nonceTPM);
-      parameterChecks(tpm, s, timeout, cpHashA, nonceTPM, { nonce: 1, cpHash: 2, expiration: 4 });
-    }
+    const timeout = checkedAuthTimeout(tpm, s, nonceTPM, cpHashA, expiration);
     const name = tpm.entityName(authHandle);
     contextUpdate(s, TPM_CC.PolicySecret, name, policyRef, cpHashA, timeout);
     return authOutput(tpm, TPM_ST.AUTH_SECRET, authHandle, trial, expiration, timeout, nonceTPM, cpHashA, policyRef, name);
