@@ -7,6 +7,7 @@
  */
 import { createRequire } from 'node:module';
 import * as os from 'node:os';
+import * as util from 'node:util';
 
 interface Addon {
   lockFile(fd: number): [status: number, pid: number];
@@ -19,35 +20,26 @@ interface Addon {
   close(handle: object, afterWrite: boolean): number;
 }
 
-/** A failed system call: `code` is the errno name (EACCES, ...). */
-export class SyscallError extends Error {
-  constructor(
-    readonly syscall: string,
-    readonly code: string,
-  ) {
-    super(`${syscall}: ${code} (${describeErrno(code)})`);
-    this.name = 'SyscallError';
-  }
-}
-
 const ERRNO_NAMES = new Map(Object.entries(os.constants.errno).map(([name, n]) => [n, name]));
+/** libuv's message for each errno it knows (util.getSystemErrorMap: negative errno → [name, message]). */
+const ERRNO_MESSAGES = util.getSystemErrorMap();
 
 function errnoName(n: number): string {
   return ERRNO_NAMES.get(Math.abs(n)) ?? `errno ${Math.abs(n)}`;
 }
 
-function describeErrno(code: string): string {
-  const messages: Record<string, string> = {
-    EACCES: 'permission denied',
-    EPERM: 'operation not permitted',
-    ENOENT: 'no such file or directory',
-    ENOTDIR: 'not a directory',
-    ECONNREFUSED: 'nobody listens there',
-    ENAMETOOLONG: 'name too long',
-    EBADF: 'bad descriptor',
-    ENOLCK: 'no locks available',
-  };
-  return messages[code] ?? 'system error';
+/** A failed system call: `code` is the errno name (EACCES, ...), the message says it in words. */
+export class SyscallError extends Error {
+  readonly code: string;
+  constructor(
+    readonly syscall: string,
+    errno: number,
+  ) {
+    const code = errnoName(errno);
+    super(`${syscall}: ${code} (${ERRNO_MESSAGES.get(-Math.abs(errno))?.[1] ?? 'system error'})`);
+    this.code = code;
+    this.name = 'SyscallError';
+  }
 }
 
 let addon: Addon | undefined;
@@ -76,7 +68,7 @@ export type LockResult = { locked: true } | { locked: false; holderPid: number |
  */
 export function lockWholeFile(fd: number): LockResult {
   const [status, pid] = native().lockFile(fd);
-  if (status < 0) throw new SyscallError('fcntl(F_OFD_SETLK)', errnoName(status));
+  if (status < 0) throw new SyscallError('fcntl(F_OFD_SETLK)', status);
   if (status === 0) return { locked: true };
   return { locked: false, holderPid: pid > 0 ? pid : null };
 }
@@ -84,20 +76,20 @@ export function lockWholeFile(fd: number): LockResult {
 /** flock(LOCK_EX | LOCK_NB): true when taken, false when another open file holds it. */
 export function tryFlock(fd: number): boolean {
   const rc = native().flockFile(fd);
-  if (rc < 0) throw new SyscallError('flock', errnoName(rc));
+  if (rc < 0) throw new SyscallError('flock', rc);
   return rc === 0;
 }
 
 /** Sends one datagram to an AF_UNIX socket path, or an abstract name written "@name". */
 export function sendDatagram(socketPath: string, message: Buffer): void {
   const rc = native().notify(socketPath, message);
-  if (rc < 0) throw new SyscallError(`sendto(${socketPath})`, errnoName(rc));
+  if (rc < 0) throw new SyscallError(`sendto(${socketPath})`, rc);
 }
 
 /** chroot(2) to `dir` and chdir("/"); needs root (CAP_SYS_CHROOT). */
 export function changeRoot(dir: string): void {
   const rc = native().chroot(dir);
-  if (rc < 0) throw new SyscallError(`chroot(${dir})`, errnoName(rc));
+  if (rc < 0) throw new SyscallError(`chroot(${dir})`, rc);
   // Node caches the working directory (process.cwd(), path.resolve): make it the new root too.
   process.chdir('/');
 }
@@ -139,7 +131,7 @@ export function serveConnection(fd: number, handlers: ConnectionHandlers): Nativ
       if (state === 'open') handlers.data(bytes, fds);
     } else finish(errno ? errnoName(errno) : null);
   });
-  if (typeof handle === 'number') throw new SyscallError('poll', errnoName(handle));
+  if (typeof handle === 'number') throw new SyscallError('poll', handle);
   return {
     get closed() {
       return state === 'closed';
@@ -183,6 +175,6 @@ export interface DeviceWatch {
 export function watchDevice(fd: number, readSize: number, onRead: (bytes: Buffer | null, errno: string | null) => void): DeviceWatch {
   const a = native();
   const handle = a.watchDevice(fd, readSize, (bytes, _fds, errno) => onRead(bytes, bytes ? null : errno ? errnoName(errno) : null));
-  if (typeof handle === 'number') throw new SyscallError('poll', errnoName(handle));
+  if (typeof handle === 'number') throw new SyscallError('poll', handle);
   return { stop: () => void a.close(handle, false) };
 }
