@@ -54,8 +54,7 @@ export async function runDaemon(
     if (stopping) return;
     stopping = true;
     log.info(`stopping: ${reason}`);
-    // Sent before the process can exit: the message names our pid, which must still exist.
-    const stoppingSent = notifier.send({ STOPPING: '1', STATUS: `stopping: ${reason}` });
+    notifier.send({ STOPPING: '1', STATUS: `stopping: ${reason}` });
     try {
       if (frontend && !(await frontend.close())) {
         log.error(`could not close ${frontend.what} cleanly; killing the process`);
@@ -68,7 +67,6 @@ export async function runDaemon(
       code = code || 1;
     }
     removePid();
-    await stoppingSent;
     log.close();
     finish(code);
   };
@@ -96,7 +94,7 @@ export async function runDaemon(
   }
 
   // READY=1 only now: the sockets/device accept commands and the TPM is powered on.
-  void notifier.send({ READY: '1', STATUS: frontend.status });
+  notifier.send({ READY: '1', STATUS: frontend.status });
   reportDaemonReady();
   log.info(frontend.readyMessage);
   return done;

@@ -16,8 +16,8 @@ import { sendDatagram } from '../native/syscalls.js';
 export type NotifyFields = Partial<Record<'READY' | 'STOPPING' | 'STATUS' | 'MAINPID' | 'ERRNO', string>>;
 
 export interface Notifier {
-  /** Sends one message; resolves once it was handed over (or given up on). Never rejects. */
-  send(fields: NotifyFields): Promise<void>;
+  /** Sends one message (the kernel has it when this returns). A failure is a warning, never thrown. */
+  send(fields: NotifyFields): void;
   /** Whether a service manager listens (NOTIFY_SOCKET was set). */
   readonly active: boolean;
 }
@@ -43,13 +43,12 @@ export function createNotifier(
   return {
     active: socket !== undefined && socket !== '',
     send(fields) {
-      if (!socket) return Promise.resolve();
+      if (!socket) return;
       try {
         send(socket, Buffer.from(notifyMessage(fields)));
       } catch (e) {
         log.warn(`NOTIFY_SOCKET ${socket}: ${(e as Error).message}; systemd will not see ${Object.keys(fields).join(', ')}`);
       }
-      return Promise.resolve();
     },
   };
 }
