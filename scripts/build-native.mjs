@@ -14,7 +14,7 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const dir = path.join(root, 'src', 'native');
 const built = path.join(dir, 'build', 'Release', 'vtpmd_native.node');
 const target = path.join(root, 'dist', 'native', 'vtpmd_native.node');
-const sources = ['vtpmd_native.c', 'binding.gyp'].map((f) => path.join(dir, f));
+const sources = fs.readdirSync(dir).filter((f) => /\.(c|h|gyp)$/.test(f)).map((f) => path.join(dir, f));
 
 const mtime = (f) => (fs.existsSync(f) ? fs.statSync(f).mtimeMs : -1);
 const fresh = mtime(built) >= Math.max(...sources.map(mtime));

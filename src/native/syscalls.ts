@@ -14,9 +14,12 @@ interface Addon {
   flockFile(fd: number): number;
   notify(path: string, message: Buffer): number;
   chroot(path: string): number;
-  connect(fd: number, onRead: (bytes: Buffer | null, fds: number[], errno: number) => void): object | number;
-  watchDevice(fd: number, size: number, onRead: (bytes: Buffer | null, fds: number[], errno: number) => void): object | number;
+  /** onRead(n, fds, errno): n bytes arrived in rx (overwritten by the next read); n = 0 is the end. */
+  connect(fd: number, rx: Uint8Array, onRead: (n: number, fds: number[] | null, errno: number) => void): object | number;
+  /** As connect, for /dev/cuse; `served`: what READs took of the offer that ended (-1: none). */
+  watchDevice(fd: number, rx: Uint8Array, followUpUs: number, onRead: (n: number, fds: null, errno: number, served: number) => void): object | number;
   write(handle: object, bytes: Uint8Array): number;
+  offer(handle: object, response: Uint8Array): number;
   close(handle: object, afterWrite: boolean): number;
 }
 
@@ -94,6 +97,10 @@ export function changeRoot(dir: string): void {
   process.chdir('/');
 }
 
+/** One read of a connection: the control channel's largest request (4 + 4100 bytes) fits. */
+const RECEIVE_SIZE = 8192;
+const NO_FDS: readonly number[] = Object.freeze([]);
+
 /** A stream socket served by the addon (see serveConnection). */
 export interface NativeConnection {
   /** Sends at once (what the socket cannot take yet follows in order); false once closed. */
@@ -104,8 +111,11 @@ export interface NativeConnection {
 }
 
 export interface ConnectionHandlers {
-  /** Bytes as they arrive, with the descriptors sent along (the receiver's to close). */
-  data(bytes: Buffer, fds: number[]): void;
+  /**
+   * Bytes as they arrive, with the descriptors sent along (the receiver's to close). `bytes` is
+   * a view of the connection's receive buffer, valid only during the call: copy what you keep.
+   */
+  data(bytes: Uint8Array, fds: readonly number[]): void;
   /** Once, however the connection ended: errno null for a peer's close or our own. */
   close(errno: string | null): void;
 }
@@ -126,9 +136,10 @@ export function serveConnection(fd: number, handlers: ConnectionHandlers): Nativ
     state = 'closed';
     handlers.close(errno);
   };
-  const handle = a.connect(fd, (bytes, fds, errno) => {
-    if (bytes) {
-      if (state === 'open') handlers.data(bytes, fds);
+  const rx = new Uint8Array(RECEIVE_SIZE);
+  const handle = a.connect(fd, rx, (n, fds, errno) => {
+    if (n > 0) {
+      if (state === 'open') handlers.data(rx.subarray(0, n), fds ?? NO_FDS);
     } else finish(errno ? errnoName(errno) : null);
   });
   if (typeof handle === 'number') throw new SyscallError('poll', handle);
@@ -162,19 +173,45 @@ export function serveConnection(fd: number, handlers: ConnectionHandlers): Nativ
 }
 
 export interface DeviceWatch {
+  /** One reply, in one write(2); throws a SyscallError (code ENOENT: the request is gone). */
+  write(reply: Uint8Array): void;
+  /**
+   * From now on, READ requests are answered from a copy of `response` by the addon, without a
+   * call into JS, until the next request `onRead` gets, which tells how many bytes they took.
+   */
+  offer(response: Uint8Array): void;
   /** Stops reading; the caller then closes the descriptor. */
   stop(): void;
 }
 
+/** What the device reader hands over: a request, or the end of the channel. */
+export type DeviceEvent =
+  /** `request` is a view of `rx`, valid only during the call; `served`: bytes READs took of the offer (-1: none was on offer). */
+  | { request: Uint8Array; served: number }
+  /** errno null at end of file, its name on a read error (ENODEV: the kernel closed the channel). */
+  | { request: null; errno: string | null };
+
 /**
- * Reads a character device that supports poll (/dev/cuse) from the event loop: one read() of up
- * to `readSize` bytes per readable event and request, no thread hop. `onRead` gets null bytes
- * once at the end: errno null at end of file, its name on a read error (ENODEV: the kernel
- * closed the channel). The descriptor stays the caller's; it is non-blocking from now on.
+ * Reads a character device that supports poll (/dev/cuse) from the event loop: one read() into
+ * `rx` per readable event and request, no thread hop. After a WRITE request it waits up to
+ * `followUpUs` on this thread for the next request (the client's READ), and a READ of an offered
+ * response is answered without JS. The descriptor stays the caller's; it is non-blocking from now on.
  */
-export function watchDevice(fd: number, readSize: number, onRead: (bytes: Buffer | null, errno: string | null) => void): DeviceWatch {
+export function watchDevice(fd: number, rx: Uint8Array, followUpUs: number, onRead: (event: DeviceEvent) => void): DeviceWatch {
   const a = native();
-  const handle = a.watchDevice(fd, readSize, (bytes, _fds, errno) => onRead(bytes, bytes ? null : errno ? errnoName(errno) : null));
+  const handle = a.watchDevice(fd, rx, followUpUs, (n, _fds, errno, served) => {
+    if (n > 0) onRead({ request: rx.subarray(0, n), served });
+    else onRead({ request: null, errno: errno ? errnoName(errno) : null });
+  });
   if (typeof handle === 'number') throw new SyscallError('poll', handle);
-  return { stop: () => void a.close(handle, false) };
+  return {
+    write(reply) {
+      const rc = a.write(handle, reply);
+      if (rc < 0) throw new SyscallError('write', rc);
+    },
+    offer(response) {
+      a.offer(handle, response);
+    },
+    stop: () => void a.close(handle, false),
+  };
 }

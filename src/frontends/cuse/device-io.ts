@@ -21,7 +21,7 @@ import { CuseSession, REQUEST_BUFFER_SIZE } from './session.js';
 
 export const CUSE_PATH = '/dev/cuse';
 /** How long to wait on the main thread for the READ that follows a WRITE. */
-const FOLLOW_UP_NS = BigInt(process.env.VTPMD_CUSE_FOLLOW_UP_US ?? 200) * 1000n;
+const FOLLOW_UP_US = Number(process.env.VTPMD_CUSE_FOLLOW_UP_US ?? 200);
 
 /** A problem the CLI reports as one line: what is wrong and what to do. */
 export class CuseError extends Error {
@@ -83,7 +83,12 @@ export class CuseDevice {
   readonly session: CuseSession;
   readonly nodePath: string;
   private readonly fd: number;
-  private readonly buf = Buffer.alloc(REQUEST_BUFFER_SIZE);
+  /**
+   * Every request is read into this one buffer. A plain Uint8Array, not a Buffer: the session
+   * copies what it keeps with slice(), which for a Buffer would be a view of bytes the next read
+   * overwrites.
+   */
+  private readonly buf = new Uint8Array(REQUEST_BUFFER_SIZE);
   private reading = false;
   /** The event-loop reader (null: the thread-pool loop runs). */
   private watch: DeviceWatch | null = null;
@@ -111,6 +116,7 @@ export class CuseDevice {
       ...(options.devMinor !== undefined ? { devMinor: options.devMinor } : {}),
       log: options.log,
       send: (b) => this.write(b),
+      offer: (response) => this.watch?.offer(response),
       onInit: () => this.initSeen(),
       onShutdown: () => options.onShutdown(),
     });
@@ -149,7 +155,8 @@ export class CuseDevice {
   private write(b: Uint8Array): void {
     if (this.fdClosed) return;
     try {
-      fs.writeSync(this.fd, b);
+      if (this.watch) this.watch.write(b);
+      else fs.writeSync(this.fd, b);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       // ENOENT: the request was interrupted or aborted meanwhile; nothing to do.
@@ -159,39 +166,23 @@ export class CuseDevice {
 
   private startReading(): void {
     if (process.env.VTPMD_CUSE_READER === 'threadpool') return this.readNext();
-    this.watch = watchDevice(this.fd, REQUEST_BUFFER_SIZE, (request, errno) => {
-      if (!request) {
+    // After a WRITE the addon waits FOLLOW_UP_US for the client's READ and answers it from the
+    // response offered, so a command costs one call into JS, not two and a sleep between.
+    this.watch = watchDevice(this.fd, this.buf, FOLLOW_UP_US, (event) => {
+      if (event.request === null) {
+        const { errno } = event;
         const closed = errno === null || errno === 'ENODEV' || errno === 'ECONNABORTED';
         this.end(closed ? 'the kernel closed the CUSE connection' : `reading ${CUSE_PATH} failed: ${errno}`);
         return;
       }
-      this.onRequest(request);
-      if (request.length >= 8 && request.readUInt32LE(4) === FUSE_OP.WRITE) this.awaitFollowUp();
+      if (event.served >= 0) this.session.offerTaken(event.served);
+      this.onRequest(event.request);
     });
     this.options.log.debug('cuse: reading requests through the event loop');
   }
 
-  /**
-   * After a WRITE the client's READ follows at once: wait for it a few microseconds on this
-   * thread (polling made the channel non-blocking) instead of going back to the event loop for it.
-   */
-  private awaitFollowUp(): void {
-    const deadline = process.hrtime.bigint() + FOLLOW_UP_NS;
-    while (!this.fdClosed) {
-      let n: number;
-      try {
-        n = fs.readSync(this.fd, this.buf, 0, this.buf.length, null);
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === 'EAGAIN' && process.hrtime.bigint() < deadline) continue;
-        return; // nothing yet (the event loop takes over), or an error the stream will report
-      }
-      const request = Buffer.from(this.buf.subarray(0, n));
-      this.onRequest(request);
-      if (request.length < 8 || request.readUInt32LE(4) !== FUSE_OP.WRITE) return;
-    }
-  }
-
-  private onRequest(request: Buffer): void {
+  /** One request, a view of `buf` valid until the next read (the session copies what it keeps). */
+  private onRequest(request: Uint8Array): void {
     if (this.fdClosed) return;
     if (this.stopping && this.isOwnWakeup(request)) {
       this.write(errorReply(fuse_in_header.decode(request).unique, ERRNO.ENODEV));
@@ -213,7 +204,8 @@ export class CuseDevice {
         this.end(code === 'ENODEV' || code === 'ECONNABORTED' ? 'the kernel closed the CUSE connection' : `reading ${CUSE_PATH} failed: ${err.message}`);
         return;
       }
-      const request = Buffer.from(this.buf.subarray(0, n));
+      // A copy: the next read into buf is pending before this request is handled.
+      const request = this.buf.slice(0, n);
       // The next read is pending before this request is answered, so the client's next request
       // (a READ right after its WRITE) is picked up at once.
       if (!this.fdClosed && !(this.stopping && this.isOwnWakeup(request))) this.readNext();

@@ -63,6 +63,11 @@ export interface CuseSessionOptions {
   log: Logger;
   /** Writes one reply (or notification) to the kernel. */
   send(buf: Uint8Array): void;
+  /**
+   * A command's response, ready before its WRITE is answered: the I/O layer may answer the READs
+   * that fetch it without calling handle(), and then reports what they took (offerTaken).
+   */
+  offer?(response: Uint8Array): void;
   /** CUSE_INIT was answered (the kernel now creates /dev/NAME). */
   onInit?(): void;
   /** PTM_SHUTDOWN was answered: the daemon ends. */
@@ -88,6 +93,8 @@ export class CuseSession {
   private nextFh = 0n;
   private response: Uint8Array | null = null;
   private readOffset = 0;
+  /** The response last offered, until offerTaken says how far READs read it. */
+  private offered: Uint8Array | null = null;
   /** A command that did not run at once (the device was busy): reads wait for it. */
   private executing: Promise<void> | null = null;
   private readonly waitingReads: WaitingRead[] = [];
@@ -107,6 +114,15 @@ export class CuseSession {
   /** Whether a client has the device open. */
   get isOpen(): boolean {
     return this.openFh !== null;
+  }
+
+  /**
+   * READs answered from the offer since it was made took `taken` bytes of it: the read offset
+   * moves on as if they had come through handle(). Call before the next handle().
+   */
+  offerTaken(taken: number): void {
+    if (this.offered !== null && this.offered === this.response) this.readOffset = taken;
+    this.offered = null;
   }
 
   /** Handles one request from the kernel. Never throws. */
@@ -240,6 +256,10 @@ export class CuseSession {
     const now = this.options.device.executeTpmNow(command);
     if (now) {
       this.response = now;
+      if (this.options.offer) {
+        this.offered = now;
+        this.options.offer(now);
+      }
     } else {
       const run = this.options.device
         .executeTpm(command)

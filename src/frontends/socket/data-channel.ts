@@ -44,7 +44,7 @@ export interface DataConnectionOptions {
 /** What the framer has for the connection. */
 export type Frame =
   /** A command to execute (possibly malformed: the engine answers it). */
-  | { command: Buffer; reason: 'complete' | 'extra' | 'badSize' }
+  | { command: Uint8Array; reason: 'complete' | 'extra' | 'badSize' }
   /** More bytes are needed; `waitMs` of silence ends the wait (then call `flush`). */
   | { waitMs: number };
 
@@ -54,9 +54,10 @@ export type Frame =
  */
 export class CommandFramer {
   /** Chunks of the command being collected, then whole chunks not yet looked at. */
-  private chunks: Buffer[] = [];
+  private chunks: Uint8Array[] = [];
 
-  push(chunk: Buffer): void {
+  /** Takes `chunk` as it is: the caller gives up the bytes (a view of a reused buffer must be copied first). */
+  push(chunk: Uint8Array): void {
     if (chunk.length > 0) this.chunks.push(chunk);
   }
 
@@ -81,21 +82,32 @@ export class CommandFramer {
   }
 
   /** Everything buffered, for the incomplete-command timeout. */
-  flush(): Buffer {
+  flush(): Uint8Array {
     return this.take(this.chunks.length);
   }
 
   private headerSize(): number {
     // Almost always the whole header is in the first chunk; only a split header is joined.
     const first = this.chunks[0]!;
-    const head = first.length >= HEADER_SIZE ? first : Buffer.concat(this.chunks, HEADER_SIZE);
-    return head.readUInt32BE(SIZE_OFFSET);
+    const head = first.length >= HEADER_SIZE ? first : joined(this.chunks);
+    return new DataView(head.buffer, head.byteOffset, HEADER_SIZE).getUint32(SIZE_OFFSET);
   }
 
-  private take(n: number): Buffer {
-    const taken = this.chunks.splice(0, n);
-    return taken.length === 1 ? taken[0]! : Buffer.concat(taken);
+  private take(n: number): Uint8Array {
+    if (n === 1) return this.chunks.shift()!;
+    return joined(this.chunks.splice(0, n));
   }
+}
+
+/** The chunks as one plain Uint8Array (what the engine takes). */
+function joined(chunks: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
 }
 
 /**
@@ -125,7 +137,8 @@ export function serveDataConnection(socket: net.Socket, options: DataConnectionO
   const conn = serveConnection(fd, {
     data(chunk, fds) {
       for (const d of fds) fs.closeSync(d); // nothing is passed on the data channel
-      framer.push(chunk);
+      // A plain Uint8Array copy: the engine takes those, and the view is of a reused buffer.
+      framer.push(chunk.slice());
       // While a queued command runs, pump() picks up what arrived meanwhile when it is done.
       if (!busy) pump();
     },

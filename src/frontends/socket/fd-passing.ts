@@ -32,7 +32,7 @@ export function readWithDescriptors(accepted: net.Socket, input: ControlInput): 
         const socket = socketOf(d);
         if (socket) input.descriptor(socket);
       }
-      input.data(bytes);
+      input.data(Buffer.from(bytes)); // a copy: the view is of a reused buffer
     },
     close(errno) {
       accepted.destroy(errno ? new Error(`read: ${errno}`) : undefined);

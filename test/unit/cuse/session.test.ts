@@ -40,7 +40,7 @@ const STARTUP_CLEAR = Uint8Array.from(Buffer.from('80010000000c000001440000', 'h
 const GET_RANDOM_16 = Uint8Array.from(Buffer.from('80010000000c0000017b0010', 'hex'));
 const FATAL = '80010000000a00000101';
 
-function setup(opts: { devMajor?: number; devMinor?: number } = {}) {
+function setup(opts: { devMajor?: number; devMinor?: number; offer?: (response: Uint8Array) => void } = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vtpmd-cuse-'));
   cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
   const device = new Device({ storage: new DirStorage({ dir }), engines: realEngines() });
@@ -183,6 +183,31 @@ describe('WRITE / READ', () => {
     const [d] = await t.send(k.read(t.next(), 4096));
     expect(hex(d!)).toBe(hex(k.cat(k.le([16, 4], [0, 4], [t.next() - 2n, 8]))));
     expect(parseReply(d!).payload.length).toBe(0);
+  });
+
+  it('offers a response made at once before answering its WRITE; READs resume where the offer was left', async () => {
+    const offers: Uint8Array[] = [];
+    const t = setup({ offer: (r) => offers.push(r.slice()) });
+    await t.ptm(PTM.INIT, u32le(0));
+    await t.tpm(STARTUP_CLEAR);
+    offers.length = 0;
+    const order: string[] = [];
+    t.session['options'].offer = (r: Uint8Array) => (order.push('offer'), offers.push(r.slice()));
+    const send = t.session['options'].send;
+    t.session['options'].send = (b: Uint8Array) => (order.push('reply'), send(b));
+    await t.send(k.write(t.next(), GET_RANDOM_16));
+    expect(order).toEqual(['offer', 'reply']); // the offer is there before the client can READ
+    expect(offers.length).toBe(1);
+    expect(offers[0]!.length).toBe(28);
+    // The I/O layer answered READs for 10 bytes of it; the session goes on from there.
+    t.session.offerTaken(10);
+    const [r] = await t.send(k.read(t.next(), 4096));
+    expect(hex(parseReply(r!).payload)).toBe(hex(offers[0]!.subarray(10)));
+    // All of it taken: the next READ gets nothing.
+    await t.send(k.write(t.next(), GET_RANDOM_16));
+    t.session.offerTaken(28);
+    const [e] = await t.send(k.read(t.next(), 4096));
+    expect(parseReply(e!).payload.length).toBe(0);
   });
 
   it('drops an unread remainder at the next write', async () => {

@@ -160,7 +160,7 @@ describe('serveConnection', () => {
             events.push(st.isSocket() ? 'socket' : st.isFile() ? `file:${fs.readFileSync(d, 'utf8')}` : 'other');
             fs.closeSync(d);
           }
-          events.push(`bytes:${bytes.toString()}`);
+          events.push(`bytes:${Buffer.from(bytes).toString()}`);
         },
         close(errno) {
           events.push(`end:${errno}`);
@@ -196,8 +196,8 @@ s.close()`], { stdio: 'inherit' });
     const { sock, server } = await nativeServer(({ socket, serve }) => {
       const conn = serve({
         data(bytes) {
-          if (bytes.toString() === 'ping') expect(conn.write(Buffer.from('pong'))).toBe(true);
-          if (bytes.toString() === 'big') {
+          if (Buffer.from(bytes).toString() === 'ping') expect(conn.write(Buffer.from('pong'))).toBe(true);
+          if (Buffer.from(bytes).toString() === 'big') {
             expect(conn.write(big)).toBe(true);
             expect(conn.write(Buffer.from('end'))).toBe(true);
             conn.close(true);
@@ -255,9 +255,17 @@ describe('watchDevice', () => {
     const events: string[] = [];
     let ended!: () => void;
     const done = new Promise<void>((r) => (ended = r));
-    const watch = watchDevice(fd, 64, (bytes, errno) => {
-      events.push(bytes ? `bytes:${bytes.toString()}` : `end:${errno}`);
-      if (!bytes) ended();
+    const rx = new Uint8Array(64);
+    const watch = watchDevice(fd, rx, 0, (event) => {
+      if (event.request) {
+        // The request is read into the caller's buffer, in place; nothing was offered.
+        expect(event.request.buffer).toBe(rx.buffer);
+        expect(event.served).toBe(-1);
+        events.push(`bytes:${Buffer.from(event.request).toString()}`);
+      } else {
+        events.push(`end:${event.errno}`);
+        ended();
+      }
     });
     const writer = spawn('sh', ['-c', `exec 3>${JSON.stringify(fifo)}; printf first >&3; sleep 0.2; printf second >&3; sleep 0.2`]);
     expect(await new Promise((r) => writer.once('exit', r))).toBe(0);
@@ -267,4 +275,67 @@ describe('watchDevice', () => {
     fs.closeSync(fd); // still ours
     expect(events).toEqual(['bytes:first', 'bytes:second', 'end:null']);
   });
+
+  // python3 plays the kernel's side of /dev/cuse over a unix socket: a WRITE, then READs of 6 and
+  // 4096 bytes and one more READ, then a RELEASE-like request; it prints each reply in hex.
+  const kernel = (sock: string) => `
+import socket, struct, sys
+s = socket.socket(socket.AF_UNIX); s.connect(${JSON.stringify(sock)})
+def request(opcode, unique, body):
+    s.sendall(struct.pack('<IIQQIIIHH', 40 + len(body), opcode, unique, 0, 0, 0, 1, 0, 0) + body)
+    print(s.recv(65536).hex(), flush=True)
+request(16, 1, struct.pack('<QQIIQII', 0, 0, 3, 0, 0, 0, 0) + b'cmd')
+for unique, size in ((2, 6), (3, 4096), (4, 4096)):
+    request(15, unique, struct.pack('<QQIIQII', 0, 0, size, 0, 0, 0, 0))
+request(18, 5, struct.pack('<QIIQ', 0, 0, 0, 0))
+s.close()`;
+  const header = (len: number, unique: number) => Buffer.concat([u32le(len), u32le(0), u64le(unique)]).toString('hex');
+  const u32le = (v: number) => Buffer.from(new Uint32Array([v]).buffer);
+  const u64le = (v: number) => Buffer.from(new BigUint64Array([BigInt(v)]).buffer);
+
+  for (const followUpUs of [0, 2_000_000]) {
+    it(`answers the READs of an offered response without JS, and tells JS what they took (follow-up ${followUpUs} µs)`, async () => {
+      const response = Buffer.from('0123456789abcdef');
+      const seen: string[] = [];
+      let ended!: () => void;
+      const done = new Promise<void>((r) => (ended = r));
+      const sock = path.join(tempDir(), 's');
+      const server = net.createServer({ pauseOnConnect: true }, (socket) => {
+        const fd = (socket as unknown as { _handle: { fd: number } })._handle.fd;
+        const watch = watchDevice(fd, new Uint8Array(4096), followUpUs, (event) => {
+          if (!event.request) {
+            watch.stop();
+            socket.destroy();
+            ended();
+            return;
+          }
+          const opcode = Buffer.from(event.request).readUInt32LE(4);
+          const unique = Number(Buffer.from(event.request).readBigUInt64LE(8));
+          seen.push(`${opcode}/${event.served}`);
+          if (opcode === 16) {
+            watch.offer(response); // before the WRITE's reply, as the session does
+            watch.write(Buffer.concat([Buffer.from(header(24, unique), 'hex'), u32le(3), u32le(0)]));
+          } else {
+            watch.write(Buffer.from(header(16, unique), 'hex'));
+          }
+        });
+      });
+      await new Promise<void>((r) => server.listen(sock, r));
+      const child = spawn('python3', ['-c', kernel(sock)], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+      expect(await new Promise((r) => child.once('exit', r))).toBe(0);
+      await done;
+      server.close();
+      // JS saw the WRITE and the last request only; that one says the READs took all 16 bytes.
+      expect(seen).toEqual(['16/-1', '18/16']);
+      expect(out.trim().split('\n')).toEqual([
+        header(24, 1) + '0300000000000000',
+        header(22, 2) + response.subarray(0, 6).toString('hex'),
+        header(26, 3) + response.subarray(6).toString('hex'),
+        header(16, 4), // used up: no bytes, as swtpm cuse answers
+        header(16, 5),
+      ]);
+    });
+  }
 });

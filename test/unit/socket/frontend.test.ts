@@ -76,17 +76,19 @@ async function tcpPort(): Promise<number> {
 }
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+/** A plain Uint8Array copy: what the data channel pushes into the framer. */
+const u8 = (b: Uint8Array) => new Uint8Array(b);
 
 describe('CommandFramer', () => {
-  const chunks = (f: CommandFramer, ...cs: Buffer[]) => {
+  const chunks = (f: CommandFramer, ...cs: Uint8Array[]) => {
     for (const c of cs) f.push(c);
     return f.next();
   };
 
   it('frames by commandSize across chunks; a chunk after a complete command starts the next one', () => {
     const f = new CommandFramer();
-    const a = Buffer.from(tpmCommand(CC.GetRandom, [0, 8]));
-    const b = Buffer.from(tpmCommand(CC.Startup, [0, 0]));
+    const a = u8(tpmCommand(CC.GetRandom, [0, 8]));
+    const b = u8(tpmCommand(CC.Startup, [0, 0]));
     expect(chunks(f, a.subarray(0, 5))).toEqual({ waitMs: INCOMPLETE_HEADER_MS });
     expect(chunks(f, a.subarray(5, 11))).toEqual({ waitMs: INCOMPLETE_MS });
     expect(chunks(f, a.subarray(11))).toEqual({ command: a, reason: 'complete' });
@@ -97,22 +99,22 @@ describe('CommandFramer', () => {
   });
 
   it('bytes beyond commandSize in the same chunk belong to the command (swtpm: the whole read is the command)', () => {
-    const a = Buffer.from(tpmCommand(CC.GetRandom, [0, 8]));
-    const two = Buffer.concat([a, Buffer.from(tpmCommand(CC.Startup, [0, 0]))]);
+    const a = u8(tpmCommand(CC.GetRandom, [0, 8]));
+    const two = u8(Buffer.concat([a, u8(tpmCommand(CC.Startup, [0, 0]))]));
     expect(chunks(new CommandFramer(), two)).toEqual({ command: two, reason: 'extra' });
     // also when the over-long chunk completes a command that began in an earlier chunk
     const f = new CommandFramer();
     expect(chunks(f, a.subarray(0, 4))).toEqual({ waitMs: INCOMPLETE_HEADER_MS });
-    expect(chunks(f, Buffer.concat([a.subarray(4), Buffer.from('0000', 'hex')]))).toEqual({
-      command: Buffer.concat([a, Buffer.from('0000', 'hex')]),
+    expect(chunks(f, u8(Buffer.concat([a.subarray(4), Buffer.from('0000', 'hex')])))).toEqual({
+      command: u8(Buffer.concat([a, Buffer.from('0000', 'hex')])),
       reason: 'extra',
     });
   });
 
   it('a chunk queued behind a complete command is not merged into it', () => {
     const f = new CommandFramer();
-    const a = Buffer.from(tpmCommand(CC.GetRandom, [0, 8]));
-    const b = Buffer.from(tpmCommand(CC.Startup, [0, 0]));
+    const a = u8(tpmCommand(CC.GetRandom, [0, 8]));
+    const b = u8(tpmCommand(CC.Startup, [0, 0]));
     f.push(a);
     f.push(b); // arrived while `a` was executing
     expect(f.next()).toEqual({ command: a, reason: 'complete' });
@@ -130,7 +132,7 @@ describe('CommandFramer', () => {
     const f = new CommandFramer();
     f.push(Buffer.from('80010000', 'hex'));
     f.push(Buffer.from('0010', 'hex'));
-    expect(f.flush().toString('hex')).toBe('800100000010');
+    expect(hex(f.flush())).toBe('800100000010');
     expect(f.next()).toBeNull();
   });
 });
