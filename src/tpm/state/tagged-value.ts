@@ -5,10 +5,9 @@
  * without hex or decimal text, so saving the permanent state after every NV write costs a walk
  * and some copies instead of a JSON.stringify with a replacer.
  *
- * Each value is a tag byte and its content; lengths and counts are unsigned LEB128 varints.
- * Object keys are written once per blob: a key is a varint, 0 for a new key (its UTF-8 follows
- * and it takes the next number) or 1 + the number of a key seen before. As in JSON, an object
- * property that is undefined is left out and an undefined array element reads back as null.
+ * Each value is a tag byte and its content; lengths and counts are unsigned LEB128 varints, an
+ * object's keys are length-prefixed UTF-8 before their values. As in JSON, an object property
+ * that is undefined is left out and an undefined array element reads back as null.
  */
 
 const TAG = {
@@ -49,7 +48,6 @@ class Writer {
   buf = new Uint8Array(8192);
   view = new DataView(this.buf.buffer);
   pos = 0;
-  readonly keys = new Map<string, number>();
 
   ensure(n: number): void {
     if (this.pos + n <= this.buf.length) return;
@@ -80,17 +78,35 @@ class Writer {
     this.pos += n;
   }
 
-  key(k: string): void {
-    const known = this.keys.get(k);
-    if (known !== undefined) return this.varint(known + 1);
-    this.keys.set(k, this.keys.size);
-    this.varint(0);
-    this.bytes(keyUtf8(k));
-  }
 
   tag(t: number): void {
     this.ensure(1);
     this.buf[this.pos++] = t;
+  }
+
+  object(o: Record<string, unknown>): void {
+    const keys = Object.keys(o);
+    this.tag(TAG.OBJECT);
+    // The count is one byte below 128: it is written after the properties, in one pass.
+    let at = -1;
+    if (keys.length < 0x80) {
+      this.ensure(1);
+      at = this.pos++;
+    } else {
+      let n = 0;
+      for (let i = 0; i < keys.length; i++) if (o[keys[i]!] !== undefined) n++;
+      this.varint(n);
+    }
+    let n = 0;
+    for (let i = 0; i < keys.length; i++) {
+      const k = keys[i]!;
+      const x = o[k];
+      if (x === undefined) continue;
+      n++;
+      this.bytes(keyUtf8(k));
+      this.value(x);
+    }
+    if (at >= 0) this.buf[at] = n;
   }
 
   value(v: unknown): void {
@@ -125,7 +141,7 @@ class Writer {
         if (Array.isArray(v)) {
           this.tag(TAG.ARRAY);
           this.varint(v.length);
-          for (const x of v) this.value(x ?? null);
+          for (let i = 0; i < v.length; i++) this.value(v[i] ?? null);
           return;
         }
         if (v instanceof Map) {
@@ -141,19 +157,7 @@ class Writer {
         if (v instanceof Set || ArrayBuffer.isView(v) || v instanceof ArrayBuffer) {
           throw new TypeError(`state cannot hold a ${v.constructor.name}`);
         }
-        const o = v as Record<string, unknown>;
-        const keys = Object.keys(o);
-        let n = 0;
-        for (const k of keys) if (o[k] !== undefined) n++;
-        this.tag(TAG.OBJECT);
-        this.varint(n);
-        for (const k of keys) {
-          const x = o[k];
-          if (x === undefined) continue;
-          this.key(k);
-          this.value(x);
-        }
-        return;
+        return this.object(v as Record<string, unknown>);
       }
       default:
         throw new TypeError(`state cannot hold a ${typeof v}`);
@@ -169,21 +173,15 @@ export function encodeTaggedValue(value: unknown, offset = 0): Uint8Array {
   // One writer, reused: its buffer has grown to the size of a state by the second save.
   const w = writer;
   w.pos = offset;
-  w.keys.clear();
-  try {
-    w.buf.fill(0, 0, offset);
-    w.value(value);
-    return w.buf.slice(0, w.pos);
-  } finally {
-    w.keys.clear();
-  }
+  w.buf.fill(0, 0, offset);
+  w.value(value);
+  return w.buf.slice(0, w.pos);
 }
 
 const writer = new Writer();
 
 class Reader {
   pos = 0;
-  readonly keys: string[] = [];
   constructor(private readonly buf: Uint8Array) {}
 
   fail(what: string): never {
@@ -217,18 +215,6 @@ class Reader {
     const out = this.buf.slice(this.pos, this.pos + n);
     this.pos += n;
     return out;
-  }
-
-  key(): string {
-    const ref = this.varint();
-    if (ref === 0) {
-      const k = fromUtf8.decode(this.take(this.varint()));
-      this.keys.push(k);
-      return k;
-    }
-    const k = this.keys[ref - 1];
-    if (k === undefined) this.fail('unknown key');
-    return k;
   }
 
   value(): unknown {
@@ -278,7 +264,7 @@ class Reader {
         const n = this.count();
         const out: Record<string, unknown> = {};
         for (let i = 0; i < n; i++) {
-          const k = this.key();
+          const k = fromUtf8.decode(this.take(this.varint()));
           const v = this.value();
           // A key named __proto__ stays data, as JSON.parse keeps it.
           if (k === '__proto__') Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
