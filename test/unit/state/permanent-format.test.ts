@@ -176,8 +176,9 @@ describe('permanent state format 5', () => {
     const flipped = blob.slice();
     flipped[12] = 0x0d;
     expect(() => deserializePersistent(flipped)).toThrow(StateFormatError);
-    // The volatile state keeps its JSON body.
     expect(deserializeState('permanent', PERSISTENT_VERSION, blob).version).toBe(PERSISTENT_VERSION);
+    // The volatile state keeps its JSON body.
+    expect(header(createTestTpm().engine.volatileBlob()).encoding).toBe(BODY_ENCODING.json);
   });
 
   test('what an NV_Write, NV_Increment and EvictControl change is in the blob they leave, and back after a restore', () => {
