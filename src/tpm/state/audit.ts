@@ -35,13 +35,6 @@ export function manufactureAudit(): AuditPersistent {
   return { hashAlg: CONTEXT_INTEGRITY_HASH_ALG, commands: [TPM_CC.SetCommandCodeAuditStatus], counter: 0n, digest: new Uint8Array(0), hashChanged: false };
 }
 
-/** True while nothing was audited or changed since manufacture (then an older vtpmd loses nothing). */
-export function isManufacturedAudit(a: AuditPersistent): boolean {
-  const m = manufactureAudit();
-  return a.hashAlg === m.hashAlg && a.counter === m.counter && a.digest.length === 0 &&
-    a.commands.length === m.commands.length && a.commands.every((c, i) => c === m.commands[i]);
-}
-
 /** The audit state (states written before it existed get the manufactured one). */
 export function auditOf(p: PersistentState): AuditPersistent {
   p.audit ??= manufactureAudit();

@@ -9,7 +9,7 @@ import { deserializeState, serializeState, StateFormatError } from './serialize.
 import type { PersistentObjects } from './persistent-objects.js';
 import type { NvIndex } from './nv.js';
 import { manufactureDa, type DaPersistent } from './dictionary-attack.js';
-import { isManufacturedAudit, manufactureAudit, type AuditPersistent } from './audit.js';
+import { manufactureAudit, type AuditPersistent } from './audit.js';
 import type { TpmProfile } from '../profile.js';
 
 /** Size of the primary seeds and hierarchy proofs (Part 1 §14.4: at least the largest digest). */
@@ -101,9 +101,11 @@ export interface PersistentState {
  * loads with none of them (DA with its defaults). Version 3 added disableClear, the PCR group's
  * policy, the physical-presence list, the state-clear data a Resume restores, command audit
  * settings and the algorithm set; older blobs load with the defaults. Version 4 added the
- * profile; older blobs have the default profile.
+ * profile; older blobs have the default profile. Those four are JSON, and each blob named the
+ * oldest version that could read it. Version 5 writes the same fields as binary tagged values
+ * (serialize.ts), which only version 5 reads.
  */
-export const PERSISTENT_VERSION = 4;
+export const PERSISTENT_VERSION = 5;
 
 /** A new TPM; without `profile` it has the default one. */
 export function manufacture(random: (n: number) => Uint8Array, profile?: TpmProfile): PersistentState {
@@ -135,17 +137,7 @@ export function manufacture(random: (n: number) => Uint8Array, profile?: TpmProf
 }
 
 export function serializePersistent(s: PersistentState): Uint8Array {
-  // An older vtpmd would drop persistent objects and NV indices: with any, it must refuse the blob.
-  const needs2 = s.objects.size > 0 || s.nv.length > 0 || s.nvMaxCounter > 0n;
-  // Nor may it lose a disableClear, a PCR policy, a physical-presence list, a disabled hierarchy
-  // or command audit settings.
-  const sc = s.savedState?.stateClear;
-  const needs3 = (s.audit !== undefined && !isManufacturedAudit(s.audit)) || s.disableClear === true || s.pcrPolicy !== undefined || s.ppCommands !== undefined ||
-    (s.algorithmSet ?? 0) !== 0 ||
-    (sc !== undefined && (!sc.shEnable || !sc.ehEnable || !sc.phEnableNV || sc.pcrAuth.length > 0));
-  // An older vtpmd would run every command and algorithm: a profile must make it refuse the blob.
-  const needs4 = s.profile !== undefined;
-  return serializeState('permanent', PERSISTENT_VERSION, needs4 ? 4 : needs3 ? 3 : needs2 ? 2 : 1, s);
+  return serializeState('permanent', PERSISTENT_VERSION, PERSISTENT_VERSION, s, 'binary');
 }
 
 export function deserializePersistent(blob: Uint8Array): PersistentState {

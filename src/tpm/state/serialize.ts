@@ -1,15 +1,22 @@
 /**
  * Versioned serialisation of engine state. A blob is a 12-byte header (magic "VTPM", a kind
- * byte, version and minVersion) and a JSON body in which byte strings are hex objects and
- * integers past 2^53 are decimal strings. A blob whose minVersion is newer than this code is
- * refused, so an old daemon never half-loads a newer state.
+ * byte, the body's encoding, version and minVersion) and a body: JSON in which byte strings are
+ * hex objects and integers past 2^53 are decimal strings (encoding 0, every blob before the
+ * permanent state's version 5), or the binary tagged values of tagged-value.ts (encoding 1). A
+ * blob whose minVersion is newer than this code is refused, so an old daemon never half-loads a
+ * newer state; a binary body always comes with a minVersion that code without it refuses.
  */
+import { decodeTaggedValue, encodeTaggedValue } from './tagged-value.js';
 
 const MAGIC = 0x5654504d; // "VTPM"
 const HEADER = 12;
 
 export const STATE_KIND = { permanent: 1, volatile: 2 } as const;
 export type StateKind = keyof typeof STATE_KIND;
+
+/** Header byte 5: how the body is written. */
+export const BODY_ENCODING = { json: 0, binary: 1 } as const;
+export type BodyEncoding = keyof typeof BODY_ENCODING;
 
 export class StateFormatError extends Error {
   override name = 'StateFormatError';
@@ -32,17 +39,21 @@ function reviver(_key: string, value: unknown): unknown {
   return value;
 }
 
-export function serializeState(kind: StateKind, version: number, minVersion: number, body: unknown): Uint8Array {
-  const json = Buffer.from(JSON.stringify(body, replacer), 'utf8');
-  const out = new Uint8Array(HEADER + json.length);
+export function serializeState(kind: StateKind, version: number, minVersion: number, body: unknown, encoding: BodyEncoding = 'json'): Uint8Array {
+  let out: Uint8Array;
+  if (encoding === 'binary') out = encodeTaggedValue(body, HEADER);
+  else {
+    const json = Buffer.from(JSON.stringify(body, replacer), 'utf8');
+    out = new Uint8Array(HEADER + json.length);
+    out.set(json, HEADER);
+  }
   const view = new DataView(out.buffer);
   view.setUint32(0, MAGIC);
   view.setUint8(4, STATE_KIND[kind]);
-  view.setUint8(5, 0);
+  view.setUint8(5, BODY_ENCODING[encoding]);
   view.setUint16(6, version);
   view.setUint16(8, minVersion);
   view.setUint16(10, 0);
-  out.set(json, HEADER);
   return out;
 }
 
@@ -57,8 +68,13 @@ export function deserializeState(kind: StateKind, version: number, blob: Uint8Ar
   if (minVersion > version) {
     throw new StateFormatError(`${kind} state needs format version ${minVersion}; this vtpmd reads up to ${version}`);
   }
+  const encoding = view.getUint8(5);
+  if (encoding !== BODY_ENCODING.json && encoding !== BODY_ENCODING.binary) {
+    throw new StateFormatError(`${kind} state has a body encoding (${encoding}) this vtpmd does not know`);
+  }
   try {
-    const body = JSON.parse(Buffer.from(blob.subarray(HEADER)).toString('utf8'), reviver) as unknown;
+    const data = blob.subarray(HEADER);
+    const body = encoding === BODY_ENCODING.binary ? decodeTaggedValue(data) : JSON.parse(Buffer.from(data).toString('utf8'), reviver) as unknown;
     return { version: blobVersion, body };
   } catch (e) {
     throw new StateFormatError(`${kind} state body is corrupt: ${(e as Error).message}`);

@@ -9,7 +9,8 @@ import { TPM_ALG, TPM_CC, TPM_RC, TPM_RH } from '../../../src/tpm/constants.js';
 import { Engine } from '../../../src/tpm/engine.js';
 import { withPosition } from '../../../src/tpm/errors.js';
 import { commandAuditInfo, sessionAuditDigest } from '../../../src/tpm/state/audit.js';
-import { be, cat, createTestTpm, hex, type TestTpm } from '../../helpers/engine.js';
+import { PERSISTENT_VERSION } from '../../../src/tpm/state/persistent.js';
+import { be, cat, createTestTpm, hex, restoreTestTpm, type TestTpm } from '../../helpers/engine.js';
 import { callWithSessions, digest, startSession, type ClientSession } from '../../helpers/session-client.js';
 
 const SHA256 = TPM_ALG.SHA256;
@@ -179,11 +180,14 @@ describe('command audit', () => {
 });
 
 describe('command audit in the state file', () => {
-  test('audit settings make the permanent state format version 3, so an older vtpmd refuses it instead of losing them', () => {
+  test('audit settings survive a restart, in a permanent state an older vtpmd refuses instead of losing them', () => {
     const minVersion = (blob: Uint8Array) => new DataView(blob.buffer, blob.byteOffset).getUint16(8);
     const t = createTestTpm();
-    expect(minVersion(t.engine.permanentBlob())).toBe(1);
     expect(setAudit(t, TPM_ALG.NULL, [TPM_CC.GetRandom], [])).toBe(0);
-    expect(minVersion(t.engine.permanentBlob())).toBe(3);
+    const blob = t.engine.permanentBlob();
+    expect(minVersion(blob)).toBe(PERSISTENT_VERSION);
+    const u = restoreTestTpm(t, blob);
+    expect(u.call(TPM_CC.Startup, { params: be.u16(0) }).rc).toBe(0);
+    expect(auditedCommands(u)).toEqual([TPM_CC.SetCommandCodeAuditStatus, TPM_CC.GetRandom]);
   });
 });

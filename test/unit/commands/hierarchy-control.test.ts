@@ -8,7 +8,7 @@ import { Engine } from '../../../src/tpm/engine.js';
 import { encode } from '../../../src/tpm/marshal/codec.js';
 import { Reader } from '../../../src/tpm/marshal/reader.js';
 import { TPM2B_PUBLIC } from '../../../src/tpm/marshal/objects.js';
-import { deserializePersistent, manufacture, serializePersistent } from '../../../src/tpm/state/persistent.js';
+import { deserializePersistent, manufacture, PERSISTENT_VERSION, serializePersistent } from '../../../src/tpm/state/persistent.js';
 import { serializeState } from '../../../src/tpm/state/serialize.js';
 import { be, buildCommand, cat, createTestTpm, hex, parseResponse, restoreTestTpm, type TestTpm } from '../../helpers/engine.js';
 import { callWithSessions, startSession } from '../../helpers/session-client.js';
@@ -375,21 +375,19 @@ describe('permanent and volatile state from before these fields', () => {
     expect(resumed.tpm.shEnable).toBe(true);
   });
 
-  test('a state that uses them needs format version 3, so an older vtpmd refuses it instead of dropping them', () => {
+  test('a state that uses them keeps them, in a format an older vtpmd refuses instead of dropping them', () => {
     const minVersion = (blob: Uint8Array) => new DataView(blob.buffer, blob.byteOffset).getUint16(8);
     const t = createTestTpm();
-    expect(minVersion(t.engine.permanentBlob())).toBe(1);
     expect(clearControl(t, TPM_RH.LOCKOUT, 1)).toBe(0);
-    expect(minVersion(t.engine.permanentBlob())).toBe(3);
-    expect(clearControl(t, TPM_RH.PLATFORM, 0)).toBe(0);
-    expect(minVersion(t.engine.permanentBlob())).toBe(1);
+    expect(minVersion(t.engine.permanentBlob())).toBe(PERSISTENT_VERSION);
+    expect(deserializePersistent(t.engine.permanentBlob()).disableClear).toBe(true);
     // A Shutdown(STATE) with a hierarchy switched off.
     expect(hierarchyControl(t, TPM_RH.PLATFORM, TPM_RH.OWNER, 0)).toBe(0);
     expect(t.call(TPM_CC.Shutdown, { params: be.u16(1) }).rc).toBe(0);
-    expect(minVersion(t.engine.permanentBlob())).toBe(3);
+    expect(deserializePersistent(t.engine.permanentBlob()).savedState?.stateClear?.shEnable).toBe(false);
     const u = createTestTpm();
     expect(setPcrPolicy(u, 20, new Uint8Array(32), TPM_ALG.SHA256)).toBe(0);
-    expect(minVersion(u.engine.permanentBlob())).toBe(3);
+    expect(deserializePersistent(u.engine.permanentBlob()).pcrPolicy).toEqual({ alg: TPM_ALG.SHA256, digest: new Uint8Array(32) });
   });
 
   test('damaged new fields are refused', () => {

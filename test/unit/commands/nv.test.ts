@@ -3,6 +3,8 @@ import { createHash, createHmac } from 'node:crypto';
 import { describe, expect, test } from 'vitest';
 import { TPM_ALG, TPM_CC, TPM_RH, TPM_RS_PW, TPM_ST, TPMA_NV } from '../../../src/tpm/constants.js';
 import { Engine } from '../../../src/tpm/engine.js';
+import { deserializePersistent, type PersistentState } from '../../../src/tpm/state/persistent.js';
+import { serializeState } from '../../../src/tpm/state/serialize.js';
 import { be, buildCommand, cat, createTestTpm, hex, parseResponse, restoreTestTpm, type TestTpm } from '../../helpers/engine.js';
 
 const A = TPMA_NV;
@@ -442,11 +444,10 @@ describe('persistence', () => {
     expect(read(u, 4, 0, IDX, 'pw').data).toBe('61626364');
     expect(readPublic(u).name).toBe(readPublic(t).name);
     // The same state written as version 1 (before NV existed): header version 1, no nv field.
-    const blob = t.engine.permanentBlob();
-    const body = JSON.parse(Buffer.from(blob.subarray(12)).toString());
+    const body: Partial<PersistentState> = deserializePersistent(t.engine.permanentBlob());
     delete body.nv;
     delete body.nvMaxCounter;
-    const v1 = cat(blob.subarray(0, 6), be.u16(1), be.u16(1), be.u16(0), new Uint8Array(Buffer.from(JSON.stringify(body))));
+    const v1 = serializeState('permanent', 1, 1, body);
     const old = Engine.restore(v1, t.env);
     expect(old.tpm.persistent.nv).toEqual([]);
   });
