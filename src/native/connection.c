@@ -1,11 +1,11 @@
 /*
  * Serving a stream socket or /dev/cuse from Node's event loop without Node's stream layer:
  *
- *   connect(fd, rx, cb) / write(handle, bytes) / close(handle, afterWrite)
+ *   connect(fd, rx, tx, cb) / write(handle, bytes | n) / close(handle, afterWrite)
  *                           recvmsg(2) into the caller's buffer `rx`, so descriptors sent with
  *                           the bytes (SCM_RIGHTS) reach JS with those bytes, and send(2)
- *                           straight from the caller
- *   watchDevice(fd, rx, followUpUs, cb) / offer(handle, response)
+ *                           straight from the caller (from its buffer `tx` when given a length)
+ *   watchDevice(fd, rx, tx, followUpUs, cb) / offer(handle, bytes | n)
  *                           the same reading for /dev/cuse (read(2), replies by write(2)), where
  *                           the READs that fetch an offered TPM response are answered here
  */
@@ -52,6 +52,9 @@ typedef struct {
   char *rx;            /* the caller's receive buffer (a Uint8Array kept alive by rx_ref): */
   size_t rx_size;      /* each read lands here, and JS is told only how many bytes came */
   napi_ref rx_ref;
+  char *tx;            /* the caller's send buffer: write(handle, n) and offer(handle, n) take */
+  size_t tx_size;      /* their bytes from here. A small Uint8Array lives on V8's heap, and */
+  napi_ref tx_ref;     /* asking for its memory would move it out (an allocation per reply) */
   int events;          /* what the poll handle waits for now */
   char *pending;       /* bytes the socket has not taken yet */
   size_t pending_len, pending_off;
@@ -72,6 +75,7 @@ static void conn_closed(uv_handle_t *handle) {
   free(c->offer);
   c->offer = NULL;
   napi_delete_reference(c->env, c->rx_ref);
+  napi_delete_reference(c->env, c->tx_ref);
   napi_delete_reference(c->env, c->callback);
   napi_async_destroy(c->env, c->async);
   conn_release(c);
@@ -263,32 +267,46 @@ static conn_t *conn_arg(napi_env env, napi_value v) {
   return c;
 }
 
-/* The (handle, bytes) arguments of write and offer; NULL when they are not that. */
+/*
+ * The (handle, bytes | n) arguments of write and offer: the bytes, or the first n of tx; NULL
+ * when they are not that.
+ */
 static conn_t *conn_and_bytes(napi_env env, napi_callback_info info, void **data, size_t *size) {
   napi_value argv[2];
+  napi_valuetype kind;
+  uint32_t n;
   if (args(env, info, 2, argv) < 0) return NULL;
   conn_t *c = conn_arg(env, argv[0]);
-  if (!c || napi_get_buffer_info(env, argv[1], data, size) != napi_ok) {
-    napi_throw_type_error(env, NULL, "vtpmd_native: expected a connection and a Uint8Array");
-    return NULL;
+  if (c && napi_typeof(env, argv[1], &kind) == napi_ok && kind == napi_number) {
+    if (napi_get_value_uint32(env, argv[1], &n) == napi_ok && n <= c->tx_size) {
+      *data = c->tx;
+      *size = n;
+      return c;
+    }
+  } else if (c && napi_get_buffer_info(env, argv[1], data, size) == napi_ok) {
+    return c;
   }
-  return c;
+  napi_throw_type_error(env, NULL, "vtpmd_native: expected a connection and a Uint8Array or a length within tx");
+  return NULL;
+}
+
+/* A non-empty Uint8Array's memory; false for anything else. */
+static bool bytes_of(napi_env env, napi_value v, char **data, size_t *length) {
+  napi_typedarray_type type;
+  bool is_array;
+  if (napi_is_typedarray(env, v, &is_array) != napi_ok || !is_array) return false;
+  if (napi_get_typedarray_info(env, v, &type, length, (void **)data, NULL, NULL) != napi_ok) return false;
+  return type == napi_uint8_array && *length > 0;
 }
 
 /*
- * Starts polling c->fd for reading into `rx` (a Uint8Array); returns the JS handle, or -errno
- * (c is then released).
+ * Starts polling c->fd for reading into `rx` and writing from `tx` (Uint8Arrays); returns the JS
+ * handle, or -errno (c is then released).
  */
-static napi_value conn_start(napi_env env, conn_t *c, napi_value rx, napi_value callback) {
+static napi_value conn_start(napi_env env, conn_t *c, napi_value rx, napi_value tx, napi_value callback) {
   napi_value name, handle;
   uv_loop_t *loop;
-  napi_typedarray_type type;
-  void *data;
-  size_t length;
-  bool is_array;
-  CHECK(napi_is_typedarray(env, rx, &is_array));
-  if (is_array) CHECK(napi_get_typedarray_info(env, rx, &type, &length, &data, NULL, NULL));
-  if (!is_array || type != napi_uint8_array || length == 0) {
+  if (!bytes_of(env, rx, &c->rx, &c->rx_size) || !bytes_of(env, tx, &c->tx, &c->tx_size)) {
     if (c->owns_fd) close(c->fd);
     free(c);
     return int_value(env, -EINVAL);
@@ -297,9 +315,8 @@ static napi_value conn_start(napi_env env, conn_t *c, napi_value rx, napi_value 
   c->env = env;
   c->owners = 1; /* the poll handle; the JS handle counts once it exists */
   c->poll.data = c;
-  c->rx = data;
-  c->rx_size = length;
   CHECK(napi_create_reference(env, rx, 1, &c->rx_ref));
+  CHECK(napi_create_reference(env, tx, 1, &c->tx_ref));
   CHECK(napi_create_reference(env, callback, 1, &c->callback));
   CHECK(napi_create_string_utf8(env, "vtpmd:connection", NAPI_AUTO_LENGTH, &name));
   CHECK(napi_async_init(env, NULL, name, &c->async));
@@ -308,6 +325,7 @@ static napi_value conn_start(napi_env env, conn_t *c, napi_value rx, napi_value 
     /* No handle to close: undo by hand what conn_closed would. */
     if (c->owns_fd) close(c->fd);
     napi_delete_reference(env, c->rx_ref);
+    napi_delete_reference(env, c->tx_ref);
     napi_delete_reference(env, c->callback);
     napi_async_destroy(env, c->async);
     free(c);
@@ -326,13 +344,13 @@ static napi_value conn_start(napi_env env, conn_t *c, napi_value rx, napi_value 
 }
 
 /*
- * connect(fd, rx, callback) -> handle or -errno. Serves a duplicate of fd until the end or
+ * connect(fd, rx, tx, callback) -> handle or -errno. Serves a duplicate of fd until the end or
  * close, reading into rx.
  */
 napi_value Connect(napi_env env, napi_callback_info info) {
-  napi_value argv[3];
+  napi_value argv[4];
   int32_t fd;
-  if (args(env, info, 3, argv) < 0) return NULL;
+  if (args(env, info, 4, argv) < 0) return NULL;
   CHECK(napi_get_value_int32(env, argv[0], &fd));
   conn_t *c = calloc(1, sizeof *c);
   if (!c) return int_value(env, -ENOMEM);
@@ -343,30 +361,30 @@ napi_value Connect(napi_env env, napi_callback_info info) {
     return int_value(env, -err);
   }
   c->owns_fd = 1;
-  return conn_start(env, c, argv[1], argv[2]);
+  return conn_start(env, c, argv[1], argv[2], argv[3]);
 }
 
 /*
- * watchDevice(fd, rx, followUpUs, callback) -> handle or -errno. Reads fd itself (the caller
+ * watchDevice(fd, rx, tx, followUpUs, callback) -> handle or -errno. Reads fd itself (the caller
  * keeps and closes it, after close(handle)), one read() of up to rx's length per request.
  */
 napi_value WatchDevice(napi_env env, napi_callback_info info) {
-  napi_value argv[4];
+  napi_value argv[5];
   int32_t fd, follow_up_us;
-  if (args(env, info, 4, argv) < 0) return NULL;
+  if (args(env, info, 5, argv) < 0) return NULL;
   CHECK(napi_get_value_int32(env, argv[0], &fd));
-  CHECK(napi_get_value_int32(env, argv[2], &follow_up_us));
+  CHECK(napi_get_value_int32(env, argv[3], &follow_up_us));
   conn_t *c = calloc(1, sizeof *c);
   if (!c) return int_value(env, -ENOMEM);
   c->fd = fd;
   c->device = 1;
   c->follow_up_ns = follow_up_us > 0 ? follow_up_us * 1000L : 0;
-  return conn_start(env, c, argv[1], argv[3]);
+  return conn_start(env, c, argv[1], argv[2], argv[4]);
 }
 
 /*
- * offer(handle, response) -> 0 or -errno. A device's READs are answered from a copy of
- * `response` until the next request JS sees (which tells how much of it they took).
+ * offer(handle, response | n) -> 0 or -errno. A device's READs are answered from a copy of the
+ * response until the next request JS sees (which tells how much of it they took).
  */
 napi_value Offer(napi_env env, napi_callback_info info) {
   void *data;
@@ -385,8 +403,8 @@ napi_value Offer(napi_env env, napi_callback_info info) {
 }
 
 /*
- * write(handle, bytes) -> 0 or -errno. Sent at once when the socket takes it (a TPM response
- * always fits); the rest waits for the socket, in order.
+ * write(handle, bytes | n) -> 0 or -errno. Sent at once when the socket takes it (a TPM
+ * response always fits); the rest waits for the socket, in order.
  */
 napi_value Write(napi_env env, napi_callback_info info) {
   void *data;

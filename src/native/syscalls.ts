@@ -15,11 +15,12 @@ interface Addon {
   notify(path: string, message: Buffer): number;
   chroot(path: string): number;
   /** onRead(n, fds, errno): n bytes arrived in rx (overwritten by the next read); n = 0 is the end. */
-  connect(fd: number, rx: Uint8Array, onRead: (n: number, fds: number[] | null, errno: number) => void): object | number;
+  connect(fd: number, rx: Uint8Array, tx: Uint8Array, onRead: (n: number, fds: number[] | null, errno: number) => void): object | number;
   /** As connect, for /dev/cuse; `served`: what READs took of the offer that ended (-1: none). */
-  watchDevice(fd: number, rx: Uint8Array, followUpUs: number, onRead: (n: number, fds: null, errno: number, served: number) => void): object | number;
-  write(handle: object, bytes: Uint8Array): number;
-  offer(handle: object, response: Uint8Array): number;
+  watchDevice(fd: number, rx: Uint8Array, tx: Uint8Array, followUpUs: number, onRead: (n: number, fds: null, errno: number, served: number) => void): object | number;
+  /** The bytes, or the first n bytes of tx. */
+  write(handle: object, bytes: Uint8Array | number): number;
+  offer(handle: object, response: Uint8Array | number): number;
   close(handle: object, afterWrite: boolean): number;
 }
 
@@ -99,6 +100,19 @@ export function changeRoot(dir: string): void {
 
 /** One read of a connection: the control channel's largest request (4 + 4100 bytes) fits. */
 const RECEIVE_SIZE = 8192;
+/** What goes out through a connection's send buffer; anything larger is passed as it is. */
+const SEND_SIZE = 8192;
+
+/**
+ * Hands `bytes` to the addon through the connection's send buffer: a copy into memory the addon
+ * already knows. Passing a small Uint8Array itself would make V8 move it off its heap (a
+ * malloc per reply), since small arrays live inside the heap until their memory is asked for.
+ */
+function staged(tx: Uint8Array, bytes: Uint8Array): Uint8Array | number {
+  if (bytes.length > tx.length) return bytes;
+  tx.set(bytes);
+  return bytes.length;
+}
 const NO_FDS: readonly number[] = Object.freeze([]);
 
 /** A stream socket served by the addon (see serveConnection). */
@@ -137,7 +151,8 @@ export function serveConnection(fd: number, handlers: ConnectionHandlers): Nativ
     handlers.close(errno);
   };
   const rx = new Uint8Array(RECEIVE_SIZE);
-  const handle = a.connect(fd, rx, (n, fds, errno) => {
+  const tx = new Uint8Array(SEND_SIZE);
+  const handle = a.connect(fd, rx, tx, (n, fds, errno) => {
     if (n > 0) {
       if (state === 'open') handlers.data(rx.subarray(0, n), fds ?? NO_FDS);
     } else finish(errno ? errnoName(errno) : null);
@@ -149,7 +164,7 @@ export function serveConnection(fd: number, handlers: ConnectionHandlers): Nativ
     },
     write(bytes) {
       if (state !== 'open') return false;
-      const rc = a.write(handle, bytes);
+      const rc = a.write(handle, staged(tx, bytes));
       if (rc === 0) return true;
       a.close(handle, false);
       finish(errnoName(rc));
@@ -199,18 +214,19 @@ export type DeviceEvent =
  */
 export function watchDevice(fd: number, rx: Uint8Array, followUpUs: number, onRead: (event: DeviceEvent) => void): DeviceWatch {
   const a = native();
-  const handle = a.watchDevice(fd, rx, followUpUs, (n, _fds, errno, served) => {
+  const tx = new Uint8Array(SEND_SIZE);
+  const handle = a.watchDevice(fd, rx, tx, followUpUs, (n, _fds, errno, served) => {
     if (n > 0) onRead({ request: rx.subarray(0, n), served });
     else onRead({ request: null, errno: errno ? errnoName(errno) : null });
   });
   if (typeof handle === 'number') throw new SyscallError('poll', handle);
   return {
     write(reply) {
-      const rc = a.write(handle, reply);
+      const rc = a.write(handle, staged(tx, reply));
       if (rc < 0) throw new SyscallError('write', rc);
     },
     offer(response) {
-      a.offer(handle, response);
+      a.offer(handle, staged(tx, response));
     },
     stop: () => void a.close(handle, false),
   };

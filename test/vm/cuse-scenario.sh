@@ -59,7 +59,7 @@ step randomAfterLoad tpm2_getrandom $T --hex 8
 /tmp/vtpmd socket --tpm2 --server type=tcp,port=2321 --ctrl type=tcp,port=2322 --flags not-need-init,startup-clear --tpmstate dir=/tmp/st-sock &
 SPID=$!
 waitfor 'swtpm_ioctl --tcp 127.0.0.1:2322 -c >/dev/null 2>&1'
-step throughput node "$REPO/test/vm/guest/throughput.mjs" $DEV 2321 15 20
+step throughput node "$REPO/test/vm/guest/throughput.mjs" $DEV 2321 15 20 $PID $SPID
 
 step shutdown swtpm_ioctl -s $DEV
 waitfor '! kill -0 $PID 2>/dev/null'; echo $? >"$S/exited.rc"

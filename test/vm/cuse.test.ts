@@ -132,6 +132,8 @@ describe('vtpmd cuse in a QEMU guest', () => {
     // to expect; the bound only catches a path that has become pathologically slow, because a
     // tighter one fails on TCG timing noise alone.
     console.log(`test/vm throughput ratio device/socket: GetRandom ${(t.device.getRandom / t.socket.getRandom).toFixed(2)}, PCR_Extend ${(t.device.pcrExtend / t.socket.pcrExtend).toFixed(2)}`);
+    const cpu = (JSON.parse(out('throughput')) as { cpuPerCommandUs?: Record<'device' | 'socket', { user: number; system: number }> }).cpuPerCommandUs;
+    if (cpu) console.log(`test/vm daemon CPU per command (µs user+system): device ${cpu.device.user}+${cpu.device.system}, socket ${cpu.socket.user}+${cpu.socket.system}`);
     expect(t.device.getRandom).toBeGreaterThanOrEqual(0.5 * t.socket.getRandom);
     expect(t.device.pcrExtend).toBeGreaterThanOrEqual(0.5 * t.socket.pcrExtend);
   });

@@ -13,6 +13,7 @@
 import type { Logger } from '../../common/log.js';
 import { CMD, PTM_RES } from '../../control/codes.js';
 import { NOT_RUNNING_RESPONSE, type Device } from '../../device/device.js';
+import { copyCommand } from '../command-copy.js';
 import { CuseControl } from './ioctl.js';
 import {
   CUSE_INIT_INFO_MAX,
@@ -250,9 +251,14 @@ export class CuseSession {
     if (w.size > TPM_REQ_MAX) this.options.log.debug(`cuse: a ${w.size}-byte write is truncated to ${TPM_REQ_MAX} bytes`);
     const size = Math.min(w.size, TPM_REQ_MAX);
     // The command is copied: the caller may reuse its read buffer.
-    const command = body.slice(fuse_write_in.size, fuse_write_in.size + size);
+    const command = copyCommand(body.subarray(fuse_write_in.size, fuse_write_in.size + size));
     this.response = null;
     this.readOffset = 0;
+    // The WRITE is answered first: the client's write(2) returns and its read(2) is on its way
+    // while the command runs (the response is what the READ gets; nothing of it is promised
+    // here). Requests are handled one at a time, so that READ is seen only after this returns,
+    // with the response in place.
+    this.send(reply(unique, fuse_write_out.encode({ size })));
     const now = this.options.device.executeTpmNow(command);
     if (now) {
       this.response = now;
@@ -272,7 +278,6 @@ export class CuseSession {
         });
       this.executing = this.track(run);
     }
-    this.send(reply(unique, fuse_write_out.encode({ size })));
   }
 
   /** A deferred command finished: serve the reads that waited and wake a poller. */

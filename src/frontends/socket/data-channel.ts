@@ -24,6 +24,7 @@ import type net from 'node:net';
 import type { Logger } from '../../common/log.js';
 import type { Device } from '../../device/device.js';
 import { serveConnection } from '../../native/syscalls.js';
+import { copyCommand } from '../command-copy.js';
 
 const HEADER_SIZE = 10;
 const SIZE_OFFSET = 2;
@@ -137,8 +138,7 @@ export function serveDataConnection(socket: net.Socket, options: DataConnectionO
   const conn = serveConnection(fd, {
     data(chunk, fds) {
       for (const d of fds) fs.closeSync(d); // nothing is passed on the data channel
-      // A plain Uint8Array copy: the engine takes those, and the view is of a reused buffer.
-      framer.push(chunk.slice());
+      framer.push(copyCommand(chunk)); // the view is of a buffer the next read reuses
       // While a queued command runs, pump() picks up what arrived meanwhile when it is done.
       if (!busy) pump();
     },
