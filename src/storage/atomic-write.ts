@@ -10,7 +10,12 @@ import path from 'node:path';
 export interface FsOps {
   openSync(p: string, flags: string | number, mode?: number): number;
   writeSync(fd: number, data: Uint8Array, offset: number, length: number): number;
+  /** Writes `data` at `position` in the file (pwrite); returns how many bytes were written. */
+  pwriteSync(fd: number, data: Uint8Array, position: number): number;
   fsyncSync(fd: number): void;
+  /** Flushes the data (and only the metadata needed to read it back), not timestamps. */
+  fdatasyncSync(fd: number): void;
+  ftruncateSync(fd: number, length: number): void;
   fchmodSync(fd: number, mode: number): void;
   closeSync(fd: number): void;
   renameSync(from: string, to: string): void;
@@ -21,7 +26,10 @@ export interface FsOps {
 export const nodeFs: FsOps = {
   openSync: (p, flags, mode) => fs.openSync(p, flags, mode),
   writeSync: (fd, data, offset, length) => fs.writeSync(fd, data, offset, length),
+  pwriteSync: (fd, data, position) => fs.writeSync(fd, data, 0, data.length, position),
   fsyncSync: (fd) => fs.fsyncSync(fd),
+  fdatasyncSync: (fd) => fs.fdatasyncSync(fd),
+  ftruncateSync: (fd, length) => fs.ftruncateSync(fd, length),
   fchmodSync: (fd, mode) => fs.fchmodSync(fd, mode),
   closeSync: (fd) => fs.closeSync(fd),
   renameSync: (from, to) => fs.renameSync(from, to),
@@ -61,6 +69,11 @@ export function atomicWrite(
   ops.closeSync(fd);
   ops.renameSync(tmp, target);
   // The rename is durable only once the directory entry is on disk.
+  fsyncDir(dir, ops);
+}
+
+/** Makes the entries of `dir` (a new or renamed file) durable. */
+export function fsyncDir(dir: string, ops: FsOps = nodeFs): void {
   const dfd = ops.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
   try {
     ops.fsyncSync(dfd);

@@ -136,6 +136,7 @@ export class MemoryStorage implements Storage {
     this.events.push(`store ${blob.length}`);
     this.permall = blob.slice();
   }
+  checkpoint(): void {}
   loadVolatile(): Uint8Array | null {
     return this.volatile;
   }
