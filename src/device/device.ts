@@ -293,6 +293,8 @@ export class Device {
    */
   setStateBlob(type: BlobType, blob: Uint8Array, encrypted: boolean): Promise<void> {
     return this.exclusive(() => {
+      // The TPM is stopped, so this folds only what a failed checkpoint at STOP left behind.
+      this.storage.checkpoint();
       if (type === 'savestate') {
         if (blob.length !== 0) throw new BlobTypeError('a TPM 2 has no savestate');
         return;
@@ -302,7 +304,6 @@ export class Device {
         return;
       }
       const data = importStateBlob(blob, encrypted, this.keys);
-      this.storage.checkpoint();
       if (type === 'permanent') {
         this.engines.restore(data);
       } else {

@@ -21,6 +21,7 @@ export interface FsOps {
   renameSync(from: string, to: string): void;
   unlinkSync(p: string): void;
   readFileSync(p: string): Uint8Array;
+  existsSync(p: string): boolean;
 }
 
 export const nodeFs: FsOps = {
@@ -34,6 +35,7 @@ export const nodeFs: FsOps = {
   closeSync: (fd) => fs.closeSync(fd),
   renameSync: (from, to) => fs.renameSync(from, to),
   unlinkSync: (p) => fs.unlinkSync(p),
+  existsSync: (p) => fs.existsSync(p),
   readFileSync: (p) => {
     const b = fs.readFileSync(p);
     return new Uint8Array(b.buffer, b.byteOffset, b.byteLength); // Uint8Array, not Buffer, past storage/

@@ -234,7 +234,7 @@ export class DirStorage implements Storage {
 
   /** Zeroes the journal's headers, if there is a journal file (after the permall is durable). */
   private invalidateJournal(): void {
-    if (!this.journal && !fs.existsSync(path.join(this.dir, journalFileName()))) return;
+    if (!this.journal && !this.ops.existsSync(path.join(this.dir, journalFileName()))) return;
     this.openJournal().invalidate();
   }
 
