@@ -114,6 +114,8 @@ export class Journal {
   /** The slot the next record goes to: never the one holding the newest record. */
   private next = 0;
   private sequence = 0n;
+  /** A record may be valid: found at open, or appended since the last invalidate/format. */
+  private holdsRecords = false;
 
   /** Opens (creating if needed) the journal file; a file of no journal's size is formatted on first use. */
   constructor(
@@ -129,6 +131,7 @@ export class Journal {
       this.slotSize = slotSizeOf(bytes.length);
       // New records must outnumber the valid ones and spare the newest of them.
       const [a, b] = readJournal(bytes);
+      this.holdsRecords = a !== null || b !== null;
       if (a || b) {
         const newestIsA = a !== null && (b === null || a.sequence > b.sequence);
         this.sequence = newestIsA ? a.sequence : b!.sequence;
@@ -155,17 +158,19 @@ export class Journal {
     if (!this.fits(payload.length)) throw new RangeError(`a ${payload.length}-byte record does not fit a ${this.slotSize}-byte journal slot`);
     const record = encodeRecord(++this.sequence, base, payload);
     this.writeAll(record, this.next * this.slotSize);
+    this.holdsRecords = true;
     this.ops.fdatasyncSync(this.fd);
     this.next ^= 1;
   }
 
-  /** Zeroes both headers: no record is valid any more. */
+  /** Zeroes both headers: no record is valid any more. Nothing to do when none can be. */
   invalidate(): void {
-    if (this.slotSize === 0) return;
+    if (this.slotSize === 0 || !this.holdsRecords) return;
     const zero = new Uint8Array(JOURNAL_HEADER_SIZE);
     this.writeAll(zero, 0);
     this.writeAll(zero, this.slotSize);
     this.ops.fdatasyncSync(this.fd);
+    this.holdsRecords = false;
   }
 
   /**
@@ -181,6 +186,7 @@ export class Journal {
     fsyncDir(this.dir, this.ops);
     this.slotSize = slot;
     this.next = 0;
+    this.holdsRecords = false;
   }
 
   close(): void {

@@ -66,6 +66,8 @@ describe('journal writes', () => {
     f.log.length = 0;
     s.checkpoint(); // nothing new: nothing written
     expect(f.log).toEqual([]);
+    restart(f); // nor at the next start, with a journal already zeroed
+    expect(f.log).toEqual([]);
   });
 
   it('the first store without a known permall replaces the permall; no journal file until one is needed', () => {
