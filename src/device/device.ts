@@ -214,10 +214,10 @@ export class Device {
         if (volatile) engine.restoreVolatile(volatile);
         // Everything loaded: only now does anything on disk change.
         if (manufactured) {
-          this.storage.storePermanent(engine.takePermanentChanges() ?? engine.permanentBlob());
+          this.storePermanent(engine.takePermanentChanges() ?? engine.permanentBlob());
           this.log.info(`manufactured a new TPM`);
         } else if (cachedPermanent) {
-          this.storage.storePermanent(cachedPermanent);
+          this.storePermanent(cachedPermanent);
         }
         if (options.deleteVolatile) this.storage.deleteVolatile();
         this.cachedBlobs.clear();
