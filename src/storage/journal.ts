@@ -10,14 +10,14 @@
  *
  *   0  magic     8   "vtpmjrnl"
  *   8  version   u16 1
- *  10  hdrsize   u16 96
+ *  10  hdrsize   u16 64
  *  12  length    u32 payload bytes
  *  16  sequence  u64 one more than any record before it
  *  24  reserved  8   zero
  *  32  base      32  SHA-256 of the `tpm2-00.permall` file this record follows
- *  64  digest    32  SHA-256 of bytes 0..63 and the payload
- *  96  payload       the state exactly as `tpm2-00.permall` would hold it (same envelope, same
+ *  64  payload       the state exactly as `tpm2-00.permall` would hold it (same envelope, same
  *                    encryption under --key)
+ *  64+length digest 32  SHA-256 of everything before it (header and payload)
  *
  * (big-endian). The newest record with a good digest is the newest permanent state if its base is
  * the permall on disk; otherwise the permall is. Invariant: a record whose base is the permall's
@@ -26,18 +26,19 @@
  * zeroes the headers; a permall put back by hand from a backup makes the journal stale the same way.
  */
 import * as fs from 'node:fs';
-import { constantTimeEqual, hash, hashStart } from '../tpm/crypto/index.js';
+import { constantTimeEqual, hash } from '../tpm/crypto/index.js';
 import { fsyncDir, type FsOps } from './atomic-write.js';
 import { ALG_SHA256 } from './state-key.js';
 
 export const JOURNAL_MAGIC = new TextEncoder().encode('vtpmjrnl');
 export const JOURNAL_VERSION = 1;
-export const JOURNAL_HEADER_SIZE = 96;
+export const JOURNAL_HEADER_SIZE = 64;
+/** The SHA-256 after the payload. */
+export const JOURNAL_DIGEST_SIZE = 32;
 /** Slots are whole pages, so a slot's write never shares a page with the other slot. */
 export const JOURNAL_PAGE = 4096;
 /** A new journal's slots hold at least this much, and twice the record that made it. */
 const MIN_SLOT_SIZE = 16 * 1024;
-const DIGEST_INPUT = 64;
 
 /** SHA-256 of a permall file's bytes: what a record's base names. */
 export function permallDigest(file: Uint8Array): Uint8Array {
@@ -52,16 +53,15 @@ export interface JournalRecord {
 
 /** The record in one slot, or null when it is empty, torn or damaged. */
 function readSlot(slot: Uint8Array): JournalRecord | null {
-  if (slot.length < JOURNAL_HEADER_SIZE) return null;
+  if (slot.length < JOURNAL_HEADER_SIZE + JOURNAL_DIGEST_SIZE) return null;
   const v = new DataView(slot.buffer, slot.byteOffset, slot.byteLength);
   for (let i = 0; i < JOURNAL_MAGIC.length; i++) if (slot[i] !== JOURNAL_MAGIC[i]) return null;
   if (v.getUint16(8) !== JOURNAL_VERSION || v.getUint16(10) !== JOURNAL_HEADER_SIZE) return null;
   const length = v.getUint32(12);
-  if (length > slot.length - JOURNAL_HEADER_SIZE) return null;
-  const payload = slot.subarray(JOURNAL_HEADER_SIZE, JOURNAL_HEADER_SIZE + length);
-  const digest = hashStart(ALG_SHA256).update(slot.subarray(0, DIGEST_INPUT)).update(payload).digest();
-  if (!constantTimeEqual(digest, slot.subarray(DIGEST_INPUT, JOURNAL_HEADER_SIZE))) return null;
-  return { sequence: v.getBigUint64(16), base: slot.slice(32, 64), payload: payload.slice() };
+  if (length > slot.length - JOURNAL_HEADER_SIZE - JOURNAL_DIGEST_SIZE) return null;
+  const end = JOURNAL_HEADER_SIZE + length;
+  if (!constantTimeEqual(hash(ALG_SHA256, slot.subarray(0, end)), slot.subarray(end, end + JOURNAL_DIGEST_SIZE))) return null;
+  return { sequence: v.getBigUint64(16), base: slot.slice(32, JOURNAL_HEADER_SIZE), payload: slot.slice(JOURNAL_HEADER_SIZE, end) };
 }
 
 /** The slot size of a journal file of `size` bytes, or 0 if no journal has that size. */
@@ -83,24 +83,31 @@ export function newestRecord(file: Uint8Array): JournalRecord | null {
   return a ?? b;
 }
 
-/** The bytes of one record (header and payload). */
-export function encodeRecord(sequence: bigint, base: Uint8Array, payload: Uint8Array): Uint8Array {
-  const out = new Uint8Array(JOURNAL_HEADER_SIZE + payload.length);
-  const v = new DataView(out.buffer);
+/** The size of the record for a payload of `length` bytes. */
+export function recordSize(length: number): number {
+  return JOURNAL_HEADER_SIZE + length + JOURNAL_DIGEST_SIZE;
+}
+
+/** The bytes of one record, written at the start of `into` (a new buffer if none is given). */
+export function encodeRecord(sequence: bigint, base: Uint8Array, payload: Uint8Array, into?: Uint8Array): Uint8Array {
+  const end = JOURNAL_HEADER_SIZE + payload.length;
+  const out = (into ?? new Uint8Array(recordSize(payload.length))).subarray(0, end + JOURNAL_DIGEST_SIZE);
+  const v = new DataView(out.buffer, out.byteOffset, out.byteLength);
   out.set(JOURNAL_MAGIC, 0);
   v.setUint16(8, JOURNAL_VERSION);
   v.setUint16(10, JOURNAL_HEADER_SIZE);
   v.setUint32(12, payload.length);
   v.setBigUint64(16, sequence);
+  v.setBigUint64(24, 0n);
   out.set(base, 32);
   out.set(payload, JOURNAL_HEADER_SIZE);
-  out.set(hashStart(ALG_SHA256).update(out.subarray(0, DIGEST_INPUT)).update(payload).digest(), DIGEST_INPUT);
+  out.set(hash(ALG_SHA256, out.subarray(0, end)), end);
   return out;
 }
 
 /** The slot size for a journal created or grown for a payload of `length` bytes. */
 export function slotSizeFor(length: number): number {
-  const want = Math.max(MIN_SLOT_SIZE, 2 * (JOURNAL_HEADER_SIZE + length));
+  const want = Math.max(MIN_SLOT_SIZE, 2 * recordSize(length));
   return Math.ceil(want / JOURNAL_PAGE) * JOURNAL_PAGE;
 }
 
@@ -116,6 +123,8 @@ export class Journal {
   private sequence = 0n;
   /** A record may be valid: found at open, or appended since the last invalidate/format. */
   private holdsRecords = false;
+  /** Where records are put together: one slot's size, reused. */
+  private buffer = new Uint8Array(0);
 
   /** Opens (creating if needed) the journal file; a file of no journal's size is formatted on first use. */
   constructor(
@@ -150,13 +159,14 @@ export class Journal {
 
   /** True when a payload of `length` bytes fits a slot. */
   fits(length: number): boolean {
-    return JOURNAL_HEADER_SIZE + length <= this.slotSize;
+    return recordSize(length) <= this.slotSize;
   }
 
   /** Writes `payload` as the newest record, following the permall whose digest is `base`. */
   append(base: Uint8Array, payload: Uint8Array): void {
     if (!this.fits(payload.length)) throw new RangeError(`a ${payload.length}-byte record does not fit a ${this.slotSize}-byte journal slot`);
-    const record = encodeRecord(++this.sequence, base, payload);
+    if (this.buffer.length !== this.slotSize) this.buffer = new Uint8Array(this.slotSize);
+    const record = encodeRecord(++this.sequence, base, payload, this.buffer);
     this.writeAll(record, this.next * this.slotSize);
     this.holdsRecords = true;
     this.ops.fdatasyncSync(this.fd);

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { printStatesJson } from '../../../src/cli/print-states.js';
 import { wrapState } from '../../../src/storage/envelope.js';
-import { encodeRecord, Journal, JOURNAL_HEADER_SIZE, newestRecord, permallDigest, readJournal, slotSizeFor } from '../../../src/storage/journal.js';
+import { encodeRecord, Journal, JOURNAL_HEADER_SIZE, newestRecord, permallDigest, readJournal, recordSize, slotSizeFor } from '../../../src/storage/journal.js';
 import { stateKey } from '../../../src/storage/state-key.js';
 import { DirStorage, StateFileError } from '../../../src/storage/storage.js';
 import { SimFs, type CrashKind } from './sim-fs.js';
@@ -54,7 +54,7 @@ describe('journal writes', () => {
     f.log.length = 0;
     s.storePermanent(state(3));
     s.storePermanent(state(4));
-    expect(f.log).toEqual([`write ${JOURNAL_HEADER_SIZE + wrapState(state(3)).length}@${slotSizeFor(wrapState(state(2)).length)}`, 'fdatasync', `write ${JOURNAL_HEADER_SIZE + wrapState(state(4)).length}@0`, 'fdatasync']);
+    expect(f.log).toEqual([`write ${recordSize(wrapState(state(3)).length)}@${slotSizeFor(wrapState(state(2)).length)}`, 'fdatasync', `write ${recordSize(wrapState(state(4)).length)}@0`, 'fdatasync']);
     expect(f.file(PERMALL)).toEqual(permallBefore);
     expect(idOf(s.loadPermanent())).toBe(4);
     expect(idOf(storageOn(f).loadPermanent())).toBe(4); // another reader sees it too
