@@ -9,7 +9,7 @@ import path from 'node:path';
 import { createLogger, openLogFile, type Logger } from '../common/log.js';
 import { Device } from '../device/device.js';
 import { realEngines } from '../device/engine-factory.js';
-import { stateFileName, STATE_NAMES } from '../storage/layout.js';
+import { journalFileName, stateFileName, STATE_NAMES } from '../storage/layout.js';
 import { DirStorage } from '../storage/storage.js';
 import { WriteBackStorage } from '../storage/write-back.js';
 import { defaultEnv } from '../tpm/engine.js';
@@ -35,7 +35,7 @@ function openSetupLog(file: string | undefined): Logger {
 }
 
 function stateFiles(dir: string): string[] {
-  return Object.values(STATE_NAMES).map((n) => path.join(dir, stateFileName(n)));
+  return [...Object.values(STATE_NAMES).map(stateFileName), journalFileName()].map((f) => path.join(dir, f));
 }
 
 function pem(label: string, der: Uint8Array): string {

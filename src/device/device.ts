@@ -51,7 +51,12 @@ export interface DeviceOptions {
   autoShutdown?: boolean;
   /** `--key` and `--migration-key`: the keys state blobs are encrypted with. */
   keys?: StateKeys;
+  /** How long the TPM stays idle after a permanent-state change before the storage checkpoints. */
+  checkpointIdleMs?: number;
 }
+
+/** The default of DeviceOptions.checkpointIdleMs. */
+export const CHECKPOINT_IDLE_MS = 1000;
 
 /**
  * libtpms' lower bound for SET_BUFFERSIZE, sizeof(TPMS_CONTEXT) + 128. 2808 is what Debian's
@@ -95,6 +100,12 @@ export class Device {
   private readonly log: Logger;
   private readonly autoShutdownEnabled: boolean;
   private readonly keys: StateKeys;
+  private readonly checkpointIdleMs: number;
+  /** When the permanent state last changed (performance.now()), and the timer watching for idleness. */
+  private lastStoreAt = 0;
+  /** A change was stored since the last checkpoint. */
+  private uncheckpointed = false;
+  private checkpointTimer: NodeJS.Timeout | null = null;
 
   constructor(options: DeviceOptions) {
     this.storage = options.storage;
@@ -102,6 +113,7 @@ export class Device {
     this.log = options.log ?? silentLogger;
     this.autoShutdownEnabled = options.autoShutdown ?? true;
     this.keys = options.keys ?? {};
+    this.checkpointIdleMs = options.checkpointIdleMs ?? CHECKPOINT_IDLE_MS;
     this.bufferSizeSetting = options.engines.maxBufferSize;
   }
 
@@ -184,6 +196,7 @@ export class Device {
       this.powerOff();
       try {
         this.storage.lock();
+        this.storage.checkpoint();
         const cachedPermanent = this.cachedBlobs.get('permanent');
         const stored = cachedPermanent ?? this.storage.loadPermanent();
         let engine: TpmEngine;
@@ -201,10 +214,10 @@ export class Device {
         if (volatile) engine.restoreVolatile(volatile);
         // Everything loaded: only now does anything on disk change.
         if (manufactured) {
-          this.storage.storePermanent(engine.takePermanentChanges() ?? engine.permanentBlob());
+          this.storePermanent(engine.takePermanentChanges() ?? engine.permanentBlob());
           this.log.info(`manufactured a new TPM`);
         } else if (cachedPermanent) {
-          this.storage.storePermanent(cachedPermanent);
+          this.storePermanent(cachedPermanent);
         }
         if (options.deleteVolatile) this.storage.deleteVolatile();
         this.cachedBlobs.clear();
@@ -228,7 +241,7 @@ export class Device {
       else if (step === 'data') engine.hashData(data!);
       else engine.hashEnd();
       const changed = engine.takePermanentChanges();
-      if (changed) this.storage.storePermanent(changed);
+      if (changed) this.storePermanent(changed);
     });
   }
 
@@ -252,11 +265,14 @@ export class Device {
     return this.exclusive((): GetBlobResult => {
       const engine = this.requireEngine();
       if (type === 'savestate') {
+        // The destination takes over the directory: it finds the state in the permall file.
+        this.checkpoint();
         this.storage.unlock();
         return { ok: false, absent: true };
       }
       let data: Uint8Array | null;
       if (type === 'permanent') {
+        this.storage.checkpoint();
         data = this.storage.loadPermanent();
       } else {
         try {
@@ -277,6 +293,8 @@ export class Device {
    */
   setStateBlob(type: BlobType, blob: Uint8Array, encrypted: boolean): Promise<void> {
     return this.exclusive(() => {
+      // The TPM is stopped, so this folds only what a failed checkpoint at STOP left behind.
+      this.storage.checkpoint();
       if (type === 'savestate') {
         if (blob.length !== 0) throw new BlobTypeError('a TPM 2 has no savestate');
         return;
@@ -333,13 +351,17 @@ export class Device {
 
   /** CMD_STOP (and the first half of CMD_SHUTDOWN): auto-shutdown, then the TPM is stopped. */
   stop(): Promise<void> {
-    return this.exclusive(() => this.powerOff());
+    return this.exclusive(() => {
+      this.powerOff();
+      this.checkpoint();
+    });
   }
 
-  /** Process exit: stop the TPM and release the state directory. */
+  /** Process exit: stop the TPM, fold the journal into the permall and release the state directory. */
   close(): Promise<void> {
     return this.exclusive(() => {
       this.powerOff();
+      this.checkpoint();
       this.storage.unlock();
     });
   }
@@ -370,6 +392,42 @@ export class Device {
     }
   }
 
+  /** Persists a change (durable on return) and watches for the idle time after which it is checkpointed. */
+  private storePermanent(blob: Uint8Array): void {
+    this.storage.storePermanent(blob);
+    this.lastStoreAt = performance.now();
+    this.uncheckpointed = true;
+    if (this.checkpointTimer) return;
+    this.armCheckpoint(this.checkpointIdleMs);
+  }
+
+  /** One timer for a whole burst of changes: when it fires early it waits for the rest of the idle time. */
+  private armCheckpoint(ms: number): void {
+    this.checkpointTimer = setTimeout(() => {
+      this.checkpointTimer = null;
+      const wait = this.lastStoreAt + this.checkpointIdleMs - performance.now();
+      if (wait > 1) this.armCheckpoint(wait);
+      // Not after a stop or close, which checkpointed (and may have released the directory).
+      else void this.exclusive(() => this.uncheckpointed && this.checkpoint());
+    }, ms);
+    // A pending checkpoint never keeps the process alive: exit paths checkpoint themselves.
+    this.checkpointTimer.unref();
+  }
+
+  /** Folds the journal into the permall file; a failure is logged (every change is durable already). */
+  private checkpoint(): void {
+    if (this.checkpointTimer) {
+      clearTimeout(this.checkpointTimer);
+      this.checkpointTimer = null;
+    }
+    this.uncheckpointed = false;
+    try {
+      this.storage.checkpoint();
+    } catch (e) {
+      this.log.error(`could not checkpoint the TPM state: ${(e as Error).message}`);
+    }
+  }
+
   /** Executes and persists; a failed write turns the response into TPM_RC_FAILURE. */
   private runEngine(engine: TpmEngine, command: Uint8Array, locality: number): Uint8Array {
     // The engine takes plain Uint8Arrays (design.md). A front end's Buffer would leak into the
@@ -379,7 +437,7 @@ export class Device {
     const changed = engine.takePermanentChanges();
     if (changed) {
       try {
-        this.storage.storePermanent(changed);
+        this.storePermanent(changed);
       } catch (e) {
         this.log.error(`could not save the TPM state after command 0x${ordinalOf(command).toString(16)}: ${(e as Error).message}`);
         return errorResponse(TPM_RC.FAILURE);

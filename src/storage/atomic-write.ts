@@ -10,22 +10,32 @@ import path from 'node:path';
 export interface FsOps {
   openSync(p: string, flags: string | number, mode?: number): number;
   writeSync(fd: number, data: Uint8Array, offset: number, length: number): number;
+  /** Writes `data` at `position` in the file (pwrite); returns how many bytes were written. */
+  pwriteSync(fd: number, data: Uint8Array, position: number): number;
   fsyncSync(fd: number): void;
+  /** Flushes the data (and only the metadata needed to read it back), not timestamps. */
+  fdatasyncSync(fd: number): void;
+  ftruncateSync(fd: number, length: number): void;
   fchmodSync(fd: number, mode: number): void;
   closeSync(fd: number): void;
   renameSync(from: string, to: string): void;
   unlinkSync(p: string): void;
   readFileSync(p: string): Uint8Array;
+  existsSync(p: string): boolean;
 }
 
 export const nodeFs: FsOps = {
   openSync: (p, flags, mode) => fs.openSync(p, flags, mode),
   writeSync: (fd, data, offset, length) => fs.writeSync(fd, data, offset, length),
+  pwriteSync: (fd, data, position) => fs.writeSync(fd, data, 0, data.length, position),
   fsyncSync: (fd) => fs.fsyncSync(fd),
+  fdatasyncSync: (fd) => fs.fdatasyncSync(fd),
+  ftruncateSync: (fd, length) => fs.ftruncateSync(fd, length),
   fchmodSync: (fd, mode) => fs.fchmodSync(fd, mode),
   closeSync: (fd) => fs.closeSync(fd),
   renameSync: (from, to) => fs.renameSync(from, to),
   unlinkSync: (p) => fs.unlinkSync(p),
+  existsSync: (p) => fs.existsSync(p),
   readFileSync: (p) => {
     const b = fs.readFileSync(p);
     return new Uint8Array(b.buffer, b.byteOffset, b.byteLength); // Uint8Array, not Buffer, past storage/
@@ -61,6 +71,11 @@ export function atomicWrite(
   ops.closeSync(fd);
   ops.renameSync(tmp, target);
   // The rename is durable only once the directory entry is on disk.
+  fsyncDir(dir, ops);
+}
+
+/** Makes the entries of `dir` (a new or renamed file) durable. */
+export function fsyncDir(dir: string, ops: FsOps = nodeFs): void {
   const dfd = ops.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
   try {
     ops.fsyncSync(dfd);

@@ -6,8 +6,9 @@
  * key) and TLVs 2 (ciphertext), 3 (HMAC) and 6 (IV); the HMAC then guards against damage. The
  * payload inside is the engine's own versioned serialisation (it has its own magic).
  */
+import { crc32 as zlibCrc32 } from 'node:zlib';
 import { decryptRecords, encryptRecords, is256, StateKeyError, type StateKey } from './state-key.js';
-import { concat, parseTlvs, tlv } from './tlv.js';
+import { concat, parseTlvs, putTlvHeader, TLV_HEADER } from './tlv.js';
 
 export class StateFileError extends Error {
   readonly code = 'VTPMD_STATE_FILE';
@@ -34,20 +35,33 @@ export const TAG_CRC32 = 0x7601;
 /** The header (10 bytes) for a body of `bodyLength` bytes. */
 export function envelopeHeader(flags: number, bodyLength: number): Uint8Array {
   const out = new Uint8Array(HEADER_SIZE);
-  const v = new DataView(out.buffer);
+  putEnvelopeHeader(new DataView(out.buffer), flags, bodyLength);
+  return out;
+}
+
+function putEnvelopeHeader(v: DataView, flags: number, bodyLength: number): void {
   v.setUint8(0, VERSION);
   v.setUint8(1, MIN_VERSION);
   v.setUint16(2, HEADER_SIZE);
   v.setUint16(4, flags);
   v.setUint32(6, HEADER_SIZE + bodyLength);
-  return out;
 }
 
-/** TLV 1 with the data, then our CRC-32 record. */
-export function plainRecords(data: Uint8Array): Uint8Array {
-  const crc = new Uint8Array(4);
-  new DataView(crc.buffer).setUint32(0, crc32(data));
-  return concat(tlv(TAG_DATA, data), tlv(TAG_CRC32, crc));
+const CRC_SIZE = 4;
+
+/**
+ * TLV 1 with the data, then our CRC-32 record, after `headroom` bytes left for the caller: one
+ * allocation and one copy of the data (a state file is written for every NV change).
+ */
+export function plainRecords(data: Uint8Array, headroom = 0): Uint8Array {
+  const out = new Uint8Array(headroom + 2 * TLV_HEADER + data.length + CRC_SIZE);
+  const v = new DataView(out.buffer);
+  putTlvHeader(v, headroom, TAG_DATA, data.length);
+  out.set(data, headroom + TLV_HEADER);
+  const crcAt = headroom + TLV_HEADER + data.length;
+  putTlvHeader(v, crcAt, TAG_CRC32, CRC_SIZE);
+  v.setUint32(crcAt + TLV_HEADER, crc32(data));
+  return out;
 }
 
 /** The data of plain records; `bad` names damage. */
@@ -59,7 +73,7 @@ export function dataOfPlainRecords(records: Map<number, Uint8Array>, bad: (why: 
     if (crcRequired) throw bad('no checksum record');
     return data;
   }
-  if (crc.length !== 4 || new DataView(crc.buffer, crc.byteOffset).getUint32(0) !== crc32(data)) throw bad('checksum mismatch');
+  if (crc.length !== CRC_SIZE || new DataView(crc.buffer, crc.byteOffset).getUint32(0) !== crc32(data)) throw bad('checksum mismatch');
   return data;
 }
 
@@ -70,8 +84,9 @@ export function wrapState(data: Uint8Array, fileKey?: StateKey): Uint8Array {
     const flags = BLOB_FLAG.FILE_KEY | (is256(fileKey) ? BLOB_FLAG.FILE_KEY_256 : 0);
     return concat(envelopeHeader(flags, body.length), body);
   }
-  const body = plainRecords(data);
-  return concat(envelopeHeader(0, body.length), body);
+  const file = plainRecords(data, HEADER_SIZE);
+  putEnvelopeHeader(new DataView(file.buffer), 0, file.length - HEADER_SIZE);
+  return file;
 }
 
 /**
@@ -106,19 +121,7 @@ export function unwrapState(file: Uint8Array, what: string, fileKey?: StateKey):
   }
 }
 
-const CRC_TABLE = (() => {
-  const t = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    t[n] = c >>> 0;
-  }
-  return t;
-})();
-
-/** CRC-32 (IEEE 802.3, reflected, as zlib). Not a security measure: it detects damage. */
+/** CRC-32 (IEEE 802.3, reflected, as zlib; zlib's own code). Not a security measure: it detects damage. */
 export function crc32(data: Uint8Array): number {
-  let crc = 0xffffffff;
-  for (const b of data) crc = CRC_TABLE[(crc ^ b) & 0xff]! ^ (crc >>> 8);
-  return (crc ^ 0xffffffff) >>> 0;
+  return zlibCrc32(data);
 }

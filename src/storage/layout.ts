@@ -18,4 +18,12 @@ export function tempFileName(name: StateName): string {
   return `TMP2-${TPM_NUMBER}.${name}`;
 }
 
+/**
+ * The permanent state's journal (ours; swtpm has none): the newest permanent state while it is
+ * not yet folded into `tpm2-00.permall` (storage/journal.ts).
+ */
+export function journalFileName(): string {
+  return `${stateFileName(STATE_NAMES.permanent)}.journal`;
+}
+
 export const LOCK_FILE_NAME = '.lock';

@@ -126,6 +126,12 @@ export class LinearFileStorage implements Storage {
     this.store(LINEAR_ENTRY.permanent, wrapState(blob, this.fileKey));
   }
 
+  /**
+   * Nothing to fold: this backend keeps no journal. Its contract is the whole state in the one
+   * file (or block device) named, which other tools read, so every store writes that file.
+   */
+  checkpoint(): void {}
+
   loadVolatile(): Uint8Array | null {
     return this.load(LINEAR_ENTRY.volatile, 'volatile state');
   }

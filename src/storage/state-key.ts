@@ -9,7 +9,7 @@ import { aesCbcDecrypt, aesCbcEncrypt, constantTimeEqual, hash, hmac, randomByte
 import { concat, tlv } from './tlv.js';
 
 /** TPM_ALG ids, as tpm/crypto takes them. */
-const ALG_SHA256 = 0x000b;
+export const ALG_SHA256 = 0x000b;
 const ALG_SHA512 = 0x000d;
 
 /** A 16- or 32-byte AES key. Never logged. */

@@ -6,11 +6,15 @@ export const TLV_HEADER = 6;
 
 export function tlv(tag: number, value: Uint8Array): Uint8Array {
   const out = new Uint8Array(TLV_HEADER + value.length);
-  const v = new DataView(out.buffer);
-  v.setUint16(0, tag);
-  v.setUint32(2, value.length);
+  putTlvHeader(new DataView(out.buffer), 0, tag, value.length);
   out.set(value, TLV_HEADER);
   return out;
+}
+
+/** Writes a record's tag and length at `at` (its value follows them). */
+export function putTlvHeader(v: DataView, at: number, tag: number, length: number): void {
+  v.setUint16(at, tag);
+  v.setUint32(at + 2, length);
 }
 
 export function concat(...parts: Uint8Array[]): Uint8Array {

@@ -30,6 +30,11 @@ export class WriteBackStorage implements Storage {
     this.permanent = blob;
   }
 
+  /** The inner storage's: what it has on disk. What is held here waits for flush(). */
+  checkpoint(): void {
+    this.inner.checkpoint();
+  }
+
   loadVolatile(): Uint8Array | null {
     return this.volatile === undefined ? this.inner.loadVolatile() : this.volatile;
   }
@@ -42,9 +47,10 @@ export class WriteBackStorage implements Storage {
     this.volatile = null;
   }
 
-  /** Writes what changed, each file atomically, and forgets it. */
+  /** Writes what changed, each file atomically, and forgets it; the permanent state ends in its own file. */
   flush(): void {
     if (this.permanent) this.inner.storePermanent(this.permanent);
+    this.inner.checkpoint();
     if (this.volatile === null) this.inner.deleteVolatile();
     else if (this.volatile) this.inner.storeVolatile(this.volatile);
     this.permanent = undefined;

@@ -12,7 +12,7 @@ import { H, POLICY_CC as CC, u16, u32, ZERO } from '../helpers/policy-digest.js'
 import { toolsDaemon } from '../helpers/tools-daemon.js';
 import { run, tpm2, tpm2ok } from '../helpers/tools.js';
 import { cmd, dataTarget, transmitOnce } from '../helpers/tpm.js';
-import { unwrapState } from '../../src/storage/envelope.js';
+import { DirStorage } from '../../src/storage/storage.js';
 import { commandAuditInfo } from '../../src/tpm/state/audit.js';
 import { deserializePersistent } from '../../src/tpm/state/persistent.js';
 
@@ -248,8 +248,9 @@ describeImpls('PolicySigned, PolicyNV, PolicyAuthorizeNV and audit with tpm2-too
     commandAudit = H(commandAudit, H(u32(CC.GetRandom), u16(4)), H(u32(0), u32(CC.GetRandom), u16(r3.length), r3));
     const codesDigest = H(u32(0x140), u32(CC.GetRandom));
     if (impl === 'vtpmd') {
-      // vtpmd keeps the command audit digest in its permanent state, written before the response.
-      const blob = unwrapState(readFileSync(path.join(rig.d.stateDir, 'tpm2-00.permall')), 'permanent state');
+      // vtpmd keeps the command audit digest in its permanent state, written before the response
+      // (to the journal beside the permall: what a reader of the directory loads).
+      const blob = new DirStorage({ dir: rig.d.stateDir, lock: false }).loadPermanent()!;
       const info = commandAuditInfo(deserializePersistent(blob));
       expect(info.digestAlg).toBe(0x000b);
       expect(Buffer.from(info.auditDigest).toString('hex')).toBe(commandAudit.toString('hex'));

@@ -1,5 +1,5 @@
-import { describe, expect, it } from 'vitest';
-import { Device, MIN_BUFFER_SIZE, NOT_RUNNING_RESPONSE } from '../../../src/device/device.js';
+import { describe, expect, it, vi } from 'vitest';
+import { CHECKPOINT_IDLE_MS, Device, MIN_BUFFER_SIZE, NOT_RUNNING_RESPONSE } from '../../../src/device/device.js';
 import { CC, fakeWorld, rcOf, tpmCommand } from './fake-engine.js';
 
 function makeDevice(autoShutdown = true) {
@@ -141,5 +141,46 @@ describe('Device', () => {
     expect(device.bufferSize(4000).size).toBe(4000);
     await device.init();
     expect(engine().bufferSize).toBe(4000);
+  });
+
+  it('checkpoints the storage once the TPM has been idle for a second after a change: once per burst, never for reads', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+    try {
+      const { device, storage } = makeDevice();
+      await device.init();
+      await device.executeTpm(tpmCommand(CC.Startup, [0, 0]));
+      await vi.advanceTimersByTimeAsync(2 * CHECKPOINT_IDLE_MS);
+      const before = storage.checkpoints;
+      for (let i = 0; i < 5; i++) {
+        await device.executeTpm(tpmCommand(CC.NV_Write, [i]));
+        await vi.advanceTimersByTimeAsync(0.6 * CHECKPOINT_IDLE_MS);
+      }
+      expect(storage.checkpoints).toBe(before); // never idle for a whole second yet
+      await vi.advanceTimersByTimeAsync(CHECKPOINT_IDLE_MS);
+      expect(storage.checkpoints).toBe(before + 1);
+      await device.executeTpm(tpmCommand(CC.GetRandom));
+      await vi.advanceTimersByTimeAsync(5 * CHECKPOINT_IDLE_MS);
+      expect(storage.checkpoints).toBe(before + 1);
+      expect(storage.permall!.length).toBe(3 + 5);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('checkpoints before INIT reads the state, at STOP and close, and before a state blob leaves or arrives', async () => {
+    const { device, storage } = makeDevice();
+    const step = async (f: () => Promise<unknown>) => {
+      const n = storage.checkpoints;
+      await f();
+      return storage.checkpoints - n;
+    };
+    expect(await step(() => device.init())).toBe(1);
+    expect(await step(() => device.getStateBlob('permanent'))).toBe(1);
+    expect(await step(() => device.stop())).toBe(1);
+    expect(await step(() => device.setStateBlob('permanent', new Uint8Array(0), false))).toBe(1);
+    expect(await step(() => device.init())).toBe(1);
+    expect(await step(() => device.getStateBlob('savestate'))).toBe(1);
+    expect(storage.locked).toBe(false);
+    expect(await step(() => device.close())).toBe(1);
   });
 });

@@ -136,6 +136,11 @@ export class MemoryStorage implements Storage {
     this.events.push(`store ${blob.length}`);
     this.permall = blob.slice();
   }
+  /** How often the device asked for a checkpoint. */
+  checkpoints = 0;
+  checkpoint(): void {
+    this.checkpoints++;
+  }
   loadVolatile(): Uint8Array | null {
     return this.volatile;
   }

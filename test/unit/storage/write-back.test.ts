@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DirStorage } from '../../../src/storage/storage.js';
+import { DirStorage, newestPermanent } from '../../../src/storage/storage.js';
 import { WriteBackStorage } from '../../../src/storage/write-back.js';
 
 const dirs: string[] = [];
@@ -49,5 +49,23 @@ describe('WriteBackStorage', () => {
     expect(inner.loadVolatile()).toBeNull();
     expect(fs.statSync(path.join(dir, 'tpm2-00.permall')).mtimeMs).toBe(before);
     inner.unlock();
+  });
+
+  it('flush leaves the permanent state in tpm2-00.permall itself, not in the journal (a reconfigured directory)', () => {
+    const { dir, inner, pending } = storage();
+    inner.lock();
+    inner.storePermanent(Uint8Array.of(1));
+    inner.storePermanent(Uint8Array.of(2)); // a running daemon's change: in the journal
+    expect(newestPermanent(dir)?.fromJournal).toBe(true);
+    inner.unlock();
+    pending.lock();
+    pending.checkpoint(); // INIT folds it
+    expect(newestPermanent(dir)?.fromJournal).toBe(false);
+    expect(pending.loadPermanent()).toEqual(Uint8Array.of(2));
+    pending.storePermanent(Uint8Array.of(3));
+    pending.flush();
+    expect(newestPermanent(dir)?.fromJournal).toBe(false);
+    expect(inner.loadPermanent()).toEqual(Uint8Array.of(3));
+    pending.unlock();
   });
 });
