@@ -224,17 +224,11 @@ export class Engine {
     let cpParams = command.subarray(r.pos);
     // cpHash (Part 1 §18.7) over the parameters as sent and the handles' Names as they are
     // before the command runs, once per hash algorithm for every session, policy and audit.
-    const cpDigests = new Map<number, Uint8Array>();
     let names: Uint8Array[] | undefined;
-    const cpHash = (alg: number): Uint8Array => {
-      let digest = cpDigests.get(alg);
-      if (digest === undefined) {
-        names ??= handleList.map((h) => this.tpm.entityName(h));
-        digest = hash(alg, codeBytes(code), ...names, cpParams);
-        cpDigests.set(alg, digest);
-      }
-      return digest;
-    };
+    const cpHash = perHashAlg((alg) => {
+      names ??= handleList.map((h) => this.tpm.entityName(h));
+      return hash(alg, codeBytes(code), ...names, cpParams);
+    });
     if (tag === TPM_ST.SESSIONS) {
       if (def.noSessions) throw new TpmError(TPM_RC.AUTH_CONTEXT);
       const authSize = r.u32();
@@ -580,15 +574,7 @@ export class Engine {
     // rpHash (Part 1 §18.8), once per hash algorithm, each computed now: the parameters are a
     // view of the response buffer, valid only until the session area is written after them.
     const rpParams = w.peek(paramsAt, w.length);
-    const rpDigests = new Map<number, Uint8Array>();
-    const rpHash = (alg: number): Uint8Array => {
-      let digest = rpDigests.get(alg);
-      if (digest === undefined) {
-        digest = hash(alg, RC_SUCCESS_BYTES, codeBytes(def.code), rpParams);
-        rpDigests.set(alg, digest);
-      }
-      return digest;
-    };
+    const rpHash = perHashAlg((alg) => hash(alg, RC_SUCCESS_BYTES, codeBytes(def.code), rpParams));
     auditCommand(this.tpm, def.code, !def.noSessions, sessions, cpHash, rpHash);
     for (const use of sessions) if (use.session) rpHash(use.session.authHash);
     for (const use of sessions) {
@@ -675,6 +661,20 @@ function codeBytes(code: number): Uint8Array {
     CODE_BYTES.set(code, bytes);
   }
   return bytes;
+}
+
+/** `digest` computed once per hash algorithm (a command's sessions seldom use more than one). */
+function perHashAlg(digest: (alg: number) => Uint8Array): (alg: number) => Uint8Array {
+  const algs: number[] = [];
+  const digests: Uint8Array[] = [];
+  return (alg) => {
+    const i = algs.indexOf(alg);
+    if (i >= 0) return digests[i]!;
+    const d = digest(alg);
+    algs.push(alg);
+    digests.push(d);
+    return d;
+  };
 }
 
 /** a || b; b alone or a alone when the other is empty (callers never write to the result). */
