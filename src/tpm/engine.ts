@@ -540,6 +540,20 @@ export class Engine {
     return r;
   }
 
+  /**
+   * Part 1 §19.6.6: HMAC(key, rpHash || nonceTPM || nonceCaller || attributes) for an HMAC or
+   * policy session, the key with the authValue as the command left it (HierarchyChangeAuth and
+   * the like answer under the new value). Empty for a password, for PolicyPassword, and where an
+   * empty key met an empty command HMAC.
+   */
+  private responseHmac(use: SessionUse, rpHash: (alg: number) => Uint8Array): Uint8Array {
+    const session = use.session;
+    if (!session || use.passwordOnly) return EMPTY;
+    const key = use.includeAuth ? concat(session.sessionKey, this.extraKey(use)) : session.sessionKey;
+    if (key.length === 0 && use.hmac.length === 0) return EMPTY;
+    return hmac(session.authHash, key, rpHash(session.authHash), session.nonceTPM, use.nonceCaller, BYTES[use.attributes]!);
+  }
+
   private buildResponse(
     tag: number,
     def: CommandDef,
@@ -571,28 +585,23 @@ export class Engine {
       const key = concat(session.sessionKey, this.extraKey(encryptor));
       data.set(encryptParameter(session.symmetric, session.authHash, key, session.nonceTPM, encryptor.nonceCaller, data));
     }
-    // rpHash (Part 1 §18.8), once per hash algorithm, each computed now: the parameters are a
-    // view of the response buffer, valid only until the session area is written after them.
+    // rpHash (Part 1 §18.8), once per hash algorithm and only when audit or an HMAC needs it;
+    // the parameters are a view of the response buffer, valid until the session area follows them.
     const rpParams = w.peek(paramsAt, w.length);
     const rpHash = perHashAlg((alg) => hash(alg, RC_SUCCESS_BYTES, codeBytes(def.code), rpParams));
     auditCommand(this.tpm, def.code, !def.noSessions, sessions, cpHash, rpHash);
-    for (const use of sessions) if (use.session) rpHash(use.session.authHash);
-    for (const use of sessions) {
+    // Every response HMAC before the session area is written after the parameters.
+    const macs = sessions.map((use) => this.responseHmac(use, rpHash));
+    sessions.forEach((use, i) => {
       const session = use.session;
       if (!session) {
         // Password sessions answer with an empty nonce and HMAC and continueSession set (Part 1 §19.6.6).
         w.u16(0);
         w.u8(use.attributes | TPMA_SESSION.continueSession);
         w.u16(0);
-        continue;
+        return;
       }
-      // Part 1 §19.6.6: the response uses the authValue as the command left it
-      // (HierarchyChangeAuth and the like answer under the new value).
-      const key = use.includeAuth ? concat(session.sessionKey, this.extraKey(use)) : session.sessionKey;
-      let mac: Uint8Array = EMPTY;
-      if (!use.passwordOnly && (key.length > 0 || use.hmac.length > 0)) {
-        mac = hmac(session.authHash, key, rpHash(session.authHash), session.nonceTPM, use.nonceCaller, BYTES[use.attributes]!);
-      }
+      const mac = macs[i]!;
       w.u16(session.nonceTPM.length);
       w.bytes(session.nonceTPM);
       w.u8(use.attributes);
@@ -601,7 +610,7 @@ export class Engine {
       if (!(use.attributes & TPMA_SESSION.continueSession)) this.tpm.sessions.remove(session.handle);
       // A policy session that goes on starts a new policy (ms-tpm UpdateInternalSession).
       else if (session.kind === 'policy') resetPolicy(session, this.tpm.timeInfo().time);
-    }
+    });
     w.setU32(sizeAt, w.length);
     return w.finish();
   }
