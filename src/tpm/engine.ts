@@ -222,6 +222,13 @@ export class Engine {
     const authIndexes = def.authHandles;
     let sessions: SessionUse[] = [];
     let cpParams = command.subarray(r.pos);
+    // cpHash (Part 1 §18.7) over the parameters as sent and the handles' Names as they are
+    // before the command runs, once per hash algorithm for every session, policy and audit.
+    let names: Uint8Array[] | undefined;
+    const cpHash = perHashAlg((alg) => {
+      names ??= handleList.map((h) => this.tpm.entityName(h));
+      return hash(alg, codeBytes(code), ...names, cpParams);
+    });
     if (tag === TPM_ST.SESSIONS) {
       if (def.noSessions) throw new TpmError(TPM_RC.AUTH_CONTEXT);
       const authSize = r.u32();
@@ -230,7 +237,7 @@ export class Engine {
       r.pos += authSize;
       for (const i of authIndexes) if (i >= sessions.length) throw new TpmError(TPM_RC.AUTH_MISSING);
       cpParams = command.subarray(r.pos);
-      sessions.forEach((s, i) => this.checkSession(s, i, sessions, def, handleList, cpParams));
+      sessions.forEach((s, i) => this.checkSession(s, i, sessions, def, handleList, cpParams, cpHash));
       const decrypt = sessions.findIndex((s) => s.attributes & TPMA_SESSION.decrypt);
       if (decrypt >= 0) r = this.decryptFirstParameter(sessions[decrypt]!, decrypt, command.slice(r.pos));
     } else if (authIndexes.length > 0) {
@@ -246,9 +253,9 @@ export class Engine {
     if (r.remaining !== 0) throw new TpmError(TPM_RC.SIZE);
 
     // Audit hashes the command with the handles' Names as they are before it runs.
+    // Audit needs cpHash with the Names before the command changes them.
     const audited = isAudited(this.tpm.persistent, code) || sessions.some((s) => s.attributes & TPMA_SESSION.audit);
-    const names = audited ? handleList.map((h) => this.tpm.entityName(h)) : [];
-    const cpHash = (alg: number) => hash(alg, u32(code), ...names, cpParams);
+    if (audited) names ??= handleList.map((h) => this.tpm.entityName(h));
     const out = def.run(this.tpm, handles, params);
     return this.buildResponse(tag, def, out, sessions, cpHash);
   }
@@ -319,6 +326,7 @@ export class Engine {
     def: CommandDef,
     handles: number[],
     cpParams: Uint8Array,
+    cpHash: (alg: number) => Uint8Array,
   ): void {
     const n = i + 1;
     const session = use.session;
@@ -335,7 +343,7 @@ export class Engine {
     if (!authorizes) {
       const unauthorizing = TPMA_SESSION.decrypt | TPMA_SESSION.encrypt | TPMA_SESSION.audit;
       if (!(use.attributes & unauthorizing)) throw new TpmError(TPM_RC.ATTRIBUTES, { session: n });
-      if (!this.verifyHmac(use, i, all, def, handles, cpParams, session!.sessionKey)) this.authFailed(use, n);
+      if (!this.verifyHmac(use, i, all, cpHash, session!.sessionKey)) this.authFailed(use, n);
       return;
     }
     const entity = handles[i]!;
@@ -359,7 +367,7 @@ export class Engine {
     }
     // An authorization that uses a DA-protected authValue is refused while locked out.
     if (use.includeAuth && !this.tpm.isDaExempt(entity)) this.checkLockedOut(entity === TPM_RH.LOCKOUT);
-    if (session?.kind === 'policy') this.checkPolicy(session, i, def, entity, handles, cpParams);
+    if (session?.kind === 'policy') this.checkPolicy(session, i, def, entity, handles, cpParams, cpHash);
     else if (this.policyRequired(def, i, entity)) throw new TpmError(TPM_RC.AUTH_TYPE, { session: n });
     else if (!this.authValueAvailable(def, i, entity)) throw new TpmError(TPM_RC.AUTH_UNAVAILABLE, { session: n });
     if (!session || use.passwordOnly) {
@@ -370,7 +378,7 @@ export class Engine {
       return;
     }
     const key = use.includeAuth ? concat(session.sessionKey, authValue) : session.sessionKey;
-    const ok = this.verifyHmac(use, i, all, def, handles, cpParams, key);
+    const ok = this.verifyHmac(use, i, all, cpHash, key);
     // An NV PIN index counts each use of its authValue, good or bad.
     if (use.includeAuth) this.tpm.authValueUsed(entity, ok);
     if (!ok) this.authFailed(use, n);
@@ -434,7 +442,15 @@ export class Engine {
    * without an authValue), TPM_RC_PCR_CHANGED, TPM_RC_AUTH_UNAVAILABLE (no authPolicy),
    * TPM_RC_POLICY_FAIL, TPM_RC_EXPIRED, TPM_RC_POLICY_CC, TPM_RC_LOCALITY, TPM_RC_PP.
    */
-  private checkPolicy(session: Session, i: number, def: CommandDef, entity: number, handles: number[], cpParams: Uint8Array): void {
+  private checkPolicy(
+    session: Session,
+    i: number,
+    def: CommandDef,
+    entity: number,
+    handles: number[],
+    cpParams: Uint8Array,
+    cpHash: (alg: number) => Uint8Array,
+  ): void {
     const n = { session: i + 1 };
     const p = policyOf(session);
     if (def.code === TPM_CC.PolicySecret && !p.passwordNeeded && !p.authValueNeeded) throw new TpmError(TPM_RC.MODE, n);
@@ -458,11 +474,10 @@ export class Engine {
     // Physical presence is never asserted on a virtual TPM (swtpm's platform neither).
     if (p.ppRequired) throw new TpmError(TPM_RC.PP, n);
     if (p.hash.length !== 0) {
-      const names = handles.map((h) => this.tpm.entityName(h));
       let actual: Uint8Array;
-      if (p.hashKind === 'cpHash') actual = hash(session.authHash, u32(def.code), ...names, cpParams);
+      if (p.hashKind === 'cpHash') actual = cpHash(session.authHash);
       else if (p.hashKind === 'template') actual = templateHash(session.authHash, def.code, cpParams);
-      else actual = hash(session.authHash, ...names);
+      else actual = hash(session.authHash, ...handles.map((h) => this.tpm.entityName(h)));
       if (!constantTimeEqual(actual, p.hash)) throw new TpmError(TPM_RC.POLICY_FAIL, n);
     }
     // PolicyNvWritten: the authorized entity must be an NV index whose TPMA_NV_WRITTEN is as asserted.
@@ -484,9 +499,7 @@ export class Engine {
     use: SessionUse,
     i: number,
     all: SessionUse[],
-    def: CommandDef,
-    handles: number[],
-    cpParams: Uint8Array,
+    cpHash: (alg: number) => Uint8Array,
     key: Uint8Array,
   ): boolean {
     const session = use.session!;
@@ -498,16 +511,14 @@ export class Engine {
       if (d > 0) extra.push(all[d]!.session!.nonceTPM);
       if (e > 0 && e !== d) extra.push(all[e]!.session!.nonceTPM);
     }
-    const names = handles.map((h) => this.tpm.entityName(h));
-    const cpHash = hash(session.authHash, u32(def.code), ...names, cpParams);
-    const expected = hmac(session.authHash, key, cpHash, use.nonceCaller, session.nonceTPM, ...extra, new Uint8Array([use.attributes]));
+    const expected = hmac(session.authHash, key, cpHash(session.authHash), use.nonceCaller, session.nonceTPM, ...extra, BYTES[use.attributes]!);
     return constantTimeEqual(expected, use.hmac);
   }
 
   /** The authValue an encrypting or HMAC session adds to its session key now (Part 1 §19.6.8, §21.1). */
   private extraKey(use: SessionUse): Uint8Array {
-    if (use.associated === undefined) return new Uint8Array(0);
-    return trimTrailingZeros(this.tpm.entityAuth(use.associated) ?? new Uint8Array(0));
+    if (use.associated === undefined) return EMPTY;
+    return trimTrailingZeros(this.tpm.entityAuth(use.associated) ?? EMPTY);
   }
 
   /**
@@ -527,6 +538,20 @@ export class Engine {
     const r = new Reader(params);
     r.profile = this.tpm.rules;
     return r;
+  }
+
+  /**
+   * Part 1 §19.6.6: HMAC(key, rpHash || nonceTPM || nonceCaller || attributes) for an HMAC or
+   * policy session, the key with the authValue as the command left it (HierarchyChangeAuth and
+   * the like answer under the new value). Empty for a password, for PolicyPassword, and where an
+   * empty key met an empty command HMAC.
+   */
+  private responseHmac(use: SessionUse, rpHash: (alg: number) => Uint8Array): Uint8Array {
+    const session = use.session;
+    if (!session || use.passwordOnly) return EMPTY;
+    const key = use.includeAuth ? concat(session.sessionKey, this.extraKey(use)) : session.sessionKey;
+    if (key.length === 0 && use.hmac.length === 0) return EMPTY;
+    return hmac(session.authHash, key, rpHash(session.authHash), session.nonceTPM, use.nonceCaller, BYTES[use.attributes]!);
   }
 
   private buildResponse(
@@ -560,26 +585,23 @@ export class Engine {
       const key = concat(session.sessionKey, this.extraKey(encryptor));
       data.set(encryptParameter(session.symmetric, session.authHash, key, session.nonceTPM, encryptor.nonceCaller, data));
     }
-    const needRp = sessions.some((s) => s.session) || isAudited(this.tpm.persistent, def.code);
-    const rpParams = needRp ? w.peek(paramsAt, w.length).slice() : new Uint8Array(0);
-    const rpHash = (alg: number) => hash(alg, u32(TPM_RC.SUCCESS), u32(def.code), rpParams);
+    // rpHash (Part 1 §18.8), once per hash algorithm and only when audit or an HMAC needs it;
+    // the parameters are a view of the response buffer, valid until the session area follows them.
+    const rpParams = w.peek(paramsAt, w.length);
+    const rpHash = perHashAlg((alg) => hash(alg, RC_SUCCESS_BYTES, codeBytes(def.code), rpParams));
     auditCommand(this.tpm, def.code, !def.noSessions, sessions, cpHash, rpHash);
-    for (const use of sessions) {
+    // Every response HMAC before the session area is written after the parameters.
+    const macs = sessions.map((use) => this.responseHmac(use, rpHash));
+    sessions.forEach((use, i) => {
       const session = use.session;
       if (!session) {
         // Password sessions answer with an empty nonce and HMAC and continueSession set (Part 1 §19.6.6).
         w.u16(0);
         w.u8(use.attributes | TPMA_SESSION.continueSession);
         w.u16(0);
-        continue;
+        return;
       }
-      // Part 1 §19.6.6: the response uses the authValue as the command left it
-      // (HierarchyChangeAuth and the like answer under the new value).
-      const key = use.includeAuth ? concat(session.sessionKey, this.extraKey(use)) : session.sessionKey;
-      let mac: Uint8Array = new Uint8Array(0);
-      if (!use.passwordOnly && (key.length > 0 || use.hmac.length > 0)) {
-        mac = hmac(session.authHash, key, rpHash(session.authHash), session.nonceTPM, use.nonceCaller, new Uint8Array([use.attributes]));
-      }
+      const mac = macs[i]!;
       w.u16(session.nonceTPM.length);
       w.bytes(session.nonceTPM);
       w.u8(use.attributes);
@@ -588,7 +610,7 @@ export class Engine {
       if (!(use.attributes & TPMA_SESSION.continueSession)) this.tpm.sessions.remove(session.handle);
       // A policy session that goes on starts a new policy (ms-tpm UpdateInternalSession).
       else if (session.kind === 'policy') resetPolicy(session, this.tpm.timeInfo().time);
-    }
+    });
     w.setU32(sizeAt, w.length);
     return w.finish();
   }
@@ -629,9 +651,45 @@ interface SessionUse {
   passwordOnly?: boolean;
 }
 
+const EMPTY = new Uint8Array(0);
+
+/** Each byte value as a one-byte array, for the session attributes hashed into HMACs (never written to). */
+const BYTES: readonly Uint8Array[] = Array.from({ length: 256 }, (_, i) => new Uint8Array([i]));
+
 const u32 = (v: number): Uint8Array => new Uint8Array([v >>> 24, (v >>> 16) & 0xff, (v >>> 8) & 0xff, v & 0xff]);
 
+const RC_SUCCESS_BYTES = u32(TPM_RC.SUCCESS);
+
+/** Command codes as hashed into cpHash and rpHash, made once per code (never written to). */
+const CODE_BYTES = new Map<number, Uint8Array>();
+
+function codeBytes(code: number): Uint8Array {
+  let bytes = CODE_BYTES.get(code);
+  if (bytes === undefined) {
+    bytes = u32(code);
+    CODE_BYTES.set(code, bytes);
+  }
+  return bytes;
+}
+
+/** `digest` computed once per hash algorithm (a command's sessions seldom use more than one). */
+function perHashAlg(digest: (alg: number) => Uint8Array): (alg: number) => Uint8Array {
+  const algs: number[] = [];
+  const digests: Uint8Array[] = [];
+  return (alg) => {
+    const i = algs.indexOf(alg);
+    if (i >= 0) return digests[i]!;
+    const d = digest(alg);
+    algs.push(alg);
+    digests.push(d);
+    return d;
+  };
+}
+
+/** a || b; b alone or a alone when the other is empty (callers never write to the result). */
 function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  if (b.length === 0) return a;
+  if (a.length === 0) return b;
   const out = new Uint8Array(a.length + b.length);
   out.set(a);
   out.set(b, a.length);

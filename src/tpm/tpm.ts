@@ -33,6 +33,9 @@ export const MAX_BUFFER_SIZE = 4096;
 /** TPMA_OBJECT.noDA (Part 2 §8.3). */
 const NO_DA = 1 << 10;
 
+/** The empty value entityAuth, entityName and entityAuthPolicy answer with: one array, as nothing can be written to it. */
+const NO_BYTES = new Uint8Array(0);
+
 export class Tpm {
   readonly env: EngineEnv;
   persistent: PersistentState;
@@ -338,7 +341,7 @@ export class Tpm {
    */
   entityAuth(handle: number): Uint8Array | undefined {
     const type = handle >>> 24;
-    if (type === TPM_HT.PCR) return PCR_ATTRIBUTES[handle]?.authGroup ? this.pcrAuth : new Uint8Array(0);
+    if (type === TPM_HT.PCR) return PCR_ATTRIBUTES[handle]?.authGroup ? this.pcrAuth : NO_BYTES;
     if (type === TPM_HT.TRANSIENT || type === TPM_HT.PERSISTENT) return this.object(handle)?.auth;
     if (type === TPM_HT.NV_INDEX) return nvFind(this, handle)?.authValue;
     switch (handle) {
@@ -351,7 +354,7 @@ export class Tpm {
       case TPM_RH.PLATFORM:
         return this.platformAuth;
       case TPM_RH.NULL:
-        return new Uint8Array(0);
+        return NO_BYTES;
       default:
         return undefined;
     }
@@ -363,7 +366,7 @@ export class Tpm {
    */
   entityName(handle: number): Uint8Array {
     const object = this.object(handle);
-    if (object) return object.kind === 'key' ? object.name : new Uint8Array(0);
+    if (object) return object.kind === 'key' ? object.name : NO_BYTES;
     const index = handle >>> 24 === TPM_HT.NV_INDEX ? nvFind(this, handle) : undefined;
     if (index) return nvName(this, index);
     return new Uint8Array([handle >>> 24, (handle >>> 16) & 0xff, (handle >>> 8) & 0xff, handle & 0xff]);
@@ -372,15 +375,15 @@ export class Tpm {
   /** The authPolicy of an entity (Part 1 §19.7.9); empty where none is set (PCRs, sequences). */
   entityAuthPolicy(handle: number): Uint8Array {
     const type = handle >>> 24;
-    if (type === TPM_HT.TRANSIENT || type === TPM_HT.PERSISTENT) return this.keyObject(handle)?.publicArea.authPolicy ?? new Uint8Array(0);
-    if (type === TPM_HT.NV_INDEX) return nvFind(this, handle)?.public.authPolicy ?? new Uint8Array(0);
+    if (type === TPM_HT.TRANSIENT || type === TPM_HT.PERSISTENT) return this.keyObject(handle)?.publicArea.authPolicy ?? NO_BYTES;
+    if (type === TPM_HT.NV_INDEX) return nvFind(this, handle)?.public.authPolicy ?? NO_BYTES;
     if (handle === TPM_RH.PLATFORM) return this.platformPolicy.digest;
-    if (type === TPM_HT.PCR) return PCR_ATTRIBUTES[handle]?.authGroup ? (this.persistent.pcrPolicy?.digest ?? new Uint8Array(0)) : new Uint8Array(0);
+    if (type === TPM_HT.PCR) return PCR_ATTRIBUTES[handle]?.authGroup ? (this.persistent.pcrPolicy?.digest ?? NO_BYTES) : NO_BYTES;
     const policies = this.persistent.policies;
-    if (handle === TPM_RH.OWNER) return policies?.owner.digest ?? new Uint8Array(0);
-    if (handle === TPM_RH.ENDORSEMENT) return policies?.endorsement.digest ?? new Uint8Array(0);
-    if (handle === TPM_RH.LOCKOUT) return policies?.lockout.digest ?? new Uint8Array(0);
-    return new Uint8Array(0);
+    if (handle === TPM_RH.OWNER) return policies?.owner.digest ?? NO_BYTES;
+    if (handle === TPM_RH.ENDORSEMENT) return policies?.endorsement.digest ?? NO_BYTES;
+    if (handle === TPM_RH.LOCKOUT) return policies?.lockout.digest ?? NO_BYTES;
+    return NO_BYTES;
   }
 
   /** Identifies this run of TPM time, which restarts at _TPM_Init: expiring tickets carry it. */

@@ -32,6 +32,8 @@ export interface Protector {
   readonly nameAlg: number;
   readonly seed: Uint8Array;
   readonly symKeyBits: number;
+  /** hmacKey, when a loaded parent has it already (parentIntegrityKey). */
+  readonly integrityKey?: Uint8Array;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -41,10 +43,30 @@ const EMPTY = new Uint8Array(0);
  * sym); with `seed`, the protector of a blob keyed by a shared seed instead (a credential for
  * an EK, a duplicate for a new parent).
  */
-export function protectorOf(parent: KeyObject, seed: Uint8Array = parent.seedValue): Protector {
+export function protectorOf(parent: KeyObject, seed?: Uint8Array): Protector {
   const p = parent.publicArea.parameters as { symmetric?: TPMT_SYM_DEF_OBJECT; sym?: TPMT_SYM_DEF_OBJECT };
   const sym = (p.symmetric ?? p.sym)!;
-  return { nameAlg: parent.publicArea.nameAlg, seed, symKeyBits: sym.keyBits as number };
+  const nameAlg = parent.publicArea.nameAlg;
+  const symKeyBits = sym.keyBits as number;
+  if (seed !== undefined) return { nameAlg, seed, symKeyBits };
+  return { nameAlg, seed: parent.seedValue, symKeyBits, integrityKey: parentIntegrityKey(parent) };
+}
+
+/**
+ * The hmacKey of a parent's children depends on the parent alone (its nameAlg and seedValue,
+ * neither of which a loaded object ever changes), so it is derived once per loaded parent and
+ * kept with it: a Load or Create under the parent then skips one KDFa. A parent flushed and
+ * loaded again is a new object and derives it anew.
+ */
+const integrityKeys = new WeakMap<KeyObject, Uint8Array>();
+
+function parentIntegrityKey(parent: KeyObject): Uint8Array {
+  let key = integrityKeys.get(parent);
+  if (key === undefined) {
+    key = deriveIntegrityKey(parent.publicArea.nameAlg, parent.seedValue);
+    integrityKeys.set(parent, key);
+  }
+  return key;
 }
 
 /** The TPMT_SENSITIVE of a loaded object; authValue is padded to its nameAlg's digest (MarshalSensitive). */
@@ -65,9 +87,12 @@ export function padAuth(sensitive: TPMT_SENSITIVE, nameAlg: number): TPMT_SENSIT
   return { ...sensitive, authValue };
 }
 
+function deriveIntegrityKey(nameAlg: number, seed: Uint8Array): Uint8Array {
+  return kdfa(nameAlg, seed, 'INTEGRITY', EMPTY, EMPTY, hashInfo(nameAlg)!.digestSize * 8);
+}
+
 function integrityOf(p: Protector, name: Uint8Array, body: Uint8Array): Uint8Array {
-  const key = kdfa(p.nameAlg, p.seed, 'INTEGRITY', EMPTY, EMPTY, hashInfo(p.nameAlg)!.digestSize * 8);
-  return hmac(p.nameAlg, key, body, name);
+  return hmac(p.nameAlg, p.integrityKey ?? deriveIntegrityKey(p.nameAlg, p.seed), body, name);
 }
 
 const symKeyOf = (p: Protector, name: Uint8Array): Uint8Array => kdfa(p.nameAlg, p.seed, 'STORAGE', name, EMPTY, p.symKeyBits);

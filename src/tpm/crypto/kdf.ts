@@ -11,7 +11,24 @@ const utf8 = new TextEncoder();
  * doubled when the caller's label already ends in "\0".
  */
 function labelBytes(label: string | Uint8Array): Uint8Array {
-  const bytes = typeof label === 'string' ? utf8.encode(label) : label;
+  if (typeof label === 'string') {
+    let cached = LABELS.get(label);
+    if (cached === undefined) {
+      cached = terminated(utf8.encode(label));
+      LABELS.set(label, cached);
+    }
+    return cached;
+  }
+  return terminated(label);
+}
+
+/**
+ * The spec's labels ("ATH", "CFB", "STORAGE", "INTEGRITY", ...), encoded once: KDFa runs several
+ * times in a command with parameter encryption. Only read (copied into the KDF input).
+ */
+const LABELS = new Map<string, Uint8Array>();
+
+function terminated(bytes: Uint8Array): Uint8Array {
   if (bytes.length > 0 && bytes[bytes.length - 1] === 0) return bytes;
   const out = new Uint8Array(bytes.length + 1);
   out.set(bytes);

@@ -13,14 +13,19 @@ function cipherName(key: Uint8Array): string {
   throw new TpmError(TPM_RC.KEY_SIZE);
 }
 
+// CFB is a stream mode: update() returns every byte and final() none, so nothing is joined.
 export function aesCfbEncrypt(key: Uint8Array, iv: Uint8Array, data: Uint8Array): Uint8Array {
   const c = nodeCrypto.createCipheriv(cipherName(key), key, iv);
-  return view(Buffer.concat([c.update(data), c.final()]));
+  const out = c.update(data);
+  c.final();
+  return view(out);
 }
 
 export function aesCfbDecrypt(key: Uint8Array, iv: Uint8Array, data: Uint8Array): Uint8Array {
   const d = nodeCrypto.createDecipheriv(cipherName(key), key, iv);
-  return view(Buffer.concat([d.update(data), d.final()]));
+  const out = d.update(data);
+  d.final();
+  return view(out);
 }
 
 function cbcName(key: Uint8Array): string {
