@@ -20,8 +20,13 @@ import { ERRNO, FUSE_OP, errorReply, fuse_in_header } from './kernel-structs.js'
 import { CuseSession, REQUEST_BUFFER_SIZE } from './session.js';
 
 export const CUSE_PATH = '/dev/cuse';
-/** How long to wait on the main thread for the READ that follows a WRITE. */
-const FOLLOW_UP_US = Number(process.env.VTPMD_CUSE_FOLLOW_UP_US ?? 200);
+/**
+ * How long the addon waits on the main thread for the READ that follows a WRITE. 0 (go back to
+ * the event loop) measured faster in the guest: 514/361 against 418/347 GetRandom/PCR_Extend
+ * per second with 200 µs, since a client placed on the daemon's CPU cannot send its READ while
+ * the daemon spins waiting for it.
+ */
+const FOLLOW_UP_US = Number(process.env.VTPMD_CUSE_FOLLOW_UP_US ?? 0);
 
 /** A problem the CLI reports as one line: what is wrong and what to do. */
 export class CuseError extends Error {
@@ -166,8 +171,8 @@ export class CuseDevice {
 
   private startReading(): void {
     if (process.env.VTPMD_CUSE_READER === 'threadpool') return this.readNext();
-    // After a WRITE the addon waits FOLLOW_UP_US for the client's READ and answers it from the
-    // response offered, so a command costs one call into JS, not two and a sleep between.
+    // The client's READs of a response offered after its WRITE are answered by the addon, so a
+    // command costs one call into JS, not two.
     this.watch = watchDevice(this.fd, this.buf, FOLLOW_UP_US, (event) => {
       if (event.request === null) {
         const { errno } = event;

@@ -254,11 +254,6 @@ export class CuseSession {
     const command = copyCommand(body.subarray(fuse_write_in.size, fuse_write_in.size + size));
     this.response = null;
     this.readOffset = 0;
-    // The WRITE is answered first: the client's write(2) returns and its read(2) is on its way
-    // while the command runs (the response is what the READ gets; nothing of it is promised
-    // here). Requests are handled one at a time, so that READ is seen only after this returns,
-    // with the response in place.
-    this.send(reply(unique, fuse_write_out.encode({ size })));
     const now = this.options.device.executeTpmNow(command);
     if (now) {
       this.response = now;
@@ -278,6 +273,8 @@ export class CuseSession {
         });
       this.executing = this.track(run);
     }
+    // Answered once the command has run (as swtpm cuse does) and its response is offered.
+    this.send(reply(unique, fuse_write_out.encode({ size })));
   }
 
   /** A deferred command finished: serve the reads that waited and wake a poller. */

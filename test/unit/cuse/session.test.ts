@@ -185,7 +185,7 @@ describe('WRITE / READ', () => {
     expect(parseReply(d!).payload.length).toBe(0);
   });
 
-  it('answers a WRITE, then runs it and offers the response; READs resume where the offer was left', async () => {
+  it('offers a response made at once before answering its WRITE; READs resume where the offer was left', async () => {
     const offers: Uint8Array[] = [];
     const t = setup({ offer: (r) => offers.push(r.slice()) });
     await t.ptm(PTM.INIT, u32le(0));
@@ -196,9 +196,7 @@ describe('WRITE / READ', () => {
     const send = t.session['options'].send;
     t.session['options'].send = (b: Uint8Array) => (order.push('reply'), send(b));
     await t.send(k.write(t.next(), GET_RANDOM_16));
-    // The WRITE is answered before the command runs; the READ that follows is handled after
-    // this request, when the response is offered.
-    expect(order).toEqual(['reply', 'offer']);
+    expect(order).toEqual(['offer', 'reply']); // the offer is there before the client can READ
     expect(offers.length).toBe(1);
     expect(offers[0]!.length).toBe(28);
     // The I/O layer answered READs for 10 bytes of it; the session goes on from there.
