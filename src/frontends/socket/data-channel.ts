@@ -24,6 +24,7 @@ import type net from 'node:net';
 import type { Logger } from '../../common/log.js';
 import type { Device } from '../../device/device.js';
 import { serveConnection } from '../../native/syscalls.js';
+import { concatBytes } from '../../tpm/crypto/bytes.js';
 import { copyCommand } from '../command-copy.js';
 
 const HEADER_SIZE = 10;
@@ -90,25 +91,14 @@ export class CommandFramer {
   private headerSize(): number {
     // Almost always the whole header is in the first chunk; only a split header is joined.
     const first = this.chunks[0]!;
-    const head = first.length >= HEADER_SIZE ? first : joined(this.chunks);
+    const head = first.length >= HEADER_SIZE ? first : concatBytes(...this.chunks);
     return new DataView(head.buffer, head.byteOffset, HEADER_SIZE).getUint32(SIZE_OFFSET);
   }
 
   private take(n: number): Uint8Array {
     if (n === 1) return this.chunks.shift()!;
-    return joined(this.chunks.splice(0, n));
+    return concatBytes(...this.chunks.splice(0, n));
   }
-}
-
-/** The chunks as one plain Uint8Array (what the engine takes). */
-function joined(chunks: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
 }
 
 /**
