@@ -2,8 +2,9 @@
 // npm run bench: vtpmd vs swtpm, side by side. Each daemon runs `socket --tpm2 --flags
 // not-need-init` on a temp state dir; after TPM2_Startup(CLEAR) every workload runs over ONE kept
 // data connection for a fixed time after a warm-up, timing each command (the NV workloads' indices
-// are defined over that connection first). Prints ops/s, p50, p99
-// and the vtpmd/swtpm throughput ratio, then each daemon's RSS. Plain Node, no dependencies.
+// are defined over that connection first). Prints ops/s, p50, p99, each daemon's CPU time per
+// operation (less disturbed by the host's load than the rates) and the vtpmd/swtpm throughput
+// ratio, then each daemon's RSS. Plain Node, no dependencies.
 //
 // Environment: BENCH_SECONDS (per workload, default 2), BENCH_WARMUP_MS (default 300),
 // BENCH_ROUNDS (alternating rounds per workload, default 4), BENCH_RSA_SECONDS (for the uncached
@@ -396,6 +397,16 @@ function privateKiB(pid) {
   }
 }
 
+/** CPU time of a process so far (user + system, all threads), in µs; /proc counts USER_HZ = 100 ticks. */
+function cpuMicros(pid) {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10_000;
+  } catch {
+    return NaN;
+  }
+}
+
 function rssKiB(pid) {
   try {
     const m = /VmRSS:\s+(\d+)\s+kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -430,10 +441,10 @@ async function runRound(conn, w, seconds) {
   return { lat, elapsed: Number(now - start) / 1e9 };
 }
 
-function summarize(lat, elapsed) {
+function summarize(lat, elapsed, cpu) {
   lat.sort((a, b) => a - b);
   const q = (p) => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))];
-  return { ops: lat.length / elapsed, p50: q(0.5), p99: q(0.99), n: lat.length };
+  return { ops: lat.length / elapsed, p50: q(0.5), p99: q(0.99), n: lat.length, cpuPerOp: cpu / lat.length };
 }
 
 // ---- main ------------------------------------------------------------------------------------
@@ -509,17 +520,19 @@ try {
     );
   for (const w of [...WORKLOADS, ...sessionWorkloads]) {
     process.stderr.write(`  ${w.name} ...\n`);
-    const acc = Object.fromEntries(impls.map((impl) => [impl, { lat: [], elapsed: 0 }]));
+    const acc = Object.fromEntries(impls.map((impl) => [impl, { lat: [], elapsed: 0, cpu: 0 }]));
     for (const impl of impls) await round(impl, w, WARMUP_MS / 1000);
     for (let r = 0; r < ROUNDS; r++) {
       const order = r % 2 === 0 ? impls : [...impls].reverse();
       for (const impl of order) {
+        const cpuBefore = cpuMicros(daemons[impl].pid);
         const { lat, elapsed } = await round(impl, w, (w.seconds ?? SECONDS) / ROUNDS);
+        acc[impl].cpu += cpuMicros(daemons[impl].pid) - cpuBefore;
         acc[impl].lat.push(...lat);
         acc[impl].elapsed += elapsed;
       }
     }
-    for (const impl of impls) all[impl].results[w.name] = summarize(acc[impl].lat, acc[impl].elapsed);
+    for (const impl of impls) all[impl].results[w.name] = summarize(acc[impl].lat, acc[impl].elapsed, acc[impl].cpu);
   }
   for (const impl of impls) all[impl].rss = rssKiB(daemons[impl].pid);
 } finally {
@@ -529,15 +542,17 @@ try {
 
 const fmtOps = (x) => (x === undefined ? '-' : x.ops.toFixed(0));
 const fmtMs = (v) => (v === undefined ? '-' : `${v.toFixed(3)}ms`);
-const rows = [['workload', 'vtpmd ops/s', 'p50', 'p99', 'swtpm ops/s', 'p50', 'p99', 'ratio']];
+const fmtCpu = (x) => (x === undefined || !Number.isFinite(x.cpuPerOp) ? '-' : x.cpuPerOp.toFixed(0));
+const rows = [['workload', 'vtpmd ops/s', 'p50', 'p99', 'cpu µs', 'swtpm ops/s', 'p50', 'p99', 'cpu µs', 'ratio']];
 for (const w of [...WORKLOADS, ...SESSION_WORKLOADS]) {
   const v = all.vtpmd?.results[w.name];
   const s = all.swtpm?.results[w.name];
-  rows.push([w.name, fmtOps(v), fmtMs(v?.p50), fmtMs(v?.p99), fmtOps(s), fmtMs(s?.p50), fmtMs(s?.p99),
+  rows.push([w.name, fmtOps(v), fmtMs(v?.p50), fmtMs(v?.p99), fmtCpu(v), fmtOps(s), fmtMs(s?.p50), fmtMs(s?.p99), fmtCpu(s),
     v && s ? (v.ops / s.ops).toFixed(2) : '-']);
 }
 const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => String(r[i]).length)));
-console.log(`\n${SECONDS} s per workload and daemon in ${ROUNDS} alternating rounds after ${WARMUP_MS} ms warm-up, one kept-open data connection each\n`);
+console.log(`\n${SECONDS} s per workload and daemon in ${ROUNDS} alternating rounds after ${WARMUP_MS} ms warm-up, one kept-open data connection each`);
+console.log('cpu µs: the daemon\'s CPU time (user + system, from /proc, 10 ms ticks) per operation, clean-up commands included\n');
 for (const [i, r] of rows.entries()) {
   console.log(r.map((c, j) => (j === 0 ? String(c).padEnd(widths[j]) : String(c).padStart(widths[j]))).join('  '));
   if (i === 0) console.log(widths.map((w) => '-'.repeat(w)).join('  '));
