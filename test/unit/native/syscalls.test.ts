@@ -5,9 +5,8 @@
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   changeRoot,
   lockWholeFile,
@@ -18,16 +17,9 @@ import {
   type NativeConnection,
   watchDevice,
 } from '../../../src/native/syscalls.js';
+import { tempDirs } from '../../helpers/temp-dir.js';
 
-const dirs: string[] = [];
-const tempDir = () => {
-  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'vtpmd-native-'));
-  dirs.push(d);
-  return d;
-};
-afterEach(() => {
-  for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
-});
+const tempDir = tempDirs('vtpmd-native-');
 
 /** Runs a python3 program until it prints a line; returns the line and the process. */
 async function python(script: string): Promise<{ line: string; child: ReturnType<typeof spawn> }> {

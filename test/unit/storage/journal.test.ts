@@ -2,15 +2,15 @@
 // preallocated slot and an fdatasync; a crash at any step leaves the previous or the new state
 // loadable, never a mix and never an error; checkpoints fold the journal into tpm2-00.permall.
 import * as fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { printStatesJson } from '../../../src/cli/print-states.js';
 import { wrapState } from '../../../src/storage/envelope.js';
 import { encodeRecord, Journal, JOURNAL_HEADER_SIZE, newestRecord, permallDigest, readJournal, recordSize, slotSizeFor } from '../../../src/storage/journal.js';
 import { stateKey } from '../../../src/storage/state-key.js';
 import { DirStorage, StateFileError } from '../../../src/storage/storage.js';
 import { SimFs, type CrashKind } from './sim-fs.js';
+import { tempDirs } from '../../helpers/temp-dir.js';
 
 const DIR = '/state';
 const PERMALL = `${DIR}/tpm2-00.permall`;
@@ -35,15 +35,7 @@ const restart = (fs: SimFs) => {
   return s;
 };
 
-const dirs: string[] = [];
-function tempDir(): string {
-  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'vtpmd-journal-'));
-  dirs.push(d);
-  return d;
-}
-afterEach(() => {
-  for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
-});
+const tempDir = tempDirs('vtpmd-journal-');
 
 describe('journal writes', () => {
   it('a change after the first is one write of a slot and one fdatasync; the permall stays as it was until a checkpoint', () => {

@@ -1,22 +1,14 @@
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { nodeFs, type FsOps } from '../../../src/storage/atomic-write.js';
 import { crc32, unwrapState, wrapState } from '../../../src/storage/envelope.js';
 import { lockStateDir, LockError } from '../../../src/storage/lock.js';
 import { DirStorage, StateFileError, StorageError } from '../../../src/storage/storage.js';
+import { tempDirs } from '../../helpers/temp-dir.js';
 
-const dirs: string[] = [];
-function tempDir(): string {
-  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'vtpmd-storage-'));
-  dirs.push(d);
-  return d;
-}
-afterEach(() => {
-  for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
-});
+const tempDir = tempDirs('vtpmd-storage-');
 
 describe('state envelope', () => {
   it('uses swtpm\'s header: version 2, min 1, hdrsize 10, flags 0, totlen = file length', () => {

@@ -1,19 +1,15 @@
 // The volatile-state file and swtpm's state-blob envelope (swtpm-compat §5.1, §5.2).
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import os from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { crc32 } from '../../../src/storage/envelope.js';
 import { exportStateBlob, importStateBlob, StateBlobError } from '../../../src/storage/state-blob.js';
 import { DirStorage, StateFileError } from '../../../src/storage/storage.js';
+import { tempDirs } from '../../helpers/temp-dir.js';
 
-const dirs: string[] = [];
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
+const tempDir = tempDirs('vtpmd-vol-');
 function storage() {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'vtpmd-vol-'));
-  dirs.push(dir);
+  const dir = tempDir();
   return { dir, s: new DirStorage({ dir, lock: false }) };
 }
 

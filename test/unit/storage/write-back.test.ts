@@ -1,20 +1,16 @@
 // WriteBackStorage (vtpmd setup): nothing reaches the directory before flush(), reads see the
 // pending state, flush() writes each changed file once.
 import * as fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DirStorage, newestPermanent } from '../../../src/storage/storage.js';
 import { WriteBackStorage } from '../../../src/storage/write-back.js';
+import { tempDirs } from '../../helpers/temp-dir.js';
 
-const dirs: string[] = [];
-afterEach(() => {
-  for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
-});
+const tempDir = tempDirs('vtpmd-wb-');
 
 function storage() {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vtpmd-wb-'));
-  dirs.push(dir);
+  const dir = tempDir();
   const inner = new DirStorage({ dir });
   return { dir, inner, pending: new WriteBackStorage(inner) };
 }
