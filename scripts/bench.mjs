@@ -283,12 +283,17 @@ function listen(port) {
     s.listen({ port, host: '127.0.0.1', exclusive: true }, () => resolve(s));
   });
 }
+// Below Linux's ephemeral range (32768-60999 by default): polling a port there before the daemon
+// listens can connect a socket to itself (TCP simultaneous open), and the TIME_WAIT that leaves
+// keeps the daemon from binding.
+const PORT_LOW = 20000;
+const PORT_HIGH = 32000;
 async function freePortPair() {
   for (let i = 0; i < 50; i++) {
-    const a = await listen(0);
+    const p = PORT_LOW + 2 * Math.floor(Math.random() * ((PORT_HIGH - PORT_LOW) / 2));
+    const a = await listen(p);
     if (!a) continue;
-    const p = a.address().port;
-    const b = p < 65535 ? await listen(p + 1) : null;
+    const b = await listen(p + 1);
     await new Promise((r) => a.close(r));
     if (!b) continue;
     await new Promise((r) => b.close(r));
