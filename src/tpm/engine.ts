@@ -612,7 +612,7 @@ export class Engine {
       else if (session.kind === 'policy') resetPolicy(session, this.tpm.timeInfo().time);
     });
     w.setU32(sizeAt, w.length);
-    return w.finish();
+    return w.finishShortLived();
   }
 }
 

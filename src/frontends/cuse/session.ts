@@ -13,7 +13,7 @@
 import type { Logger } from '../../common/log.js';
 import { CMD, PTM_RES } from '../../control/codes.js';
 import { NOT_RUNNING_RESPONSE, type Device } from '../../device/device.js';
-import { copyCommand } from '../command-copy.js';
+import { slabCopy } from '../../common/slab-copy.js';
 import { CuseControl } from './ioctl.js';
 import {
   CUSE_INIT_INFO_MAX,
@@ -251,7 +251,7 @@ export class CuseSession {
     if (w.size > TPM_REQ_MAX) this.options.log.debug(`cuse: a ${w.size}-byte write is truncated to ${TPM_REQ_MAX} bytes`);
     const size = Math.min(w.size, TPM_REQ_MAX);
     // The command is copied: the caller may reuse its read buffer.
-    const command = copyCommand(body.subarray(fuse_write_in.size, fuse_write_in.size + size));
+    const command = slabCopy(body.subarray(fuse_write_in.size, fuse_write_in.size + size));
     this.response = null;
     this.readOffset = 0;
     const now = this.options.device.executeTpmNow(command);

@@ -25,7 +25,7 @@ import type { Logger } from '../../common/log.js';
 import type { Device } from '../../device/device.js';
 import { serveConnection } from '../../native/syscalls.js';
 import { concatBytes } from '../../tpm/crypto/bytes.js';
-import { copyCommand } from '../command-copy.js';
+import { slabCopy } from '../../common/slab-copy.js';
 
 const HEADER_SIZE = 10;
 const SIZE_OFFSET = 2;
@@ -128,7 +128,7 @@ export function serveDataConnection(socket: net.Socket, options: DataConnectionO
   const conn = serveConnection(fd, {
     data(chunk, fds) {
       for (const d of fds) fs.closeSync(d); // nothing is passed on the data channel
-      framer.push(copyCommand(chunk)); // the view is of a buffer the next read reuses
+      framer.push(slabCopy(chunk)); // the view is of a buffer the next read reuses
       // While a queued command runs, pump() picks up what arrived meanwhile when it is done.
       if (!busy) pump();
     },

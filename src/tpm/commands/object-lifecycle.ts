@@ -34,7 +34,7 @@ import { creationData } from './hierarchy.js';
 import { createChecks, publicAttributesValidation } from './object-checks.js';
 import { createOrdinary, deriveObject, derivePrimary, qualifiedNameOf } from './object-create.js';
 import { loadChecks } from './object-load.js';
-import { privateToSensitive, protectorOf, sensitiveOf, sensitiveToPrivate } from './object-private.js';
+import { openChild, protectorOf, sensitiveOf, sensitiveToPrivate } from './object-private.js';
 import { creationTicket } from './tickets.js';
 
 const IV_BYTES = 16;
@@ -122,7 +122,7 @@ export const Load = command({
     const parent = storageParent(tpm, parentHandle);
     const name = objectName(inPublic);
     if (name.length === 0) throw new TpmError(TPM_RC.HASH, { param: 2 });
-    const sensitive = atPosition({ param: 1 }, () => privateToSensitive(inPrivate, name, protectorOf(parent)));
+    const sensitive = atPosition({ param: 1 }, () => openChild(parent, inPrivate, name));
     const parentFixedTpm = (parent.publicArea.objectAttributes & TPMA_OBJECT.fixedTPM) !== 0;
     loadChecks(parent.publicArea, inPublic, sensitive, !parentFixedTpm, { pub: 2, priv: 1 });
     const object: KeyObject = {

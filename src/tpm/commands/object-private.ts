@@ -150,6 +150,36 @@ export function sensitiveToPrivate(sensitive: TPMT_SENSITIVE, name: Uint8Array, 
 }
 
 /**
+ * A loaded parent remembers the last few children it opened: the same TPM2B_PRIVATE with the same
+ * Name under the same loaded parent always opens to the same sensitive area (or fails alike), so
+ * a client that loads one key again and again (a TSS per operation, tpm2-tools per invocation)
+ * skips the integrity HMAC, two KDFs and the decryption (most of TPM2_Load's time). Failures are
+ * not remembered. The sensitive areas are shared with the objects loaded from them, which never
+ * change theirs; they live as long as the parent stays loaded (a persistent parent: the process),
+ * as the parent's own seed does.
+ */
+const openedChildren = new WeakMap<KeyObject, OpenedChild[]>();
+const OPENED_PER_PARENT = 4;
+
+interface OpenedChild {
+  readonly blob: Uint8Array;
+  readonly name: Uint8Array;
+  readonly sensitive: TPMT_SENSITIVE;
+}
+
+/** privateToSensitive under a loaded parent's protector, remembered per parent (openedChildren). */
+export function openChild(parent: KeyObject, blob: Uint8Array, name: Uint8Array): TPMT_SENSITIVE {
+  let opened = openedChildren.get(parent);
+  const hit = opened?.find((c) => constantTimeEqual(c.blob, blob) && constantTimeEqual(c.name, name));
+  if (hit) return hit.sensitive;
+  const sensitive = privateToSensitive(blob, name, protectorOf(parent));
+  if (opened === undefined) openedChildren.set(parent, (opened = []));
+  if (opened.length === OPENED_PER_PARENT) opened.shift();
+  opened.push({ blob: blob.slice(), name: name.slice(), sensitive });
+  return sensitive;
+}
+
+/**
  * PrivateToSensitive: checks and opens a TPM2B_PRIVATE's buffer. RCs without a position (the
  * caller names inPrivate): those of unwrapOuter, and TPM_RC_SENSITIVE (the decrypted area does
  * not parse).

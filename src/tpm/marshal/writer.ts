@@ -1,3 +1,5 @@
+import { slabCopy } from '../../common/slab-copy.js';
+
 /**
  * Backing buffers of finished Writers, for the next ones: the engine is synchronous, so only a
  * few Writers are open at once (a response and the encodes nested in building it), and taking a
@@ -94,8 +96,19 @@ export class Writer {
    * (a later finish() returns the same bytes again; nothing more can be written).
    */
   finish(): Uint8Array {
-    if (this.done) return this.done.slice();
-    const out = this.buf.slice(0, this.length);
+    return this.release(this.done ? this.done.slice() : this.buf.slice(0, this.length));
+  }
+
+  /**
+   * finish() for bytes that are read once and dropped (a response): carved from a shared slab
+   * (common/slab-copy.ts) instead of a fresh ArrayBuffer, which costs more than a small command.
+   */
+  finishShortLived(): Uint8Array {
+    return this.release(slabCopy(this.done ?? this.buf.subarray(0, this.length)));
+  }
+
+  private release(out: Uint8Array): Uint8Array {
+    if (this.done) return out;
     this.done = out;
     // Zeroed before reuse: what was written may be secret (a sensitive area, a key).
     this.buf.fill(0, 0, this.length);

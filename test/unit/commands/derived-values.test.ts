@@ -144,6 +144,61 @@ describe("a loaded parent's integrity key", () => {
   });
 });
 
+describe('the children a loaded parent has opened (remembered for the next Load of the same blob)', () => {
+  const unseal = (t: TestTpm, handle: number, auth = '') => t.call(TPM_CC.Unseal, { handles: [handle], passwords: [auth] });
+
+  test('a blob opened once still fails with a changed byte, another public area or another parent', () => {
+    const t = createTestTpm();
+    const a = primary(t, storageTemplate('a'));
+    const b = primary(t, storageTemplate('b'));
+    const x = create(t, a, sealTemplate(), '', new Uint8Array([7]));
+    const y = create(t, a, sealTemplate(A.noDA), '', new Uint8Array([8]));
+    create(t, b, sealTemplate(), '', new Uint8Array([2])); // b has wrapped a child of its own
+    const first = load(t, a, x);
+    expect(first.rc).toBe(0);
+    flush(t, first.handle);
+    // Every 7th byte from the integrity digest on (bytes 0-1 are its size, 34-35 the IV's).
+    for (let i = 2; i < x.private.length; i += 7) {
+      const changed = x.private.slice();
+      changed[i]! ^= 0x01;
+      expect(load(t, a, { ...x, private: changed }).rc, `byte ${i}`).toBe(INTEGRITY);
+    }
+    // x's private with y's public area: another Name.
+    expect(load(t, a, { private: x.private, publicBytes: y.publicBytes }).rc).toBe(INTEGRITY);
+    expect(load(t, b, x).rc).toBe(INTEGRITY);
+    const again = load(t, a, x);
+    expect(again.rc).toBe(0);
+    expect(hex(again.name)).toBe(hex(first.name));
+    expect(hex(unseal(t, again.handle).params())).toBe('000107');
+  });
+
+  test('two objects loaded from one blob keep their own authValues; an older child opens after five newer ones', () => {
+    const t = createTestTpm();
+    const a = primary(t, storageTemplate());
+    const x = create(t, a, sealTemplate(A.noDA), 'pw', new Uint8Array([1, 2]));
+    const one = load(t, a, x);
+    const two = load(t, a, x);
+    expect([one.rc, two.rc]).toEqual([0, 0]);
+    // ObjectChangeAuth returns a new private and leaves the loaded object as it was.
+    const changed = t.call(TPM_CC.ObjectChangeAuth, { handles: [one.handle, a], passwords: ['pw'], params: be.b2('new') });
+    expect(changed.rc).toBe(0);
+    expect(unseal(t, one.handle, 'new').rc).not.toBe(0);
+    expect(hex(unseal(t, one.handle, 'pw').params())).toBe('00020102');
+    expect(hex(unseal(t, two.handle, 'pw').params())).toBe('00020102');
+    flush(t, one.handle);
+    flush(t, two.handle);
+    for (let i = 0; i < 5; i++) {
+      const other = load(t, a, create(t, a, sealTemplate(A.noDA), '', new Uint8Array([i])));
+      expect(other.rc).toBe(0);
+      expect(hex(unseal(t, other.handle).params())).toBe(`0001${hex(new Uint8Array([i]))}`);
+      flush(t, other.handle);
+    }
+    const later = load(t, a, x);
+    expect(later.rc).toBe(0);
+    expect(hex(unseal(t, later.handle, 'pw').params())).toBe('00020102');
+  });
+});
+
 describe('HMAC sessions and what they authorize', () => {
   test('after ObjectChangeAuth and a new Load, the session key takes the new authValue (and not the old one)', () => {
     const t = createTestTpm();

@@ -61,6 +61,30 @@ describe('Reader and Writer', () => {
     expect(hex(w.finish())).toBe('000000020007');
   });
 
+  test('short-lived results share a slab yet never alias one another or a later writer', () => {
+    const outs: Uint8Array[] = [];
+    for (let i = 0; i < 3000; i++) {
+      const w = new Writer();
+      w.u32(i);
+      w.bytes(new Uint8Array(i % 40).fill(i & 0xff));
+      outs.push(w.finishShortLived());
+    }
+    // 3000 results of 4-43 bytes: several slabs, each result still what was written.
+    expect(new Set(outs.map((o) => o.buffer)).size).toBeGreaterThan(1);
+    expect(new Set(outs.map((o) => o.buffer)).size).toBeLessThan(outs.length / 10);
+    outs.forEach((o, i) => {
+      expect(o.length).toBe(4 + (i % 40));
+      expect(new DataView(o.buffer, o.byteOffset).getUint32(0)).toBe(i);
+      expect(o.subarray(4).every((b) => b === (i & 0xff))).toBe(true);
+    });
+    // A result larger than a quarter slab gets a buffer of its own.
+    const big = new Writer();
+    big.bytes(new Uint8Array(8192).fill(7));
+    const own = big.finishShortLived();
+    expect(own.byteOffset).toBe(0);
+    expect(own.buffer.byteLength).toBe(8192);
+  });
+
   test('reading past the end is TPM_RC_INSUFFICIENT', () => {
     expect(tpmErrorRc(() => new Reader(unhex('0102')).u32())).toBe(TPM_RC.INSUFFICIENT);
   });
