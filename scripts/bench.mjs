@@ -10,7 +10,7 @@
 // BENCH_ROUNDS (alternating rounds per workload, default 4), BENCH_RSA_SECONDS (for the uncached
 // RSA CreatePrimary, default 10), BENCH_ONLY (a substring: run only the workloads it names).
 import { spawn, spawnSync } from 'node:child_process';
-import { createECDH, createHash, createHmac } from 'node:crypto';
+import { be16, be32, command, PW_AUTH, SHA256, sessionWorkload } from './bench-client.mjs';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -19,27 +19,13 @@ import { fileURLToPath } from 'node:url';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const VTPMD_MAIN = path.join(ROOT, 'dist', 'main.js');
+/** The I/O floor (scripts/echo-floor.mjs): vtpmd's data path without the TPM, run beside GetRandom. */
+const ECHO_FLOOR = path.join(ROOT, 'scripts', 'echo-floor.mjs');
+const FLOOR_WORKLOAD = 'GetRandom(32)';
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 2);
 const WARMUP_MS = Number(process.env.BENCH_WARMUP_MS ?? 300);
 
 // ---- TPM command bytes ---------------------------------------------------------------------
-
-function be16(v) {
-  const b = Buffer.alloc(2);
-  b.writeUInt16BE(v);
-  return b;
-}
-function be32(v) {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(v >>> 0);
-  return b;
-}
-function command(tag, cc, ...parts) {
-  const body = Buffer.concat(parts);
-  return Buffer.concat([be16(tag), be32(10 + body.length), be32(cc), body]);
-}
-const PW_AUTH = Buffer.concat([be32(9), be32(0x40000009), be16(0), Buffer.from([0]), be16(0)]);
-const SHA256 = 0x000b;
 
 const STARTUP_CLEAR = command(0x8001, 0x144, be16(0));
 
@@ -191,86 +177,19 @@ async function objectSetup(conn) {
   return { load, flushLoaded: flush(loaded), quote };
 }
 
-// ---- session workloads: a client that keeps its session's rolling nonces --------------------
-
-const sha256 = (...parts) => parts.reduce((h, p) => h.update(p), createHash('sha256')).digest();
-const hmac256 = (key, ...parts) => parts.reduce((h, p) => h.update(p), createHmac('sha256', key)).digest();
-function kdfa(key, label, u, v, bits) {
-  const out = [];
-  for (let i = 1; out.length * 32 < bits / 8; i++) out.push(hmac256(key, be32(i), Buffer.from(`${label}\0`), u, v, be32(bits)));
-  return Buffer.concat(out).subarray(0, bits / 8);
-}
-function kdfe(z, label, u, v, bits) {
-  const out = [];
-  for (let i = 1; out.length * 32 < bits / 8; i++) out.push(sha256(be32(i), z, Buffer.from(`${label}\0`), u, v));
-  return Buffer.concat(out).subarray(0, bits / 8);
-}
-const b2 = (b) => Buffer.concat([be16(b.length), b]);
-
-/** The Linux kernel's NULL-hierarchy primary: ECC P-256, restricted decrypt, AES-128-CFB. */
-const KERNEL_KEY = Buffer.concat([be16(0x23), be16(SHA256), be32(0x00030472), be16(0), be16(6), be16(128), be16(0x43),
-  be16(0x10), be16(3), be16(0x10), be16(0), be16(0)]);
-
-/**
- * Starts a session and returns a workload step: the command with a fresh HMAC, and the
- * response's new nonceTPM taken back. `salted`: an ECC salt for the kernel key, AES-128-CFB;
- * otherwise bound to the owner (empty authValue), so the session key is not empty either.
- */
-async function sessionWorkload(conn, { salted, code, handles, names, params, attrs }) {
-  const nonceCaller = Buffer.alloc(32, 0x42);
-  let tpmKey = 0x40000007;
-  let encryptedSalt = Buffer.alloc(0);
-  let salt = Buffer.alloc(0);
-  if (salted) {
-    const sensitive = Buffer.concat([be16(0), be16(0)]);
-    const r = await conn.transmit(command(0x8002, 0x131, be32(0x40000007), PW_AUTH, b2(sensitive), b2(KERNEL_KEY), be16(0), be32(0)));
-    if (r.readUInt32BE(6) !== 0) throw new Error(`CreatePrimary rc 0x${r.readUInt32BE(6).toString(16)}`);
-    tpmKey = r.readUInt32BE(10);
-    // Response: handle, paramSize, TPM2B_PUBLIC (size, type, nameAlg, attrs, policy, sym 6, scheme 2, curve 2, kdf 2, x, y).
-    let off = 10 + 4 + 4 + 2 + 2 + 2 + 4 + 2 + 6 + 2 + 2 + 2;
-    const x = r.subarray(off + 2, off + 2 + r.readUInt16BE(off));
-    off += 2 + x.length;
-    const y = r.subarray(off + 2, off + 2 + r.readUInt16BE(off));
-    const ecdh = createECDH('prime256v1');
-    ecdh.generateKeys();
-    const pub = ecdh.getPublicKey();
-    const z = ecdh.computeSecret(Buffer.concat([Buffer.from([4]), x, y]));
-    salt = kdfe(z, 'SECRET', pub.subarray(1, 33), x, 256);
-    encryptedSalt = Buffer.concat([b2(pub.subarray(1, 33)), b2(pub.subarray(33))]);
-  }
-  const bind = salted ? 0x40000007 : 0x40000001;
-  const sym = salted ? Buffer.concat([be16(6), be16(128), be16(0x43)]) : be16(0x10);
-  const s = await conn.transmit(command(0x8001, 0x176, be32(tpmKey), be32(bind), b2(nonceCaller), b2(encryptedSalt), Buffer.from([0]), sym, be16(SHA256)));
-  if (s.readUInt32BE(6) !== 0) throw new Error(`StartAuthSession rc 0x${s.readUInt32BE(6).toString(16)}`);
-  const handle = s.readUInt32BE(10);
-  let nonceTPM = s.subarray(16, 16 + s.readUInt16BE(14));
-  const sessionKey = kdfa(salt, 'ATH', nonceTPM, nonceCaller, 256);
-  const cpHash = sha256(be32(code), ...names, params);
-  return {
-    bytes() {
-      const mac = hmac256(sessionKey, cpHash, nonceCaller, nonceTPM, Buffer.from([attrs]));
-      const area = Buffer.concat([be32(handle), b2(nonceCaller), Buffer.from([attrs]), b2(mac)]);
-      return command(0x8002, code, ...handles.map(be32), be32(area.length), area, params);
-    },
-    done(resp) {
-      const paramSize = resp.readUInt32BE(10);
-      const at = 14 + paramSize;
-      nonceTPM = Buffer.from(resp.subarray(at + 2, at + 2 + resp.readUInt16BE(at)));
-    },
-  };
-}
+// ---- session workloads (scripts/bench-client.mjs: a client that keeps its rolling nonces) ----
 
 const SESSION_WORKLOADS = [
   {
     name: 'PCR_Extend via HMAC session',
-    setup: (conn) => sessionWorkload(conn, {
+    setup: (conn) => sessionWorkload(conn.transmit, {
       salted: false, code: 0x182, handles: [16], names: [be32(16)], attrs: 1,
       params: Buffer.concat([be32(1), be16(SHA256), Buffer.alloc(32, 0xab)]),
     }),
   },
   {
     name: 'GetRandom(32) salted+encrypted',
-    setup: (conn) => sessionWorkload(conn, { salted: true, code: 0x17b, handles: [], names: [], attrs: 0x41, params: be16(32) }),
+    setup: (conn) => sessionWorkload(conn.transmit, { salted: true, code: 0x17b, handles: [], names: [], attrs: 0x41, params: be16(32) }),
   },
 ];
 
@@ -323,7 +242,10 @@ async function startDaemon(impl) {
   const port = await freePortPair();
   const args = ['socket', '--tpm2', '--tpmstate', `dir=${stateDir}`, '--server', `type=tcp,port=${port}`,
     '--ctrl', `type=tcp,port=${port + 1}`, '--flags', 'not-need-init'];
-  const [file, argv] = impl === 'vtpmd' ? [process.execPath, [...VTPMD_DAEMON_NODE_FLAGS, VTPMD_MAIN, ...args]] : ['swtpm', args];
+  const [file, argv] =
+    impl === 'vtpmd' ? [process.execPath, [...VTPMD_DAEMON_NODE_FLAGS, VTPMD_MAIN, ...args]]
+    : impl === 'floor' ? [process.execPath, [...VTPMD_DAEMON_NODE_FLAGS, ECHO_FLOOR, String(port), String(port + 1)]]
+    : ['swtpm', args];
   const spawnedAt = process.hrtime.bigint();
   const child = spawn(file, argv, { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
@@ -503,6 +425,12 @@ try {
     }
     setups[impl] = { ...(await objectSetup(conns[impl])), ...(await signSetup(conns[impl])) };
   }
+  const floorRuns = impls.includes('vtpmd') && WORKLOADS.some((w) => w.name === FLOOR_WORKLOAD);
+  if (floorRuns) {
+    daemons.floor = await startDaemon('floor');
+    conns.floor = await connectData(daemons.floor.port);
+    all.floor = { results: {} };
+  }
   // Idle memory: started, Startup and the NV/object setup done, then two quiet seconds.
   await sleep(2000);
   for (const impl of impls) {
@@ -525,10 +453,11 @@ try {
     );
   for (const w of [...WORKLOADS, ...sessionWorkloads]) {
     process.stderr.write(`  ${w.name} ...\n`);
-    const acc = Object.fromEntries(impls.map((impl) => [impl, { lat: [], elapsed: 0, cpu: 0 }]));
-    for (const impl of impls) await round(impl, w, WARMUP_MS / 1000);
+    const rotation = floorRuns && w.name === FLOOR_WORKLOAD ? [...impls, 'floor'] : impls;
+    const acc = Object.fromEntries(rotation.map((impl) => [impl, { lat: [], elapsed: 0, cpu: 0 }]));
+    for (const impl of rotation) await round(impl, w, WARMUP_MS / 1000);
     for (let r = 0; r < ROUNDS; r++) {
-      const order = r % 2 === 0 ? impls : [...impls].reverse();
+      const order = r % 2 === 0 ? rotation : [...rotation].reverse();
       for (const impl of order) {
         const cpuBefore = cpuMicros(daemons[impl].pid);
         const { lat, elapsed } = await round(impl, w, (w.seconds ?? SECONDS) / ROUNDS);
@@ -537,12 +466,12 @@ try {
         acc[impl].elapsed += elapsed;
       }
     }
-    for (const impl of impls) all[impl].results[w.name] = summarize(acc[impl].lat, acc[impl].elapsed, acc[impl].cpu);
+    for (const impl of rotation) all[impl].results[w.name] = summarize(acc[impl].lat, acc[impl].elapsed, acc[impl].cpu);
   }
   for (const impl of impls) all[impl].rss = rssKiB(daemons[impl].pid);
 } finally {
-  for (const impl of impls) conns[impl]?.close();
-  for (const impl of impls) await daemons[impl]?.stop();
+  for (const impl of [...impls, 'floor']) conns[impl]?.close();
+  for (const impl of [...impls, 'floor']) await daemons[impl]?.stop();
 }
 
 const fmtOps = (x) => (x === undefined ? '-' : x.ops.toFixed(0));
@@ -562,8 +491,15 @@ for (const [i, r] of rows.entries()) {
   console.log(r.map((c, j) => (j === 0 ? String(c).padEnd(widths[j]) : String(c).padStart(widths[j]))).join('  '));
   if (i === 0) console.log(widths.map((w) => '-'.repeat(w)).join('  '));
 }
+const floor = all.floor?.results[FLOOR_WORKLOAD];
+if (floor) {
+  const sw = all.swtpm?.results[FLOOR_WORKLOAD];
+  console.log(`\nI/O floor (scripts/echo-floor.mjs: vtpmd's data path in Node, a fixed answer, no TPM work), in the ${FLOOR_WORKLOAD} rounds:`);
+  console.log(`  ${fmtOps(floor)} ops/s, p50 ${fmtMs(floor.p50)}, p99 ${fmtMs(floor.p99)}, cpu ${fmtCpu(floor)} µs` +
+    (sw ? `: ${(floor.ops / sw.ops).toFixed(2)} of swtpm's ${FLOOR_WORKLOAD} rate, ${(floor.cpuPerOp / sw.cpuPerOp).toFixed(2)} of its CPU per command` : ''));
+}
 console.log('');
 const mib = (kib) => `${(kib / 1024).toFixed(1)} MiB`;
-for (const impl of impls) console.log(`${impl} start-up to the first answered command: ${all[impl].startupMs.toFixed(0)} ms (median of ${STARTUP_RUNS})`);
+if (STARTUP_RUNS > 0) for (const impl of impls) console.log(`${impl} start-up to the first answered command: ${all[impl].startupMs.toFixed(0)} ms (median of ${STARTUP_RUNS})`);
 for (const impl of impls) console.log(`${impl} idle: RSS ${mib(all[impl].idleRss)}, private ${mib(all[impl].idlePrivate)}`);
 for (const impl of impls) console.log(`${impl} RSS after the run: ${(all[impl].rss / 1024).toFixed(1)} MiB (${all[impl].rss} kB)`);
