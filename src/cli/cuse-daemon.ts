@@ -27,6 +27,9 @@ export function runCuseDaemon(config: CuseConfig): Promise<number> {
       // /dev/cuse needed root; the device exists now, so root is given up (swtpm cuse does the same).
       if (config.runas) {
         try {
+          // The power-on wrote the state as root: it is the user's to go on writing (and to
+          // open again when a later daemon starts as that user).
+          device.giveStateTo(config.runas.uid, config.runas.gid);
           becomeUser(config.runas);
         } catch (e) {
           await cuse.close();

@@ -117,6 +117,11 @@ export class Device {
     this.bufferSizeSetting = options.engines.maxBufferSize;
   }
 
+  /** Before the process gives up root for `uid` (cuse --runas): the state files become that user's. */
+  giveStateTo(uid: number, gid: number): void {
+    this.storage.chownFiles?.(uid, gid);
+  }
+
   /** Which keys were given: GET_CONFIG's FILE_KEY and MIGRATION_KEY flags. */
   get hasKeys(): { file: boolean; migration: boolean } {
     return { file: this.keys.file !== undefined, migration: this.keys.migration !== undefined };

@@ -12,7 +12,7 @@ import { StateFileError, unwrapState, wrapState } from './envelope.js';
 import { Journal, newestRecord, permallDigest } from './journal.js';
 import { lockStateDir, type DirLock } from './lock.js';
 import type { StateKey } from './state-key.js';
-import { journalFileName, STATE_NAMES, stateFileName, tempFileName, type StateName } from './layout.js';
+import { journalFileName, LOCK_FILE_NAME, STATE_NAMES, stateFileName, tempFileName, type StateName } from './layout.js';
 
 export { StateFileError } from './envelope.js';
 export { LockError } from './lock.js';
@@ -46,6 +46,13 @@ export interface Storage {
   storeVolatile(blob: Uint8Array): void;
   /** Removes the volatile state file; no error if it is absent. */
   deleteVolatile(): void;
+  /**
+   * Gives the files this storage keeps to a user the process is about to become (`vtpmd cuse
+   * --runas`, which starts as root for /dev/cuse and powers the TPM on before it drops root), so
+   * that they belong to the user who goes on writing them, as swtpm's do. Absent where the
+   * storage's file is the operator's to own (the file backend, which may be a block device).
+   */
+  chownFiles?(uid: number, gid: number): void;
 }
 
 export interface DirStorageOptions {
@@ -135,6 +142,19 @@ export class DirStorage implements Storage {
     if (this.held) return;
     this.prepare();
     if (this.useLock) this.held = lockStateDir(this.dir);
+  }
+
+  chownFiles(uid: number, gid: number): void {
+    const names = [...Object.values(STATE_NAMES).map(stateFileName), journalFileName(), LOCK_FILE_NAME];
+    for (const name of names) {
+      const file = path.join(this.dir, name);
+      try {
+        fs.lchownSync(file, uid, gid);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue;
+        throw new StorageError(`cannot give ${file} to uid ${uid}: ${(e as Error).message}`);
+      }
+    }
   }
 
   /** Releases the lock; what another process may do next makes the known base worthless. */

@@ -102,7 +102,7 @@ step runasDevice ls -l /dev/vtpm-runas
 step runasUid sh -c 'stat -c %u /proc/$(cat /tmp/vtpmd4.pid)'
 step runasRandom tpm2_getrandom -T device:/dev/vtpm-runas --hex 8
 step runasNvDefine tpm2_nvdefine -T device:/dev/vtpm-runas 0x1500001 -C o -s 8 -a 'ownerread|ownerwrite'
-step runasFiles sh -c 'stat -c "%u %n" /tmp/st-runas/tpm2-00.permall'
+step runasFiles sh -c 'cd /tmp/st-runas && stat -c "%u %n" .lock tpm2-00.permall tpm2-00.permall.journal'
 kill -TERM "$(cat /tmp/vtpmd4.pid)"
 waitfor '[ ! -e /dev/vtpm-runas ]'; echo $? >"$S/runasGone.rc"
 

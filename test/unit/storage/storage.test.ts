@@ -101,6 +101,30 @@ describe('DirStorage', () => {
     fs.truncateSync(f, 40);
     expect(() => s.loadPermanent()).toThrow(/tpm2-00.permall is damaged/);
   });
+
+  // cuse --runas: root writes the state at power-on, then the files become the user's.
+  it.skipIf(process.getuid?.() !== 0)('chownFiles gives the permall, volatile state, journal and lock to the user, and nothing else', () => {
+    const dir = tempDir();
+    const s = new DirStorage({ dir });
+    s.lock();
+    s.storePermanent(new Uint8Array([1]));
+    s.storePermanent(new Uint8Array([2])); // the second store goes to the journal
+    s.storeVolatile(new Uint8Array([3]));
+    fs.writeFileSync(path.join(dir, 'other'), '');
+    s.chownFiles(65534, 65533);
+    const owners = Object.fromEntries(fs.readdirSync(dir).sort().map((f) => [f, `${fs.statSync(path.join(dir, f)).uid}:${fs.statSync(path.join(dir, f)).gid}`]));
+    expect(owners).toEqual({
+      '.lock': '65534:65533',
+      other: '0:0',
+      'tpm2-00.permall': '65534:65533',
+      'tpm2-00.permall.journal': '65534:65533',
+      'tpm2-00.volatilestate': '65534:65533',
+    });
+    // The storage goes on working with the files it holds open (as root here).
+    s.storePermanent(new Uint8Array([4]));
+    expect(s.loadPermanent()).toEqual(new Uint8Array([4]));
+    s.unlock();
+  });
 });
 
 describe('state dir lock', () => {
