@@ -89,10 +89,20 @@ export class CommandFramer {
   }
 
   private headerSize(): number {
-    // Almost always the whole header is in the first chunk; only a split header is joined.
+    // Almost always the whole header is in the first chunk. A split header is read across the
+    // chunks, not joined: a client that sends a byte at a time would otherwise have every byte
+    // copy all the bytes before it.
     const first = this.chunks[0]!;
-    const head = first.length >= HEADER_SIZE ? first : concatBytes(...this.chunks);
-    return new DataView(head.buffer, head.byteOffset, HEADER_SIZE).getUint32(SIZE_OFFSET);
+    if (first.length >= HEADER_SIZE) return new DataView(first.buffer, first.byteOffset, HEADER_SIZE).getUint32(SIZE_OFFSET);
+    let size = 0;
+    let at = 0;
+    for (const chunk of this.chunks) {
+      for (let i = 0; i < chunk.length && at < SIZE_OFFSET + 4; i++, at++) {
+        if (at >= SIZE_OFFSET) size = size * 256 + chunk[i]!;
+      }
+      if (at === SIZE_OFFSET + 4) break;
+    }
+    return size;
   }
 
   private take(n: number): Uint8Array {

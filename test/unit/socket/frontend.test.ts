@@ -85,6 +85,28 @@ describe('CommandFramer', () => {
     return f.next();
   };
 
+  it('reads a commandSize split over one-byte chunks (and a bad one) without joining them', () => {
+    const f = new CommandFramer();
+    const a = u8(tpmCommand(CC.GetRandom, [0, 8]));
+    for (let i = 0; i < a.length - 1; i++) {
+      f.push(a.subarray(i, i + 1));
+      expect(f.next(), `after byte ${i}`).toEqual({ waitMs: i < 9 ? INCOMPLETE_HEADER_MS : INCOMPLETE_MS });
+    }
+    f.push(a.subarray(a.length - 1));
+    expect(f.next()).toEqual({ command: a, reason: 'complete' });
+    // A 300-byte command (size 0x0000012c) whose size field is split over three chunks.
+    const long = u8(Buffer.concat([Buffer.from('80010000012c0000017d', 'hex'), Buffer.alloc(290, 7)]));
+    const h = new CommandFramer();
+    for (const [from, to] of [[0, 3], [3, 5], [5, 300]]) h.push(long.subarray(from, to));
+    expect(h.next()).toEqual({ command: long, reason: 'complete' });
+    // 0x00012345 bytes: over MAX_FRAME, known from the split header alone.
+    const big = u8(Buffer.from('80010001234500000176', 'hex'));
+    const g = new CommandFramer();
+    const cuts = [0, 1, 3, 4, 7, big.length];
+    for (let i = 0; i + 1 < cuts.length; i++) g.push(big.subarray(cuts[i], cuts[i + 1]));
+    expect(g.next()).toEqual({ command: big, reason: 'badSize' });
+  });
+
   it('frames by commandSize across chunks; a chunk after a complete command starts the next one', () => {
     const f = new CommandFramer();
     const a = u8(tpmCommand(CC.GetRandom, [0, 8]));
