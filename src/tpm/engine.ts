@@ -199,7 +199,7 @@ export class Engine {
     const handleList: number[] = [];
     for (let i = 0; i < def.handles.length; i++) {
       const spec = def.handles[i]!;
-      const h = readAt(spec.type, r, { handle: i + 1 });
+      const h = readAt(spec.type, r, HANDLE_AT[i]!);
       handles[spec.name] = h;
       handleList.push(h);
     }
@@ -221,13 +221,14 @@ export class Engine {
     // Authorization area (Part 1 §18). The parameter bytes follow it; HMACs cover them raw.
     const authIndexes = def.authHandles;
     let sessions: SessionUse[] = [];
-    let cpParams = command.subarray(r.pos);
+    // Where the parameters start: after the authorization area when there is one.
+    let paramsAt = r.pos;
     // cpHash (Part 1 §18.7) over the parameters as sent and the handles' Names as they are
     // before the command runs, once per hash algorithm for every session, policy and audit.
     let names: Uint8Array[] | undefined;
     const cpHash = perHashAlg((alg) => {
       names ??= handleList.map((h) => this.tpm.entityName(h));
-      return hash(alg, codeBytes(code), ...names, cpParams);
+      return hash(alg, codeBytes(code), ...names, command.subarray(paramsAt));
     });
     if (tag === TPM_ST.SESSIONS) {
       if (def.noSessions) throw new TpmError(TPM_RC.AUTH_CONTEXT);
@@ -236,7 +237,8 @@ export class Engine {
       sessions = this.readSessions(new Reader(command, r.pos, r.pos + authSize), def);
       r.pos += authSize;
       for (const i of authIndexes) if (i >= sessions.length) throw new TpmError(TPM_RC.AUTH_MISSING);
-      cpParams = command.subarray(r.pos);
+      paramsAt = r.pos;
+      const cpParams = command.subarray(paramsAt);
       sessions.forEach((s, i) => this.checkSession(s, i, sessions, def, handleList, cpParams, cpHash));
       const decrypt = sessions.findIndex((s) => s.attributes & TPMA_SESSION.decrypt);
       if (decrypt >= 0) r = this.decryptFirstParameter(sessions[decrypt]!, decrypt, command.slice(r.pos));
@@ -248,7 +250,7 @@ export class Engine {
     const params: Record<string, unknown> = {};
     for (let i = 0; i < def.params.length; i++) {
       const [name, codec] = def.params[i]!;
-      params[name] = readAt(codec, r, { param: i + 1 }, params);
+      params[name] = readAt(codec, r, PARAM_AT[i] ?? { param: i + 1 }, params);
     }
     if (r.remaining !== 0) throw new TpmError(TPM_RC.SIZE);
 
@@ -275,10 +277,11 @@ export class Engine {
     while (r.remaining > 0) {
       const n = sessions.length + 1;
       if (sessions.length === MAX_SESSION_NUM) throw new TpmError(TPM_RC.SIZE, { session: n });
-      const handle = readAt(TPMI_SH_AUTH_SESSION, r, { session: n });
-      const nonceCaller = readAt(TPM2B_NONCE, r, { session: n });
-      const attributes = readAt(ATTRIBUTES, r, { session: n });
-      const hmac = readAt(TPM2B_AUTH, r, { session: n });
+      const at = SESSION_AT[n - 1]!;
+      const handle = readAt(TPMI_SH_AUTH_SESSION, r, at);
+      const nonceCaller = readAt(TPM2B_NONCE, r, at);
+      const attributes = readAt(ATTRIBUTES, r, at);
+      const hmac = readAt(TPM2B_AUTH, r, at);
       if (handle === TPM_RS_PW) {
         const forbidden = TPMA_SESSION.encrypt | TPMA_SESSION.decrypt | TPMA_SESSION.audit |
           TPMA_SESSION.auditExclusive | TPMA_SESSION.auditReset;
@@ -587,8 +590,8 @@ export class Engine {
     }
     // rpHash (Part 1 §18.8), once per hash algorithm and only when audit or an HMAC needs it;
     // the parameters are a view of the response buffer, valid until the session area follows them.
-    const rpParams = w.peek(paramsAt, w.length);
-    const rpHash = perHashAlg((alg) => hash(alg, RC_SUCCESS_BYTES, codeBytes(def.code), rpParams));
+    const paramsEnd = w.length;
+    const rpHash = perHashAlg((alg) => hash(alg, RC_SUCCESS_BYTES, codeBytes(def.code), w.peek(paramsAt, paramsEnd)));
     auditCommand(this.tpm, def.code, !def.noSessions, sessions, cpHash, rpHash);
     // Every response HMAC before the session area is written after the parameters.
     const macs = sessions.map((use) => this.responseHmac(use, rpHash));
@@ -674,14 +677,15 @@ function codeBytes(code: number): Uint8Array {
 
 /** `digest` computed once per hash algorithm (a command's sessions seldom use more than one). */
 function perHashAlg(digest: (alg: number) => Uint8Array): (alg: number) => Uint8Array {
-  const algs: number[] = [];
-  const digests: Uint8Array[] = [];
+  // Most commands (no session, no audit) never ask: the lists are made on first use.
+  let algs: number[] | undefined;
+  let digests: Uint8Array[] | undefined;
   return (alg) => {
-    const i = algs.indexOf(alg);
-    if (i >= 0) return digests[i]!;
+    const i = algs ? algs.indexOf(alg) : -1;
+    if (i >= 0) return digests![i]!;
     const d = digest(alg);
-    algs.push(alg);
-    digests.push(d);
+    (algs ??= []).push(alg);
+    (digests ??= []).push(d);
     return d;
   };
 }
@@ -698,11 +702,22 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
 
 const ATTRIBUTES: Codec<number> = { read: (r) => r.u8(), write: (w, v) => w.u8(v) };
 
+/**
+ * The positions readAt reports in response codes, made once: it runs for every handle, parameter
+ * and session field of every command. (Commands have at most 3 handles and 3 sessions.)
+ */
+const positions = <K extends string>(key: K, n: number) => Array.from({ length: n }, (_, i) => Object.freeze({ [key]: i + 1 }) as { readonly [P in K]: number });
+const HANDLE_AT = positions('handle', 8);
+const PARAM_AT = positions('param', 16);
+const SESSION_AT = positions('session', 8);
+/** The parent a codec without dependent fields is read with. */
+const NO_PARENT: Record<string, unknown> = Object.freeze({});
+
 function readAt<T>(
   codec: Codec<T> | FieldCodec<T>,
   r: Reader,
   position: { handle: number } | { param: number } | { session: number },
-  parent: Record<string, unknown> = {},
+  parent: Record<string, unknown> = NO_PARENT,
 ): T {
   try {
     return 'dependent' in codec ? codec.read(r, parent) : codec.read(r);
