@@ -67,8 +67,8 @@ static void conn_release(conn_t *c) {
   if (--c->owners == 0) free(c);
 }
 
-static void conn_closed(uv_handle_t *handle) {
-  conn_t *c = handle->data;
+/* Everything a started connection holds but its own memory (conn_start set it all up). */
+static void conn_free_resources(conn_t *c) {
   if (c->owns_fd) close(c->fd);
   free(c->pending);
   c->pending = NULL;
@@ -78,6 +78,11 @@ static void conn_closed(uv_handle_t *handle) {
   napi_delete_reference(c->env, c->tx_ref);
   napi_delete_reference(c->env, c->callback);
   napi_async_destroy(c->env, c->async);
+}
+
+static void conn_closed(uv_handle_t *handle) {
+  conn_t *c = handle->data;
+  conn_free_resources(c);
   conn_release(c);
 }
 
@@ -138,14 +143,21 @@ static void conn_fail(conn_t *c, int err) {
 static void conn_poll(conn_t *c, int events);
 static void device_readable(conn_t *c);
 
-/* Sends what is pending; 0 when all is out, 1 when the socket is full, -errno on failure. */
-static int conn_flush(conn_t *c) {
-  while (c->pending_off < c->pending_len) {
-    ssize_t n = send(c->fd, c->pending + c->pending_off, c->pending_len - c->pending_off, MSG_NOSIGNAL | MSG_DONTWAIT);
+/* Sends buf from *off on; 0 when all is out, 1 when the socket is full, -errno on failure. */
+static int send_from(int fd, const char *buf, size_t len, size_t *off) {
+  while (*off < len) {
+    ssize_t n = send(fd, buf + *off, len - *off, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return errno == EAGAIN || errno == EWOULDBLOCK ? 1 : -errno;
-    c->pending_off += (size_t)n;
+    *off += (size_t)n;
   }
+  return 0;
+}
+
+/* Sends what is pending; as send_from. */
+static int conn_flush(conn_t *c) {
+  int rc = send_from(c->fd, c->pending, c->pending_len, &c->pending_off);
+  if (rc != 0) return rc;
   free(c->pending);
   c->pending = NULL;
   c->pending_len = c->pending_off = 0;
@@ -322,12 +334,8 @@ static napi_value conn_start(napi_env env, conn_t *c, napi_value rx, napi_value 
   CHECK(napi_async_init(env, NULL, name, &c->async));
   int rc = c->device ? uv_poll_init(loop, &c->poll, c->fd) : uv_poll_init_socket(loop, &c->poll, c->fd);
   if (rc < 0) {
-    /* No handle to close: undo by hand what conn_closed would. */
-    if (c->owns_fd) close(c->fd);
-    napi_delete_reference(env, c->rx_ref);
-    napi_delete_reference(env, c->tx_ref);
-    napi_delete_reference(env, c->callback);
-    napi_async_destroy(env, c->async);
+    /* No handle to close: what conn_closed would do, by hand. */
+    conn_free_resources(c);
     free(c);
     return int_value(env, rc);
   }
@@ -419,15 +427,13 @@ napi_value Write(napi_env env, napi_callback_info info) {
     while (n < 0 && errno == EINTR);
     return int_value(env, n < 0 ? -errno : 0);
   }
+  /* Behind bytes still pending, these wait too (in order). */
   size_t off = 0;
-  while (!c->pending && off < size) {
-    ssize_t n = send(c->fd, (char *)data + off, size - off, MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) return int_value(env, -errno);
-    if (n < 0) break;
-    off += (size_t)n;
+  if (!c->pending) {
+    int rc = send_from(c->fd, data, size, &off);
+    if (rc < 0) return int_value(env, rc);
+    if (rc == 0) return int_value(env, 0);
   }
-  if (off == size) return int_value(env, 0);
   char *grown = realloc(c->pending, c->pending_len + (size - off));
   if (!grown) return int_value(env, -ENOMEM);
   memcpy(grown + c->pending_len, (char *)data + off, size - off);
