@@ -11,6 +11,7 @@ import { COMMANDS } from './commands/index.js';
 import { DEFAULT_PROFILE, ProfileError, profileRules, type TpmProfile } from './profile.js';
 import { StateFormatError } from './state/serialize.js';
 import type { CommandDef } from './command.js';
+import { concatBytes } from './crypto/bytes.js';
 import { constantTimeEqual, hash, hmac, randomBytes } from './crypto/index.js';
 import { formatRc, TpmError } from './errors.js';
 import { nvFind, nvPublic } from './state/nv.js';
@@ -255,7 +256,6 @@ export class Engine {
     if (r.remaining !== 0) throw new TpmError(TPM_RC.SIZE);
 
     // Audit hashes the command with the handles' Names as they are before it runs.
-    // Audit needs cpHash with the Names before the command changes them.
     const audited = isAudited(this.tpm.persistent, code) || sessions.some((s) => s.attributes & TPMA_SESSION.audit);
     if (audited) names ??= handleList.map((h) => this.tpm.entityName(h));
     const out = def.run(this.tpm, handles, params);
@@ -694,10 +694,7 @@ function perHashAlg(digest: (alg: number) => Uint8Array): (alg: number) => Uint8
 function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   if (b.length === 0) return a;
   if (a.length === 0) return b;
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
+  return concatBytes(a, b);
 }
 
 const ATTRIBUTES: Codec<number> = { read: (r) => r.u8(), write: (w, v) => w.u8(v) };

@@ -153,10 +153,10 @@ export function sensitiveToPrivate(sensitive: TPMT_SENSITIVE, name: Uint8Array, 
  * A loaded parent remembers the last few children it opened: the same TPM2B_PRIVATE with the same
  * Name under the same loaded parent always opens to the same sensitive area (or fails alike), so
  * a client that loads one key again and again (a TSS per operation, tpm2-tools per invocation)
- * skips the integrity HMAC, two KDFs and the decryption (most of TPM2_Load's time). Failures are
- * not remembered. The sensitive areas are shared with the objects loaded from them, which never
- * change theirs; they live as long as the parent stays loaded (a persistent parent: the process),
- * as the parent's own seed does.
+ * skips the STORAGE KDFa, the integrity HMAC and the decryption (most of TPM2_Load's time).
+ * Failures are not remembered. The sensitive areas are shared with the objects loaded from them,
+ * which never change theirs; they live as long as the parent stays loaded (a persistent parent:
+ * the process), as the parent's own seed does.
  */
 const openedChildren = new WeakMap<KeyObject, OpenedChild[]>();
 const OPENED_PER_PARENT = 4;

@@ -3,6 +3,7 @@ import { command } from '../command.js';
 import { hashInfo } from '../algorithms.js';
 import { TPM_ALG, TPM_CC, TPM_HT, TPM_RC, TPM_RH, TPM_SE } from '../constants.js';
 import { secretDecrypt } from '../auth/secret.js';
+import { concatBytes } from '../crypto/bytes.js';
 import { kdfa } from '../crypto/index.js';
 import { TpmError } from '../errors.js';
 import { UINT32 } from '../marshal/codec.js';
@@ -13,13 +14,6 @@ import { freshPolicyState, type SessionKind } from '../state/sessions.js';
 import { trimTrailingZeros } from '../state/auth-value.js';
 
 const ASYMMETRIC = new Set<number>([TPM_ALG.RSA, TPM_ALG.ECC]);
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
-}
 
 const KIND: Record<number, SessionKind> = { [TPM_SE.HMAC]: 'hmac', [TPM_SE.POLICY]: 'policy', [TPM_SE.TRIAL]: 'trial' };
 
@@ -81,7 +75,7 @@ export const StartAuthSession = command({
     // A key whenever the session is bound or salted, even if both inputs are empty (ms-tpm SessionCreate).
     const sessionKey =
       bindInfo || salt.length > 0
-        ? kdfa(authHash, concat(bindInfo?.authValue ?? new Uint8Array(0), salt), 'ATH', nonceTPM, nonceCaller, digestSize * 8)
+        ? kdfa(authHash, concatBytes(bindInfo?.authValue ?? new Uint8Array(0), salt), 'ATH', nonceTPM, nonceCaller, digestSize * 8)
         : new Uint8Array(0);
     const kind = KIND[sessionType]!;
     const session = tpm.sessions.add(
