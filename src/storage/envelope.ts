@@ -8,7 +8,8 @@
  */
 import { crc32 as zlibCrc32 } from 'node:zlib';
 import { decryptRecords, encryptRecords, is256, StateKeyError, type StateKey } from './state-key.js';
-import { concat, parseTlvs, putTlvHeader, TLV_HEADER } from './tlv.js';
+import { concatBytes } from '../tpm/crypto/bytes.js';
+import { parseTlvs, putTlvHeader, TLV_HEADER } from './tlv.js';
 
 export class StateFileError extends Error {
   readonly code = 'VTPMD_STATE_FILE';
@@ -82,7 +83,7 @@ export function wrapState(data: Uint8Array, fileKey?: StateKey): Uint8Array {
   if (fileKey) {
     const body = encryptRecords(fileKey, data, TAG_ENCRYPTED_DATA, TAG_IV_ENCRYPTED_DATA);
     const flags = BLOB_FLAG.FILE_KEY | (is256(fileKey) ? BLOB_FLAG.FILE_KEY_256 : 0);
-    return concat(envelopeHeader(flags, body.length), body);
+    return concatBytes(envelopeHeader(flags, body.length), body);
   }
   const file = plainRecords(data, HEADER_SIZE);
   putEnvelopeHeader(new DataView(file.buffer), 0, file.length - HEADER_SIZE);

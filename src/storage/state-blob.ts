@@ -18,7 +18,8 @@ import {
   VERSION,
 } from './envelope.js';
 import { decryptRecords, encryptRecords, is256, StateKeyError, type StateKey } from './state-key.js';
-import { concat, parseTlvs, tlv } from './tlv.js';
+import { concatBytes } from '../tpm/crypto/bytes.js';
+import { parseTlvs, tlv } from './tlv.js';
 
 export { BLOB_FLAG } from './envelope.js';
 
@@ -70,7 +71,7 @@ export function exportStateBlob(data: Uint8Array, keys: StateKeys = {}, decrypte
   } else {
     body = tlv(TAG_MIGRATION_DATA, inner);
   }
-  return { blob: concat(envelopeHeader(flags, body.length), body), encrypted };
+  return { blob: concatBytes(envelopeHeader(flags, body.length), body), encrypted };
 }
 
 function decrypt(key: StateKey, records: Map<number, Uint8Array>, dataTag: number, ivTag: number, want256: boolean, which: string): Uint8Array {

@@ -6,7 +6,8 @@
  * records come out as encrypted data, HMAC, IV.
  */
 import { aesCbcDecrypt, aesCbcEncrypt, constantTimeEqual, hash, hmac, randomBytes } from '../tpm/crypto/index.js';
-import { concat, tlv } from './tlv.js';
+import { concatBytes } from '../tpm/crypto/bytes.js';
+import { tlv } from './tlv.js';
 
 /** TPM_ALG ids, as tpm/crypto takes them. */
 export const ALG_SHA256 = 0x000b;
@@ -69,7 +70,7 @@ export function encryptRecords(key: StateKey, plain: Uint8Array, dataTag: number
   padded.set(plain);
   padded.fill(pad, plain.length);
   const ciphertext = aesCbcEncrypt(key.bytes, iv.subarray(0, AES_BLOCK), padded);
-  return concat(tlv(dataTag, ciphertext), tlv(TAG_HMAC, mac(key, ciphertext, iv)), tlv(ivTag, iv));
+  return concatBytes(tlv(dataTag, ciphertext), tlv(TAG_HMAC, mac(key, ciphertext, iv)), tlv(ivTag, iv));
 }
 
 /**

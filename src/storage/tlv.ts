@@ -17,16 +17,6 @@ export function putTlvHeader(v: DataView, at: number, tag: number, length: numbe
   v.setUint32(at + 2, length);
 }
 
-export function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
-}
-
 /** Records by tag (the first of a repeated tag wins, as swtpm's lookup finds it); `bad` names damage. */
 export function parseTlvs(bytes: Uint8Array, bad: (why: string) => Error): Map<number, Uint8Array> {
   const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
