@@ -5,9 +5,11 @@
  *                           recvmsg(2) into the caller's buffer `rx`, so descriptors sent with
  *                           the bytes (SCM_RIGHTS) reach JS with those bytes, and send(2)
  *                           straight from the caller (from its buffer `tx` when given a length)
- *   watchDevice(fd, rx, tx, followUpUs, cb) / offer(handle, bytes | n)
+ *   watchDevice(fd, rx, tx, followUpUs, cb) / offer(handle, bytes | n) / takeWrites(handle, max)
+ *   / deviceStats(handle)
  *                           the same reading for /dev/cuse (read(2), replies by write(2)), where
- *                           the READs that fetch an offered TPM response are answered here
+ *                           a TPM command's WRITE and the READs that fetch its response are
+ *                           answered here
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -49,6 +51,11 @@ typedef struct {
   size_t offer_len;    /* from when JS offers it (after the WRITE that made it) until JS sees */
   size_t offer_off;    /* the next request; offer_off: the bytes READs have taken so far */
   int offering;
+  uint32_t take_writes; /* devices: while > 0, a WRITE is answered here before JS sees it, */
+                        /* taking at most this many bytes (JS says when its session allows) */
+  double answered;      /* devices: WRITEs and READs answered here, and READs found queued */
+  double served;        /* at once after a WRITE (counters for deviceStats; doubles: they */
+  double queued;        /* stay exact in JS far beyond any daemon's lifetime) */
   char *rx;            /* the caller's receive buffer (a Uint8Array kept alive by rx_ref): */
   size_t rx_size;      /* each read lands here, and JS is told only how many bytes came */
   napi_ref rx_ref;
@@ -101,14 +108,15 @@ static void conn_collected(napi_env env, void *data, void *hint) {
 }
 
 /*
- * callback(n, fds, errno, served): n bytes arrived in rx (valid until the callback returns: the
- * next read overwrites them; no allocation per read), with the descriptors sent along (null when
- * none); n = 0 is the end (errno 0: the peer closed). served: how many bytes of the offered
- * response READs took here since the offer, which ends now (-1: nothing was on offer).
+ * callback(n, fds, errno, served, answered): n bytes arrived in rx (valid until the callback
+ * returns: the next read overwrites them; no allocation per read), with the descriptors sent
+ * along (null when none); n = 0 is the end (errno 0: the peer closed). served: how many bytes of
+ * the offered response READs took here since the offer, which ends now (-1: nothing was on
+ * offer). answered: the request is a WRITE answered here, which took that many bytes (0: not).
  */
-static void deliver(conn_t *c, ssize_t n, const int *fds, int nfds, int err) {
+static void deliver(conn_t *c, ssize_t n, const int *fds, int nfds, int err, uint32_t answered) {
   napi_env env = c->env;
-  napi_value argv[4], cb, recv, result;
+  napi_value argv[5], cb, recv, result;
   int served = c->offering ? (int)c->offer_off : -1;
   c->offering = 0;
   napi_create_int32(env, n > 0 ? (int32_t)n : 0, &argv[0]);
@@ -124,9 +132,10 @@ static void deliver(conn_t *c, ssize_t n, const int *fds, int nfds, int err) {
   }
   napi_create_int32(env, err, &argv[2]);
   napi_create_int32(env, served, &argv[3]);
+  napi_create_uint32(env, answered, &argv[4]);
   napi_get_reference_value(env, c->callback, &cb);
   napi_get_global(env, &recv); /* make_callback wants an object as `this` */
-  if (napi_make_callback(env, c->async, recv, cb, 4, argv, &result) == napi_pending_exception) {
+  if (napi_make_callback(env, c->async, recv, cb, 5, argv, &result) == napi_pending_exception) {
     napi_value e;
     napi_get_and_clear_last_exception(env, &e);
     napi_fatal_exception(env, e);
@@ -137,7 +146,7 @@ static void deliver(conn_t *c, ssize_t n, const int *fds, int nfds, int err) {
 static void conn_fail(conn_t *c, int err) {
   if (c->stopped) return;
   conn_stop(c);
-  deliver(c, 0, NULL, 0, err);
+  deliver(c, 0, NULL, 0, err, 0);
 }
 
 static void conn_poll(conn_t *c, int events);
@@ -207,13 +216,43 @@ static int serve_offered_read(conn_t *c, size_t n) {
   do w = writev(c->fd, iov, 2);
   while (w < 0 && errno == EINTR);
   if (w >= 0) c->offer_off += take; /* else ENOENT: the READ was interrupted, nothing taken */
+  c->served++;
   return 1;
 }
 
 /*
- * Requests from /dev/cuse. After a WRITE, whose TPM response JS has offered by the time deliver
- * returns, the client's READ follows at once: wait for it here for up to follow_up_ns, polling
- * the non-blocking channel, instead of going to sleep in the event loop and being woken for it.
+ * A WRITE, answered here at once while JS allows it (take_writes): the client goes on to its READ
+ * while JS runs the command. The reply says how much of the write was taken (swtpm takes up to
+ * TPM_REQ_MAX); what it does not check (anything but a well-formed WRITE) is left to JS. 0 when
+ * not answered. A failed reply (ENOENT: the client's write was interrupted) is not retried: the
+ * command still runs, as when JS answers.
+ */
+static uint32_t answer_write(conn_t *c, size_t n) {
+  struct fuse_in_header h;
+  struct fuse_write_in w;
+  if (c->take_writes == 0 || n < sizeof h + sizeof w) return 0;
+  memcpy(&h, c->rx, sizeof h);
+  if (h.opcode != FUSE_WRITE || h.len != n) return 0;
+  memcpy(&w, c->rx + sizeof h, sizeof w);
+  if (w.size == 0 || w.size > n - sizeof h - sizeof w) return 0;
+  uint32_t taken = w.size < c->take_writes ? w.size : c->take_writes;
+  struct {
+    struct fuse_out_header h;
+    struct fuse_write_out w;
+  } r = {.h = {.len = sizeof r, .error = 0, .unique = h.unique}, .w = {.size = taken}};
+  ssize_t rc;
+  do rc = write(c->fd, &r, sizeof r);
+  while (rc < 0 && errno == EINTR);
+  c->answered++;
+  return taken;
+}
+
+/*
+ * Requests from /dev/cuse. A TPM command's WRITE is answered before the command runs, here or by
+ * JS, and JS offers the response by the time deliver returns, so the client has been on its way
+ * to its READ all that time and the READ is usually queued already: read once more at once and
+ * answer it here, instead of going back to sleep in the event loop and being woken for it.
+ * follow_up_ns > 0 keeps polling the non-blocking channel that long for a READ not there yet.
  */
 static void device_readable(conn_t *c) {
   ssize_t n = device_read(c);
@@ -221,10 +260,11 @@ static void device_readable(conn_t *c) {
     if (serve_offered_read(c, (size_t)n)) return;
     struct fuse_in_header h = {0};
     if ((size_t)n >= sizeof h) memcpy(&h, c->rx, sizeof h);
-    deliver(c, n, NULL, 0, 0);
-    if (h.opcode != FUSE_WRITE || !c->offering || c->follow_up_ns <= 0) return;
-    long deadline = now_ns() + c->follow_up_ns;
-    while ((n = device_read(c)) == 0 && !c->stopped && now_ns() < deadline) continue;
+    deliver(c, n, NULL, 0, 0, answer_write(c, (size_t)n));
+    if (h.opcode != FUSE_WRITE || !c->offering || c->stopped) return;
+    long deadline = c->follow_up_ns > 0 ? now_ns() + c->follow_up_ns : 0;
+    while ((n = device_read(c)) == 0 && !c->stopped && deadline > 0 && now_ns() < deadline) continue;
+    if (n > 0) c->queued++;
   }
 }
 
@@ -252,7 +292,7 @@ static void conn_readable(conn_t *c) {
       int count = (int)((h->cmsg_len - CMSG_LEN(0)) / sizeof(int));
       for (int i = 0; i < count && nfds < MAX_FDS; i++) memcpy(&fds[nfds++], CMSG_DATA(h) + i * sizeof(int), sizeof(int));
     }
-    return deliver(c, n, fds, nfds, 0);
+    return deliver(c, n, fds, nfds, 0, 0);
   }
 }
 
@@ -408,6 +448,41 @@ napi_value Offer(napi_env env, napi_callback_info info) {
   c->offer_off = 0;
   c->offering = 1;
   return int_value(env, 0);
+}
+
+/*
+ * takeWrites(handle, max) -> 0 or -errno. A device's WRITEs are answered here, taking up to max
+ * bytes, from the next request on (0: JS answers them).
+ */
+napi_value TakeWrites(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  uint32_t max;
+  if (args(env, info, 2, argv) < 0) return NULL;
+  conn_t *c = conn_arg(env, argv[0]);
+  if (!c) return NULL;
+  CHECK(napi_get_value_uint32(env, argv[1], &max));
+  if (!c->device) return int_value(env, -EINVAL);
+  c->take_writes = max;
+  return int_value(env, 0);
+}
+
+/*
+ * deviceStats(handle) -> [WRITEs answered here, READs served here, requests found queued at once
+ * after a WRITE], or -errno.
+ */
+napi_value DeviceStats(napi_env env, napi_callback_info info) {
+  napi_value argv[1], out, v;
+  if (args(env, info, 1, argv) < 0) return NULL;
+  conn_t *c = conn_arg(env, argv[0]);
+  if (!c) return NULL;
+  if (!c->device) return int_value(env, -EINVAL);
+  double counts[3] = {c->answered, c->served, c->queued};
+  CHECK(napi_create_array_with_length(env, 3, &out));
+  for (uint32_t i = 0; i < 3; i++) {
+    CHECK(napi_create_double(env, counts[i], &v));
+    CHECK(napi_set_element(env, out, i, v));
+  }
+  return out;
 }
 
 /*

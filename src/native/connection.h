@@ -7,6 +7,8 @@
 napi_value Connect(napi_env env, napi_callback_info info);
 napi_value WatchDevice(napi_env env, napi_callback_info info);
 napi_value Offer(napi_env env, napi_callback_info info);
+napi_value TakeWrites(napi_env env, napi_callback_info info);
+napi_value DeviceStats(napi_env env, napi_callback_info info);
 napi_value Write(napi_env env, napi_callback_info info);
 napi_value Close(napi_env env, napi_callback_info info);
 

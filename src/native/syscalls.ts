@@ -16,11 +16,16 @@ interface Addon {
   chroot(path: string): number;
   /** onRead(n, fds, errno): n bytes arrived in rx (overwritten by the next read); n = 0 is the end. */
   connect(fd: number, rx: Uint8Array, tx: Uint8Array, onRead: (n: number, fds: number[] | null, errno: number) => void): object | number;
-  /** As connect, for /dev/cuse; `served`: what READs took of the offer that ended (-1: none). */
-  watchDevice(fd: number, rx: Uint8Array, tx: Uint8Array, followUpUs: number, onRead: (n: number, fds: null, errno: number, served: number) => void): object | number;
+  /**
+   * As connect, for /dev/cuse; `served`: what READs took of the offer that ended (-1: none);
+   * `answered`: the request is a WRITE the addon answered, taking that many bytes (0: not).
+   */
+  watchDevice(fd: number, rx: Uint8Array, tx: Uint8Array, followUpUs: number, onRead: (n: number, fds: null, errno: number, served: number, answered: number) => void): object | number;
   /** The bytes, or the first n bytes of tx. */
   write(handle: object, bytes: Uint8Array | number): number;
   offer(handle: object, response: Uint8Array | number): number;
+  takeWrites(handle: object, max: number): number;
+  deviceStats(handle: object): [answered: number, served: number, queued: number] | number;
   close(handle: object, afterWrite: boolean): number;
 }
 
@@ -195,28 +200,49 @@ export interface DeviceWatch {
    * call into JS, until the next request `onRead` gets, which tells how many bytes they took.
    */
   offer(response: Uint8Array): void;
+  /**
+   * From the next request on, the addon answers a well-formed WRITE itself at once, taking at
+   * most `maxBytes` of it, and `onRead` gets it with `answered` set (0: JS answers WRITEs).
+   */
+  takeWrites(maxBytes: number): void;
+  /** What the addon answered without JS so far. */
+  stats(): DeviceStats;
   /** Stops reading; the caller then closes the descriptor. */
   stop(): void;
 }
 
+export interface DeviceStats {
+  /** WRITEs the addon answered (takeWrites). */
+  answeredWrites: number;
+  /** READs of an offered response the addon answered. */
+  servedReads: number;
+  /** Requests (the client's READ) already queued when the addon read again right after a WRITE. */
+  queuedAfterWrite: number;
+}
+
 /** What the device reader hands over: a request, or the end of the channel. */
 export type DeviceEvent =
-  /** `request` is a view of `rx`, valid only during the call; `served`: bytes READs took of the offer (-1: none was on offer). */
-  | { request: Uint8Array; served: number }
+  /**
+   * `request` is a view of `rx`, valid only during the call; `served`: bytes READs took of the
+   * offer (-1: none was on offer); `answered`: a WRITE the addon answered, taking that many
+   * bytes of its data (0: not answered).
+   */
+  | { request: Uint8Array; served: number; answered: number }
   /** errno null at end of file, its name on a read error (ENODEV: the kernel closed the channel). */
   | { request: null; errno: string | null };
 
 /**
  * Reads a character device that supports poll (/dev/cuse) from the event loop: one read() into
- * `rx` per readable event and request, no thread hop. After a WRITE request it waits up to
- * `followUpUs` on this thread for the next request (the client's READ), and a READ of an offered
- * response is answered without JS. The descriptor stays the caller's; it is non-blocking from now on.
+ * `rx` per readable event and request, no thread hop. After a WRITE request it reads once more
+ * at once (and keeps trying up to `followUpUs` on this thread) for the client's READ, and a READ
+ * of an offered response is answered without JS. The descriptor stays the caller's; it is
+ * non-blocking from now on.
  */
 export function watchDevice(fd: number, rx: Uint8Array, followUpUs: number, onRead: (event: DeviceEvent) => void): DeviceWatch {
   const a = native();
   const tx = new Uint8Array(SEND_SIZE);
-  const handle = a.watchDevice(fd, rx, tx, followUpUs, (n, _fds, errno, served) => {
-    if (n > 0) onRead({ request: rx.subarray(0, n), served });
+  const handle = a.watchDevice(fd, rx, tx, followUpUs, (n, _fds, errno, served, answered) => {
+    if (n > 0) onRead({ request: rx.subarray(0, n), served, answered });
     else onRead({ request: null, errno: errno ? errnoName(errno) : null });
   });
   if (typeof handle === 'number') throw new SyscallError('poll', handle);
@@ -227,6 +253,14 @@ export function watchDevice(fd: number, rx: Uint8Array, followUpUs: number, onRe
     },
     offer(response) {
       a.offer(handle, staged(tx, response));
+    },
+    takeWrites(maxBytes) {
+      a.takeWrites(handle, maxBytes);
+    },
+    stats() {
+      const s = a.deviceStats(handle);
+      if (typeof s === 'number') throw new SyscallError('deviceStats', s);
+      return { answeredWrites: s[0], servedReads: s[1], queuedAfterWrite: s[2] };
     },
     stop: () => void a.close(handle, false),
   };

@@ -5,7 +5,7 @@
  *   flockFile(fd)           flock(LOCK_EX | LOCK_NB), the lock swtpm_localca takes
  *   notify(path, bytes)     one AF_UNIX datagram (sd_notify(3)), abstract names as "@name"
  *   chroot(path)            chroot(2) and chdir("/")
- *   connect, watchDevice, offer, write, close
+ *   connect, watchDevice, offer, takeWrites, deviceStats, write, close
  *                           connections served from the event loop (connection.c)
  *
  * Errors are returned as negative errno values, never thrown: the TypeScript side
@@ -119,6 +119,8 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"watchDevice", NULL, WatchDevice, NULL, NULL, NULL, napi_enumerable, NULL},
       {"write", NULL, Write, NULL, NULL, NULL, napi_enumerable, NULL},
       {"offer", NULL, Offer, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"takeWrites", NULL, TakeWrites, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"deviceStats", NULL, DeviceStats, NULL, NULL, NULL, napi_enumerable, NULL},
       {"close", NULL, Close, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   CHECK(napi_define_properties(env, exports, sizeof props / sizeof props[0], props));

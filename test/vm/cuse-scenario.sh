@@ -59,7 +59,7 @@ step randomAfterLoad tpm2_getrandom $T --hex 8
 /tmp/vtpmd socket --tpm2 --server type=tcp,port=2321 --ctrl type=tcp,port=2322 --flags not-need-init,startup-clear --tpmstate dir=/tmp/st-sock &
 SPID=$!
 waitfor 'swtpm_ioctl --tcp 127.0.0.1:2322 -c >/dev/null 2>&1'
-step throughput node "$REPO/test/vm/guest/throughput.mjs" $DEV 2321 15 20 $PID $SPID
+step throughput python3 "$REPO/test/vm/guest/throughput.py" $DEV 2321 15 20 $PID $SPID
 
 step shutdown swtpm_ioctl -s $DEV
 waitfor '! kill -0 $PID 2>/dev/null'; echo $? >"$S/exited.rc"
@@ -74,7 +74,7 @@ PID2=$!
 waitfor '[ -s /tmp/vtpmd2.pid ]'; echo $? >"$S/started2.rc"
 step node2 ls -l $DEV
 step randomStartupClear tpm2_getrandom $T 8
-step throughputThreadpool node "$REPO/test/vm/guest/throughput.mjs" $DEV 2321 5 20
+step throughputThreadpool python3 "$REPO/test/vm/guest/throughput.py" $DEV 2321 5 20
 kill -TERM $SPID; wait $SPID
 kill -TERM $PID2
 waitfor '! kill -0 $PID2 2>/dev/null'; echo $? >"$S/exited2.rc"

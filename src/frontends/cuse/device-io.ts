@@ -16,7 +16,7 @@ import path from 'node:path';
 import type { Logger } from '../../common/log.js';
 import type { Device } from '../../device/device.js';
 import { watchDevice, type DeviceWatch } from '../../native/syscalls.js';
-import { ERRNO, FUSE_OP, errorReply, fuse_in_header } from './kernel-structs.js';
+import { ERRNO, FUSE_OP, errorReply, fuse_in_header, fuse_write_in } from './kernel-structs.js';
 import { CuseSession, REQUEST_BUFFER_SIZE } from './session.js';
 
 export const CUSE_PATH = '/dev/cuse';
@@ -122,6 +122,7 @@ export class CuseDevice {
       log: options.log,
       send: (b) => this.write(b),
       offer: (response) => this.watch?.offer(response),
+      takeWrites: (maxBytes) => this.watch?.takeWrites(maxBytes),
       onInit: () => this.initSeen(),
       onShutdown: () => options.onShutdown(),
     });
@@ -171,8 +172,9 @@ export class CuseDevice {
 
   private startReading(): void {
     if (process.env.VTPMD_CUSE_READER === 'threadpool') return this.readNext();
-    // The client's READs of a response offered after its WRITE are answered by the addon, so a
-    // command costs one call into JS, not two.
+    // The addon answers a command's WRITE (while the session allows it) and the READs of the
+    // response offered after it, so a command costs one call into JS, not two, and the client
+    // is released to send its READ before any JS runs.
     this.watch = watchDevice(this.fd, this.buf, FOLLOW_UP_US, (event) => {
       if (event.request === null) {
         const { errno } = event;
@@ -181,6 +183,10 @@ export class CuseDevice {
         return;
       }
       if (event.served >= 0) this.session.offerTaken(event.served);
+      if (event.answered > 0 && !this.fdClosed) {
+        const at = fuse_in_header.size + fuse_write_in.size;
+        return this.session.takeCommand(event.request.subarray(at, at + event.answered));
+      }
       this.onRequest(event.request);
     });
     this.options.log.debug('cuse: reading requests through the event loop');
@@ -237,6 +243,12 @@ export class CuseDevice {
   private closeFd(): void {
     if (this.fdClosed) return;
     this.fdClosed = true;
+    if (this.watch) {
+      const s = this.watch.stats();
+      this.options.log.info(
+        `cuse: the addon answered ${s.answeredWrites} WRITEs and ${s.servedReads} READs without JS; the client's READ was queued already after ${s.queuedAfterWrite} WRITEs`,
+      );
+    }
     // Off the event loop first (at once), then closed: the channel ends and the node goes.
     this.watch?.stop();
     try {

@@ -65,10 +65,15 @@ export interface CuseSessionOptions {
   /** Writes one reply (or notification) to the kernel; `buf` may be reused once this returns. */
   send(buf: Uint8Array): void;
   /**
-   * A command's response, ready before its WRITE is answered: the I/O layer may answer the READs
+   * A command's response, ready when handle() returns for its WRITE: the I/O layer may answer the READs
    * that fetch it without calling handle(), and then reports what they took (offerTaken).
    */
   offer?(response: Uint8Array): void;
+  /**
+   * Whether the I/O layer may answer a TPM command's WRITE itself, taking at most `maxBytes` of
+   * it (0: it may not), and hand the command over with takeCommand(). Told at every change.
+   */
+  takeWrites?(maxBytes: number): void;
   /** CUSE_INIT was answered (the kernel now creates /dev/NAME). */
   onInit?(): void;
   /** PTM_SHUTDOWN was answered: the daemon ends. */
@@ -106,6 +111,8 @@ export class CuseSession {
   private executing: Promise<void> | null = null;
   private readonly waitingReads: WaitingRead[] = [];
   private pollKh: bigint | null = null;
+  /** What takeWrites() was told last (-1: nothing yet). */
+  private writesTaken = -1;
   private readonly inflight = new Set<Promise<unknown>>();
   private readonly control: CuseControl;
 
@@ -132,6 +139,19 @@ export class CuseSession {
     this.offered = null;
   }
 
+  /**
+   * A TPM command whose WRITE the I/O layer answered (as takeWrites allowed): what write() does
+   * after its reply. Never throws.
+   */
+  takeCommand(command: Uint8Array): void {
+    try {
+      this.runCommand(command);
+    } catch (e) {
+      this.options.log.error(`cuse: a command failed: ${(e as Error).message}`);
+    }
+    this.tellWritesTaken();
+  }
+
   /** Handles one request from the kernel. Never throws. */
   handle(request: Uint8Array): void {
     if (request.length < H) {
@@ -151,6 +171,19 @@ export class CuseSession {
       this.options.log.error(`cuse: opcode ${h.opcode} failed: ${(e as Error).message}`);
       if (!noReply(h.opcode)) this.error(h.unique, ERRNO.EIO);
     }
+    this.tellWritesTaken();
+  }
+
+  /**
+   * The I/O layer may answer a WRITE itself while a write would carry a TPM command that is taken
+   * at once: not during a state-blob transfer (the write is blob data) and not while a command
+   * waits to run (EBUSY).
+   */
+  private tellWritesTaken(): void {
+    const max = this.control.mode === 'command' && this.executing === null ? TPM_REQ_MAX : 0;
+    if (max === this.writesTaken || !this.options.takeWrites) return;
+    this.writesTaken = max;
+    this.options.takeWrites(max);
   }
 
   private dispatch(opcode: number, unique: bigint, body: Uint8Array): void {
@@ -256,8 +289,21 @@ export class CuseSession {
     if (this.executing) return this.error(unique, ERRNO.EBUSY);
     if (w.size > TPM_REQ_MAX) this.options.log.debug(`cuse: a ${w.size}-byte write is truncated to ${TPM_REQ_MAX} bytes`);
     const size = Math.min(w.size, TPM_REQ_MAX);
-    // The command is copied: the caller may reuse its read buffer.
-    const command = slabCopy(body.subarray(fuse_write_in.size, fuse_write_in.size + size));
+    // Answered before the command runs, as swtpm cuse answers a command it hands to its worker
+    // thread: the client goes on to its READ while the engine works, and the I/O layer finds that
+    // READ queued when this returns instead of sleeping until it comes. The client cannot tell:
+    // no other request is read before the command has run and its response is offered.
+    const out = this.writeReplyBytes;
+    fuse_out_header.encode({ len: out.length, error: 0, unique }, out);
+    fuse_write_out.encode({ size }, out, fuse_out_header.size);
+    this.send(out);
+    this.runCommand(body.subarray(fuse_write_in.size, fuse_write_in.size + size));
+  }
+
+  /** Runs a TPM command whose WRITE is answered; its response is for the READs that follow. */
+  private runCommand(bytes: Uint8Array): void {
+    // Copied: the caller may reuse its read buffer.
+    const command = slabCopy(bytes);
     this.response = null;
     this.readOffset = 0;
     const now = this.options.device.executeTpmNow(command);
@@ -276,14 +322,10 @@ export class CuseSession {
           this.readOffset = 0;
           this.executing = null;
           this.commandDone();
+          this.tellWritesTaken();
         });
       this.executing = this.track(run);
     }
-    // Answered once the command has run (as swtpm cuse does) and its response is offered.
-    const out = this.writeReplyBytes;
-    fuse_out_header.encode({ len: out.length, error: 0, unique }, out);
-    fuse_write_out.encode({ size }, out, fuse_out_header.size);
-    this.send(out);
   }
 
   /** A deferred command finished: serve the reads that waited and wake a poller. */
@@ -354,6 +396,8 @@ export class CuseSession {
     if (fuse_ioctl_in.size + io.in_size > body.length) return this.error(unique, ERRNO.EINVAL);
     const input = body.slice(fuse_ioctl_in.size, fuse_ioctl_in.size + io.in_size);
     const done = this.track(this.control.run(io.cmd, input, io.out_size)).then((out) => {
+      // Before the reply: the client's next write may be state-blob data now.
+      this.tellWritesTaken();
       if ('errno' in out) return this.error(unique, ERRNO[out.errno]);
       if (out.result === PTM_RES.SUCCESS && (out.code === CMD.STOP || out.code === CMD.SHUTDOWN)) {
         this.response = null;

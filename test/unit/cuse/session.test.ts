@@ -40,7 +40,7 @@ const STARTUP_CLEAR = Uint8Array.from(Buffer.from('80010000000c000001440000', 'h
 const GET_RANDOM_16 = Uint8Array.from(Buffer.from('80010000000c0000017b0010', 'hex'));
 const FATAL = '80010000000a00000101';
 
-function setup(opts: { devMajor?: number; devMinor?: number; offer?: (response: Uint8Array) => void } = {}) {
+function setup(opts: { devMajor?: number; devMinor?: number; offer?: (response: Uint8Array) => void; takeWrites?: (maxBytes: number) => void } = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vtpmd-cuse-'));
   cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
   const device = new Device({ storage: new DirStorage({ dir }), engines: realEngines() });
@@ -185,7 +185,7 @@ describe('WRITE / READ', () => {
     expect(parseReply(d!).payload.length).toBe(0);
   });
 
-  it('offers a response made at once before answering its WRITE; READs resume where the offer was left', async () => {
+  it('answers a WRITE before its command runs and offers the response before handle() returns; READs resume where the offer was left', async () => {
     const offers: Uint8Array[] = [];
     const t = setup({ offer: (r) => offers.push(r.slice()) });
     await t.ptm(PTM.INIT, u32le(0));
@@ -195,8 +195,14 @@ describe('WRITE / READ', () => {
     t.session['options'].offer = (r: Uint8Array) => (order.push('offer'), offers.push(r.slice()));
     const send = t.session['options'].send;
     t.session['options'].send = (b: Uint8Array) => (order.push('reply'), send(b));
-    await t.send(k.write(t.next(), GET_RANDOM_16));
-    expect(order).toEqual(['offer', 'reply']); // the offer is there before the client can READ
+    const device = t.session['options'].device;
+    const executeTpmNow = device.executeTpmNow.bind(device);
+    device.executeTpmNow = (c: Uint8Array) => (order.push('execute'), executeTpmNow(c));
+    const [w] = await t.send(k.write(t.next(), GET_RANDOM_16));
+    // The client is on its way to its READ while the engine runs; the offer is there before the
+    // I/O layer reads the next request.
+    expect(order).toEqual(['reply', 'execute', 'offer']);
+    expect(parseReply(w!).error).toBe(0);
     expect(offers.length).toBe(1);
     expect(offers[0]!.length).toBe(28);
     // The I/O layer answered READs for 10 bytes of it; the session goes on from there.
@@ -278,6 +284,40 @@ describe('a command that cannot run at once (device busy)', () => {
     expect(hex(notify!)).toBe('18000000' + '01000000' + '0000000000000000' + 'cdab000000000000');
     const [ready] = await t.send(k.poll(30n, 1n, 0));
     expect(hex(parseReply(ready!).payload)).toBe('4501000000000000'); // IN|OUT|RDNORM|WRNORM
+  });
+
+  it('lets the I/O layer answer WRITEs (up to 4096 bytes) only while a write is a command taken at once; takeCommand runs one as a WRITE would, without a reply', async () => {
+    const told: number[] = [];
+    const offers: Uint8Array[] = [];
+    const t = setup({ takeWrites: (max) => told.push(max), offer: (r) => offers.push(r.slice()) });
+    await t.ptm(PTM.INIT, u32le(0));
+    expect(told).toEqual([4096]); // told once, not again for every request
+    await t.tpm(STARTUP_CLEAR);
+    // A command whose WRITE the I/O layer answered: no reply from the session, the response offered.
+    offers.length = 0;
+    t.session.takeCommand(GET_RANDOM_16);
+    expect(t.replies).toEqual([]);
+    expect(offers.map((o) => o.length)).toEqual([28]);
+    const [r] = await t.send(k.read(t.next(), 4096));
+    expect(hex(parseReply(r!).payload)).toBe(hex(offers[0]!));
+    // A command waiting for the device: the next WRITE must get EBUSY from the session.
+    const release = hold(t.device);
+    t.session.takeCommand(GET_RANDOM_16);
+    expect(told).toEqual([4096, 0]);
+    release();
+    await t.session.settled();
+    expect(told).toEqual([4096, 0, 4096]);
+    // SET mode: a write is state-blob data, for the session; told before the ioctl's reply.
+    await t.ptm(PTM.STOP);
+    const sendReply = t.session['options'].send;
+    t.session['options'].send = (b: Uint8Array) => (told.push(-1), sendReply(b));
+    const SET_STATEBLOB = 0xcc0c500c;
+    await t.ptm(SET_STATEBLOB, k.le([0, 4], [1, 4], [0, 4]));
+    expect(told).toEqual([4096, 0, 4096, 0, -1]);
+    const [w] = await t.send(k.write(t.next(), Uint8Array.of(1, 2, 3)));
+    expect(parseReply(w!).error).toBe(0);
+    await t.ptm(SET_STATEBLOB, k.le([0, 4], [1, 4], [0, 4]));
+    expect(told.filter((x) => x >= 0)).toEqual([4096, 0, 4096, 0, 4096]);
   });
 
   it('INTERRUPT of a waiting READ answers it with EINTR; INTERRUPT itself gets no reply', async () => {

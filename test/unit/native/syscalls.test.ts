@@ -16,6 +16,8 @@ import {
   type ConnectionHandlers,
   type NativeConnection,
   watchDevice,
+  type DeviceStats,
+  type DeviceWatch,
 } from '../../../src/native/syscalls.js';
 import { tempDirs } from '../../helpers/temp-dir.js';
 
@@ -268,60 +270,85 @@ describe('watchDevice', () => {
     expect(events).toEqual(['bytes:first', 'bytes:second', 'end:null']);
   });
 
-  // python3 plays the kernel's side of /dev/cuse over a unix socket: a WRITE, then READs of 6 and
-  // 4096 bytes and one more READ, then a RELEASE-like request; it prints each reply in hex.
-  const kernel = (sock: string) => `
-import socket, struct, sys
-s = socket.socket(socket.AF_UNIX); s.connect(${JSON.stringify(sock)})
-def request(opcode, unique, body):
-    s.sendall(struct.pack('<IIQQIIIHH', 40 + len(body), opcode, unique, 0, 0, 0, 1, 0, 0) + body)
-    print(s.recv(65536).hex(), flush=True)
-request(16, 1, struct.pack('<QQIIQII', 0, 0, 3, 0, 0, 0, 0) + b'cmd')
-for unique, size in ((2, 6), (3, 4096), (4, 4096)):
-    request(15, unique, struct.pack('<QQIIQII', 0, 0, size, 0, 0, 0, 0))
-request(18, 5, struct.pack('<QIIQ', 0, 0, 0, 0))
-s.close()`;
   const header = (len: number, unique: number) => Buffer.concat([u32le(len), u32le(0), u64le(unique)]).toString('hex');
   const u32le = (v: number) => Buffer.from(new Uint32Array([v]).buffer);
   const u64le = (v: number) => Buffer.from(new BigUint64Array([BigInt(v)]).buffer);
 
+  /**
+   * python3 plays the kernel's side of /dev/cuse over a unix socket: `requests` (Python, with
+   * request(opcode, unique, body) to send one and print the reply in hex) against watchDevice on
+   * the accepted socket, which takes WRITEs up to `takeWrites` bytes from the start. Returns the
+   * replies and the addon's counts at the end.
+   */
+  async function fakeKernel(
+    requests: string,
+    followUpUs: number,
+    takeWrites: number,
+    onRequest: (event: { request: Uint8Array; served: number; answered: number }, watch: DeviceWatch) => void,
+  ) {
+    const script = `
+import socket, struct
+s = socket.socket(socket.AF_UNIX); s.connect(SOCK)
+def request(opcode, unique, body):
+    s.sendall(struct.pack('<IIQQIIIHH', 40 + len(body), opcode, unique, 0, 0, 0, 1, 0, 0) + body)
+    print(s.recv(65536).hex(), flush=True)
+def io(size):
+    return struct.pack('<QQIIQII', 0, 0, size, 0, 0, 0, 0)
+${requests}
+s.close()`;
+    let stats!: DeviceStats;
+    let ended!: () => void;
+    const done = new Promise<void>((r) => (ended = r));
+    const sock = path.join(tempDir(), 's');
+    const server = net.createServer({ pauseOnConnect: true }, (socket) => {
+      const fd = (socket as unknown as { _handle: { fd: number } })._handle.fd;
+      const watch: DeviceWatch = watchDevice(fd, new Uint8Array(4096), followUpUs, (event) => {
+        if (event.request) return onRequest(event, watch);
+        stats = watch.stats();
+        watch.stop();
+        socket.destroy();
+        ended();
+      });
+      watch.takeWrites(takeWrites);
+    });
+    await new Promise<void>((r) => server.listen(sock, r));
+    const child = spawn('python3', ['-c', script.replace('SOCK', JSON.stringify(sock))], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    expect(await new Promise((r) => child.once('exit', r))).toBe(0);
+    await done;
+    server.close();
+    return { replies: out.trim().split('\n'), stats };
+  }
+
   for (const followUpUs of [0, 2_000_000]) {
     it(`answers the READs of an offered response without JS, and tells JS what they took (follow-up ${followUpUs} µs)`, async () => {
+      // A WRITE, then READs of 6 and 4096 bytes and one more READ, then a RELEASE-like request.
       const response = Buffer.from('0123456789abcdef');
       const seen: string[] = [];
-      let ended!: () => void;
-      const done = new Promise<void>((r) => (ended = r));
-      const sock = path.join(tempDir(), 's');
-      const server = net.createServer({ pauseOnConnect: true }, (socket) => {
-        const fd = (socket as unknown as { _handle: { fd: number } })._handle.fd;
-        const watch = watchDevice(fd, new Uint8Array(4096), followUpUs, (event) => {
-          if (!event.request) {
-            watch.stop();
-            socket.destroy();
-            ended();
-            return;
-          }
+      const { replies, stats } = await fakeKernel(
+        `request(16, 1, io(3) + b'cmd')
+for unique, size in ((2, 6), (3, 4096), (4, 4096)):
+    request(15, unique, io(size))
+request(18, 5, struct.pack('<QIIQ', 0, 0, 0, 0))`,
+        followUpUs,
+        0,
+        (event, watch) => {
           const opcode = Buffer.from(event.request).readUInt32LE(4);
           const unique = Number(Buffer.from(event.request).readBigUInt64LE(8));
           seen.push(`${opcode}/${event.served}`);
           if (opcode === 16) {
-            watch.offer(response); // before the WRITE's reply, as the session does
             watch.write(Buffer.concat([Buffer.from(header(24, unique), 'hex'), u32le(3), u32le(0)]));
+            watch.offer(response); // by the time the callback returns, as the session does
           } else {
             watch.write(Buffer.from(header(16, unique), 'hex'));
           }
-        });
-      });
-      await new Promise<void>((r) => server.listen(sock, r));
-      const child = spawn('python3', ['-c', kernel(sock)], { stdio: ['ignore', 'pipe', 'inherit'] });
-      let out = '';
-      child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-      expect(await new Promise((r) => child.once('exit', r))).toBe(0);
-      await done;
-      server.close();
+        },
+      );
       // JS saw the WRITE and the last request only; that one says the READs took all 16 bytes.
       expect(seen).toEqual(['16/-1', '18/16']);
-      expect(out.trim().split('\n')).toEqual([
+      expect(stats).toMatchObject({ answeredWrites: 0, servedReads: 3 });
+      expect(replies).toEqual([
         header(24, 1) + '0300000000000000',
         header(22, 2) + response.subarray(0, 6).toString('hex'),
         header(26, 3) + response.subarray(6).toString('hex'),
@@ -330,4 +357,32 @@ s.close()`;
       ]);
     });
   }
+
+  it('answers well-formed WRITEs itself while JS lets it, taking at most what JS said, and hands JS the data', async () => {
+    // WRITEs of 3 and 6 bytes taken by the addon (the second cut to 4), one answered by JS (taking
+    // was turned off), and one whose size overruns its data, which the addon leaves to JS.
+    const seen: string[] = [];
+    const takeNext = [4, 0, 4096];
+    const { replies, stats } = await fakeKernel(
+      `for unique, size, data in ((1, 3, b'cmd'), (2, 6, b'abcdef'), (3, 3, b'xyz'), (4, 10, b'abc')):
+    request(16, unique, io(size) + data)`,
+      0,
+      4096,
+      (event, watch) => {
+        const unique = Number(Buffer.from(event.request).readBigUInt64LE(8));
+        const data = Buffer.from(event.request.subarray(80, 80 + (event.answered || 3))).toString();
+        seen.push(`${unique}:${event.answered}:${data}`);
+        if (event.answered === 0) watch.write(Buffer.concat([Buffer.from(header(24, unique), 'hex'), u32le(99), u32le(0)]));
+        watch.takeWrites(takeNext.shift() ?? 0);
+      },
+    );
+    expect(seen).toEqual(['1:3:cmd', '2:4:abcd', '3:0:xyz', '4:0:abc']);
+    expect(stats).toMatchObject({ answeredWrites: 2, servedReads: 0 });
+    expect(replies).toEqual([
+      header(24, 1) + '0300000000000000',
+      header(24, 2) + '0400000000000000',
+      header(24, 3) + '6300000000000000',
+      header(24, 4) + '6300000000000000',
+    ]);
+  });
 });
