@@ -306,10 +306,12 @@ async function connectData(port) {
 }
 
 /**
- * The V8 flags the installed launcher (scripts/install) gives `vtpmd socket` and `vtpmd cuse`;
- * BENCH_VTPMD_NODE_FLAGS (space-separated, may be empty) compares others.
+ * The V8 flags the installed launcher (scripts/install) gives `vtpmd socket` and `vtpmd cuse`
+ * (scripts/daemon-node-flags); BENCH_VTPMD_NODE_FLAGS (space-separated, may be empty) compares others.
  */
-const VTPMD_DAEMON_NODE_FLAGS = (process.env.BENCH_VTPMD_NODE_FLAGS ?? '--optimize-for-size --no-parallel-scavenge').split(' ').filter((f) => f !== '');
+const VTPMD_DAEMON_NODE_FLAGS = (process.env.BENCH_VTPMD_NODE_FLAGS ?? readFileSync(new URL('./daemon-node-flags', import.meta.url), 'utf8'))
+  .split(/\s+/)
+  .filter((f) => f !== '');
 
 /**
  * Private (unshared) resident memory: what each further daemon adds on a host. The node

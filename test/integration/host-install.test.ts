@@ -37,6 +37,10 @@ describe.skipIf(skip !== false)('scripts/install', () => {
     const caps = run(bin, ['socket', '--print-capabilities']);
     expect(caps.code, caps.out).toBe(0);
     expect(JSON.parse(caps.out).type).toBe('swtpm');
+    // The daemons run with the V8 flags declared in scripts/daemon-node-flags; setup without.
+    const flags = fs.readFileSync(path.join(REPO_ROOT, 'scripts/daemon-node-flags'), 'utf8').trim();
+    expect(flags).toMatch(/^--/);
+    expect(fs.readFileSync(bin, 'utf8')).toMatch(new RegExp(`socket\\|cuse\\) exec "[^"]+" ${flags} "[^"]+/dist/main\\.js"`));
     expect(fs.existsSync(`${root}/usr/lib/vtpmd/node_modules/yargs`)).toBe(true);
     expect(fs.existsSync(`${root}/usr/lib/vtpmd/node_modules/vitest`)).toBe(false);
     expect(fs.existsSync(`${root}/usr/lib/vtpmd/node_modules/typescript`)).toBe(false);

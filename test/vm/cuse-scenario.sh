@@ -7,7 +7,8 @@ DEV=/dev/vtpm0
 T="-T device:$DEV"
 step() { name=$1; shift; timeout 60 "$@" >"$S/$name.out" 2>&1; echo $? >"$S/$name.rc"; }
 waitfor() { i=0; while [ $i -lt 300 ]; do eval "$1" && return 0; sleep 0.1; i=$((i+1)); done; return 1; }
-printf '#!/bin/sh\nexec node "%s/dist/main.js" "$@"\n' "$REPO" >/tmp/vtpmd && chmod +x /tmp/vtpmd
+# The daemons as the installed launcher runs them (scripts/install), with its V8 flags.
+printf '#!/bin/sh\nexec node %s "%s/dist/main.js" "$@"\n' "$(cat "$REPO/scripts/daemon-node-flags")" "$REPO" >/tmp/vtpmd && chmod +x /tmp/vtpmd
 
 date +%s.%N >"$S/t0"
 step noTpm2 /tmp/vtpmd cuse -n vtpm0 --tpmstate dir=/tmp/st
@@ -55,11 +56,17 @@ step initAfterLoad swtpm_ioctl -i $DEV
 step startupAfterLoad tpm2_startup -c $T
 step randomAfterLoad tpm2_getrandom $T --hex 8
 
-# Throughput: the same workload through the device and through vtpmd's socket mode.
+# Throughput: the same workload through the device and through vtpmd's socket mode, over TCP
+# (tpm2-tools' swtpm TCTI) and over a unix socket (as QEMU's emulator backend's data channel).
 /tmp/vtpmd socket --tpm2 --server type=tcp,port=2321 --ctrl type=tcp,port=2322 --flags not-need-init,startup-clear --tpmstate dir=/tmp/st-sock &
 SPID=$!
 waitfor 'swtpm_ioctl --tcp 127.0.0.1:2322 -c >/dev/null 2>&1'
 step throughput python3 "$REPO/test/vm/guest/throughput.py" $DEV 2321 15 20 $PID $SPID
+/tmp/vtpmd socket --tpm2 --server type=unixio,path=/tmp/data.sock --ctrl type=unixio,path=/tmp/ctrl.sock --flags not-need-init,startup-clear --tpmstate dir=/tmp/st-unix &
+UPID=$!
+waitfor 'swtpm_ioctl --unix /tmp/ctrl.sock -c >/dev/null 2>&1'
+step throughputUnix python3 "$REPO/test/vm/guest/throughput.py" $DEV /tmp/data.sock 15 20 $PID $UPID
+kill -TERM $UPID; wait $UPID
 
 step shutdown swtpm_ioctl -s $DEV
 waitfor '! kill -0 $PID 2>/dev/null'; echo $? >"$S/exited.rc"

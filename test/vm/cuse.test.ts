@@ -120,31 +120,42 @@ describe('vtpmd cuse in a QEMU guest', () => {
     expect(out('randomAfterLoad').trim()).toMatch(/^[0-9a-f]{16}$/);
   });
 
-  test('throughput: the device path (WRITE and READ answered by the addon) keeps pace with the socket path', () => {
-    expect(rc('throughput')).toBe(0);
+  test('throughput: the device path (WRITE and READ answered by the addon) against the socket path over TCP and over a unix socket', () => {
+    expect(rc('throughput'), out('throughput')).toBe(0);
+    expect(rc('throughputUnix'), out('throughputUnix')).toBe(0);
     const log = fs.readFileSync(path.join(share, 'vtpmd.log'), 'utf8');
     expect(log).toContain('cuse: reading requests through the event loop');
-    const t = JSON.parse(out('throughput')) as Record<'device' | 'socket', { getRandom: number; pcrExtend: number }> & { ops: number };
-    console.log(`test/vm throughput (ops/s): device GetRandom ${t.device.getRandom}, PCR_Extend ${t.device.pcrExtend}; socket GetRandom ${t.socket.getRandom}, PCR_Extend ${t.socket.pcrExtend}`);
-    console.log(`test/vm throughput ratio device/socket: GetRandom ${(t.device.getRandom / t.socket.getRandom).toFixed(2)}, PCR_Extend ${(t.device.pcrExtend / t.socket.pcrExtend).toFixed(2)}`);
-    const cpu = (JSON.parse(out('throughput')) as { cpuPerCommandUs?: Record<'device' | 'socket', { user: number; system: number }> }).cpuPerCommandUs;
-    if (cpu) console.log(`test/vm daemon CPU per command (µs user+system): device ${cpu.device.user}+${cpu.device.system}, socket ${cpu.socket.user}+${cpu.socket.system}`);
-    // The mechanism, counted by the addon and logged at shutdown: every command of the run (its
-    // warm-up rounds too) had its WRITE and its READ answered without JS.
+    type Rates = Record<'device' | 'socket', { getRandom: number; pcrExtend: number }> & {
+      ops: number;
+      cpuPerCommandUs?: Record<'device' | 'socket', { user: number; system: number }>;
+    };
+    const runs: [string, Rates][] = [
+      ['TCP', JSON.parse(out('throughput')) as Rates],
+      ['unix', JSON.parse(out('throughputUnix')) as Rates],
+    ];
+    for (const [kind, t] of runs) {
+      const ratio = (w: 'getRandom' | 'pcrExtend') => (t.device[w] / t.socket[w]).toFixed(2);
+      console.log(`test/vm throughput (ops/s) against ${kind}: device GetRandom ${t.device.getRandom}, PCR_Extend ${t.device.pcrExtend}; socket GetRandom ${t.socket.getRandom}, PCR_Extend ${t.socket.pcrExtend}; device/socket ${ratio('getRandom')}/${ratio('pcrExtend')}`);
+      const cpu = t.cpuPerCommandUs;
+      if (cpu) console.log(`test/vm daemon CPU per command against ${kind} (µs user+system): device ${cpu.device.user}+${cpu.device.system}, socket ${cpu.socket.user}+${cpu.socket.system}`);
+      // Both paths with the same blocking client (as QEMU's passthrough and emulator backends), in
+      // many short alternating rounds, so changes in the host's load hit both. On the idle 2-core
+      // host, device/socket (GetRandom/PCR_Extend) against TCP 1.03-1.31 / 0.97-1.10, against a
+      // unix socket 0.76-0.84 / 0.88-0.98 (README: a CUSE command is two exchanges with the
+      // daemon). A TCG guest's timing moves with the host's load, so the bound only catches a
+      // path that has become pathologically slow.
+      expect(t.device.getRandom).toBeGreaterThanOrEqual(0.5 * t.socket.getRandom);
+      expect(t.device.pcrExtend).toBeGreaterThanOrEqual(0.5 * t.socket.pcrExtend);
+    }
+    // The mechanism, counted by the addon and logged at shutdown: every command of both runs
+    // (their warm-up rounds too) had its WRITE and its READ answered without JS.
     const stats = /cuse: the addon answered (\d+) WRITEs and (\d+) READs without JS; the client's READ was queued already after (\d+) WRITEs/.exec(log);
     expect(stats).not.toBeNull();
     const [answered, served, queued] = stats!.slice(1).map(Number) as [number, number, number];
     console.log(`test/vm addon: ${answered} WRITEs and ${served} READs answered without JS; READ queued at once after ${queued}`);
-    const commands = 2 * (t.ops + 20);
+    const commands = runs.reduce((n, [, t]) => n + 2 * (t.ops + 20), 0);
     expect(answered).toBeGreaterThanOrEqual(commands);
     expect(served).toBeGreaterThanOrEqual(commands);
-    // Both paths with the same blocking client (as QEMU's passthrough and emulator backends), in
-    // many short alternating rounds, so changes in the host's load hit both. On the idle 2-core
-    // host: device/socket 1.03/1.10 and 1.13/1.09 (GetRandom/PCR_Extend). A TCG guest's timing
-    // moves with the host's load (0.65-1.03 was seen beside other test runs, before the addon
-    // answered WRITEs), so the bound only catches a path that has become pathologically slow.
-    expect(t.device.getRandom).toBeGreaterThanOrEqual(0.6 * t.socket.getRandom);
-    expect(t.device.pcrExtend).toBeGreaterThanOrEqual(0.6 * t.socket.pcrExtend);
   });
 
   test('udev: 70-vtpmd.rules gives /dev/vtpm-vm1 root:kvm 0660 and the link /dev/vtpm/vm1', () => {

@@ -8,7 +8,7 @@ after a warm-up, and each rate is total commands over total time of that path. W
 pids it also reports each daemon's CPU time per command (user and system, in µs, from
 /proc/PID/stat), which the host's load disturbs less than the rates. One JSON line.
 
-Usage: throughput.py DEVICE PORT ROUNDS OPS [CUSE_PID SOCKET_PID]
+Usage: throughput.py DEVICE PORT|UNIX_PATH ROUNDS OPS [CUSE_PID SOCKET_PID]
 """
 import json
 import os
@@ -17,7 +17,7 @@ import struct
 import sys
 import time
 
-dev, port = sys.argv[1], int(sys.argv[2])
+dev, port = sys.argv[1], sys.argv[2]
 rounds = int(sys.argv[3]) if len(sys.argv) > 3 else 10
 ops = int(sys.argv[4]) if len(sys.argv) > 4 else 20
 pids = {'device': sys.argv[5] if len(sys.argv) > 5 else None,
@@ -56,8 +56,12 @@ def whole(recv):
 
 
 fd = os.open(dev, os.O_RDWR)
-sock = socket.create_connection(('127.0.0.1', port))
-sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+if port.isdigit():
+    sock = socket.create_connection(('127.0.0.1', int(port)))
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+else:
+    sock = socket.socket(socket.AF_UNIX)
+    sock.connect(port)
 
 
 def device_run(cmd, n):
