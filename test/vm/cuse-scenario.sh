@@ -29,7 +29,16 @@ step startup tpm2_startup -c $T
 step random tpm2_getrandom $T --hex 16
 step extend tpm2_pcrextend $T 16:sha256=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f
 step pcrread tpm2_pcrread $T sha256:16
+# No resource manager on a device: each tool leaves its transient objects loaded (three slots, as
+# a PC Client TPM), so they are flushed between the tools.
 step createprimary tpm2_createprimary $T -C o -c /tmp/primary.ctx
+step flush1 tpm2_flushcontext $T -t
+step primaryPublic tpm2_readpublic $T -c /tmp/primary.ctx
+step flush2 tpm2_flushcontext $T -t
+step createprimaryAgain tpm2_createprimary $T -C o -c /tmp/primary2.ctx
+step flush3 tpm2_flushcontext $T -t
+step primaryPublicAgain tpm2_readpublic $T -c /tmp/primary2.ctx
+step flush4 tpm2_flushcontext $T -t
 step estBefore swtpm_ioctl -e $DEV
 step loc2 swtpm_ioctl -l 2 $DEV
 step pcrReset20Loc2 tpm2_pcrreset $T 20

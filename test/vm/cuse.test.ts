@@ -213,7 +213,17 @@ describe('vtpmd cuse in a QEMU guest', () => {
     expect(rc('nodeGone2')).not.toBe(0);
   });
 
-  test('tpm2_createprimary (recorded; passes once the engine implements CreatePrimary)', () => {
-    console.log(`test/vm createprimary: rc ${rc('createprimary')}: ${out('createprimary').trim().split('\n')[0]}`);
+  test('tpm2_createprimary through the device: an RSA-2048 storage key, the same one again from the same seed', () => {
+    expect(rc('createprimary'), out('createprimary')).toBe(0);
+    expect(out('createprimary')).toMatch(/^type:\n {2}value: rsa\n/m);
+    expect(out('createprimary')).toMatch(/^bits: 2048$/m);
+    expect(out('createprimary')).toMatch(/restricted\|decrypt/);
+    for (const flush of ['flush1', 'flush2', 'flush3', 'flush4']) expect(rc(flush), out(flush)).toBe(0);
+    expect(rc('primaryPublic'), out('primaryPublic')).toBe(0);
+    expect(rc('createprimaryAgain'), out('createprimaryAgain')).toBe(0);
+    expect(rc('primaryPublicAgain'), out('primaryPublicAgain')).toBe(0);
+    const name = (step: string) => /^name: ([0-9a-f]{68})$/m.exec(out(step))?.[1];
+    expect(name('primaryPublic')).toMatch(/^000b/);
+    expect(name('primaryPublicAgain')).toBe(name('primaryPublic'));
   });
 });
