@@ -21,10 +21,10 @@ import { CuseSession, REQUEST_BUFFER_SIZE } from './session.js';
 
 export const CUSE_PATH = '/dev/cuse';
 /**
- * How long the addon waits on the main thread for the READ that follows a WRITE. 0 (go back to
- * the event loop) measured faster in the guest: 514/361 against 418/347 GetRandom/PCR_Extend
- * per second with 200 µs, since a client placed on the daemon's CPU cannot send its READ while
- * the daemon spins waiting for it.
+ * How long the addon keeps polling on the main thread for the READ that follows a WRITE when one
+ * read at once did not find it. 0 (go back to the event loop) measured faster in the guest:
+ * 514/361 against 418/347 GetRandom/PCR_Extend per second with 200 µs, since a client placed on
+ * the daemon's CPU cannot send its READ while the daemon spins waiting for it.
  */
 const FOLLOW_UP_US = Number(process.env.VTPMD_CUSE_FOLLOW_UP_US ?? 0);
 
