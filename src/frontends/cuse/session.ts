@@ -141,14 +141,10 @@ export class CuseSession {
 
   /**
    * A TPM command whose WRITE the I/O layer answered (as takeWrites allowed): what write() does
-   * after its reply. Never throws.
+   * after its reply.
    */
   takeCommand(command: Uint8Array): void {
-    try {
-      this.runCommand(command);
-    } catch (e) {
-      this.options.log.error(`cuse: a command failed: ${(e as Error).message}`);
-    }
+    this.runCommand(command);
     this.tellWritesTaken();
   }
 
@@ -306,7 +302,7 @@ export class CuseSession {
     const command = slabCopy(bytes);
     this.response = null;
     this.readOffset = 0;
-    const now = this.options.device.executeTpmNow(command);
+    const now = this.executeNow(command);
     if (now) {
       this.response = now;
       if (this.options.offer) {
@@ -325,6 +321,19 @@ export class CuseSession {
           this.tellWritesTaken();
         });
       this.executing = this.track(run);
+    }
+  }
+
+  /**
+   * The device's answer, or null when it is busy. Never throws: the WRITE is answered already, so
+   * a failure becomes the response a command that cannot run gets, for the READ that follows.
+   */
+  private executeNow(command: Uint8Array): Uint8Array | null {
+    try {
+      return this.options.device.executeTpmNow(command);
+    } catch (e) {
+      this.options.log.error(`cuse: a command failed: ${(e as Error).message}`);
+      return NOT_RUNNING_RESPONSE.slice();
     }
   }
 

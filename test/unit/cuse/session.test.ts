@@ -320,6 +320,24 @@ describe('a command that cannot run at once (device busy)', () => {
     expect(told.filter((x) => x >= 0)).toEqual([4096, 0, 4096, 0, 4096]);
   });
 
+  it('a command that throws after its WRITE was answered leaves the fatal response for the READ, whoever answered the WRITE', async () => {
+    const t = setup({ offer: () => undefined });
+    await t.ptm(PTM.INIT, u32le(0));
+    t.device.executeTpmNow = () => {
+      throw new Error('boom');
+    };
+    t.session.takeCommand(GET_RANDOM_16);
+    expect(t.replies).toEqual([]);
+    const [r] = await t.send(k.read(t.next(), 4096));
+    expect(hex(parseReply(r!).payload)).toBe(FATAL);
+    // Answered by the session: one reply (the WRITE's), then the same for the READ.
+    const u = t.next();
+    const replies = await t.send(k.write(u, GET_RANDOM_16));
+    expect(replies.map((x) => parseReply(x))).toMatchObject([{ unique: u, error: 0 }]);
+    const [r2] = await t.send(k.read(t.next(), 4096));
+    expect(hex(parseReply(r2!).payload)).toBe(FATAL);
+  });
+
   it('INTERRUPT of a waiting READ answers it with EINTR; INTERRUPT itself gets no reply', async () => {
     const t = setup();
     await t.ptm(PTM.INIT, u32le(0));
