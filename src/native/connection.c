@@ -53,9 +53,10 @@ typedef struct {
   int offering;
   uint32_t take_writes; /* devices: while > 0, a WRITE is answered here before JS sees it, */
                         /* taking at most this many bytes (JS says when its session allows) */
-  double answered;      /* devices: WRITEs and READs answered here, and READs found queued */
-  double served;        /* at once after a WRITE (counters for deviceStats; doubles: they */
-  double queued;        /* stay exact in JS far beyond any daemon's lifetime) */
+  /* devices, for deviceStats (doubles: exact in JS far beyond any daemon's lifetime): */
+  double answered;      /* WRITEs answered here (answer_write) */
+  double served;        /* READs of an offered response answered here (serve_offered_read) */
+  double queued;        /* requests found already queued by the read right after a WRITE */
   char *rx;            /* the caller's receive buffer (a Uint8Array kept alive by rx_ref): */
   size_t rx_size;      /* each read lands here, and JS is told only how many bytes came */
   napi_ref rx_ref;

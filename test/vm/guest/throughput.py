@@ -81,9 +81,11 @@ def socket_run(cmd, n):
 
 
 runs = {'device': device_run, 'socket': socket_run}
-result = {'device': {}, 'socket': {}, 'ops': rounds * ops}
+workloads = (('getRandom', GET_RANDOM), ('pcrExtend', PCR_EXTEND))
+# commandsPerPath: everything each path was sent, its warm-up rounds too.
+result = {'device': {}, 'socket': {}, 'ops': rounds * ops, 'commandsPerPath': len(workloads) * (rounds + 1) * ops}
 used = {'device': [0, 0], 'socket': [0, 0]}
-for name, cmd in (('getRandom', GET_RANDOM), ('pcrExtend', PCR_EXTEND)):
+for name, cmd in workloads:
     spent = {'device': 0.0, 'socket': 0.0}
     for path in runs:
         runs[path](cmd, ops)
