@@ -141,8 +141,8 @@ describe('vtpmd cuse in a QEMU guest', () => {
       if (cpu) console.log(`test/vm daemon CPU per command against ${kind} (µs user+system): device ${cpu.device.user}+${cpu.device.system}, socket ${cpu.socket.user}+${cpu.socket.system}`);
       // Both paths with the same blocking client (as QEMU's passthrough and emulator backends), in
       // many short alternating rounds, so changes in the host's load hit both. On the idle 2-core
-      // host, device/socket (GetRandom/PCR_Extend) against TCP 1.03-1.31 / 0.97-1.11, against a
-      // unix socket 0.76-0.95 / 0.71-1.21 (README: a CUSE command is two exchanges with the
+      // host, device/socket (GetRandom/PCR_Extend) against TCP 0.95-1.31 / 0.97-1.11, against a
+      // unix socket 0.72-0.95 / 0.71-1.21 (README: a CUSE command is two exchanges with the
       // daemon). A TCG guest's timing moves with the host's load, so the bound only catches a
       // path that has become pathologically slow.
       expect(t.device.getRandom).toBeGreaterThanOrEqual(0.5 * t.socket.getRandom);
